@@ -1,0 +1,8 @@
+"""``python -m erftheory``: the same as the ``erftheory`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""The architecture model: frozen layer dataclasses and the network that holds them.
+
+A network is a sequence of layers on a ``dims``-dimensional input. Every per-axis field
+(``kernel``, ``stride``, ``dilation``, ``padding``) may be given as an int (the same on every
+axis) or a tuple per axis; :class:`Network` resolves them to tuples of length ``dims`` and
+validates them, so the rest of erftheory trusts its frozen objects.
+
+Conventions (cross-correlation, as in framework conv layers)::
+
+    z_l[i] = sum_m w_l[m] * z_(l-1)[s_l * i + d_l * m - p_l]
+
+where ``p_l`` is the padding before the first input element.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Union
+
+import numpy as np
+
+from .errors import ERFError
+
+__all__ = [
+    "Conv",
+    "AvgPool",
+    "MaxPool",
+    "ReLU",
+    "Tanh",
+    "Sigmoid",
+    "Dropout",
+    "Residual",
+    "Block",
+    "Network",
+    "Layer",
+]
+
+Axes = Union[int, tuple[int, ...]]
+Padding = Union[int, str, tuple]
+
+
+def _axes(value, dims: int, name: str, where: str, minimum: int = 1) -> tuple[int, ...]:
+    """Resolve an int-or-per-axis value to a tuple of ``dims`` ints >= ``minimum``."""
+    values = value if isinstance(value, (tuple, list)) else (value,) * dims
+    if len(values) != dims:
+        raise ERFError(
+            f"{where}: {name}={list(values)} has {len(values)} entries but dims={dims}; "
+            f"give one int or a list of {dims}"
+        )
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+            kind = "positive integer" if minimum == 1 else f"integer >= {minimum}"
+            raise ERFError(f"{where}: {name}={v!r} is not a {kind}")
+    return tuple(int(v) for v in values)
+
+
+def _padding(value, dims: int, span: tuple[int, ...], where: str) -> tuple[tuple[int, int], ...]:
+    """Resolve padding to ``(before, after)`` per axis; ``span`` is ``d (k - 1)`` per axis."""
+    if isinstance(value, str):
+        if value == "valid":
+            return ((0, 0),) * dims
+        if value == "same":
+            return tuple((t // 2, t - t // 2) for t in span)
+        raise ERFError(f"{where}: padding={value!r} is not 'same', 'valid' or an amount")
+    values = value if isinstance(value, (tuple, list)) else (value,) * dims
+    if len(values) != dims:
+        raise ERFError(f"{where}: padding={list(values)} has {len(values)} entries but dims={dims}")
+    pairs = []
+    for v in values:
+        pair = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+        if len(pair) != 2:
+            raise ERFError(f"{where}: padding entry {list(pair)} must be [before, after]")
+        pairs.append(_axes(pair, 2, "padding", where, minimum=0))
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """Base of all layers: ``repeat`` copies in sequence, and ``layer * n`` repeats."""
+
+    def __mul__(self, n: int):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ERFError(f"repeat count {n!r} is not a positive integer")
+        return replace(self, repeat=self.repeat * n)
+
+    __rmul__ = __mul__
+
+    @property
+    def type(self) -> str:
+        """The layer's name in the JSON format."""
+        return type(self).__name__.lower()
+
+    def _resolve(self, dims: int, where: str, inside_residual: bool) -> _Layer:
+        _axes(self.repeat, 1, "repeat", where)
+        return self
+
+
+@dataclass(frozen=True)
+class _Spatial(_Layer):
+    """A layer with a kernel, stride, dilation and padding (conv and pools)."""
+
+    def _resolve(self, dims, where, inside_residual):
+        super()._resolve(dims, where, inside_residual)
+        kernel = _axes(self.kernel, dims, "kernel", where)
+        stride = _axes(kernel if self.stride is None else self.stride, dims, "stride", where)
+        dilation = _axes(self.dilation, dims, "dilation", where)
+        span = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+        default = "same" if inside_residual else 0
+        padding = _padding(default if self.padding is None else self.padding, dims, span, where)
+        if self.padding_mode not in ("zeros", "circular", "reflect", "replicate"):
+            raise ERFError(
+                f"{where}: padding_mode={self.padding_mode!r} is not one of "
+                "'zeros', 'circular', 'reflect', 'replicate'"
+            )
+        return replace(self, kernel=kernel, stride=stride, dilation=dilation, padding=padding)
+
+
+@dataclass(frozen=True)
+class Conv(_Spatial):
+    """A convolution (cross-correlation) with an optional explicit spatial kernel.
+
+    Without ``weights`` every weight is 1 in ``weights="ones"`` mode and an iid zero-mean,
+    unit-variance random variable in ``weights="random"`` mode. Explicit ``weights`` follow
+    the framework convention ``out[i] = sum_m w[m] x[i * stride + m * dilation]`` (no flip)
+    and are a fixed kernel in both modes.
+
+    Examples
+    --------
+    >>> Conv(3, stride=2) * 4
+    Conv(kernel=3, stride=2, dilation=1, padding=None, padding_mode='zeros', weights=None, repeat=4)
+    """
+
+    kernel: Axes = 3
+    stride: Axes = 1
+    dilation: Axes = 1
+    padding: Padding | None = None
+    padding_mode: str = "zeros"
+    weights: tuple | None = field(default=None)
+    repeat: int = 1
+
+    def __post_init__(self):
+        if self.weights is not None and not isinstance(self.weights, tuple):
+            object.__setattr__(self, "weights", _freeze(np.asarray(self.weights, dtype=float)))
+
+    @property
+    def weight_array(self) -> np.ndarray | None:
+        """The explicit weights as a float64 array, or None."""
+        return None if self.weights is None else np.array(self.weights, dtype=float)
+
+    def _resolve(self, dims, where, inside_residual):
+        layer = super()._resolve(dims, where, inside_residual)
+        if layer.weights is None:
+            return layer
+        w = layer.weight_array
+        if w.shape != layer.kernel:
+            raise ERFError(
+                f"{where}: weights have shape {list(w.shape)} but the kernel is "
+                f"{list(layer.kernel)} (dims={dims})"
+            )
+        if not np.all(np.isfinite(w)):
+            raise ERFError(f"{where}: weights contain NaN or inf")
+        return layer
+
+
+def _freeze(array: np.ndarray):
+    """A nested tuple of floats: hashable and comparable, unlike an ndarray."""
+    if array.ndim == 0:
+        return float(array)
+    return tuple(_freeze(a) for a in array)
+
+
+@dataclass(frozen=True)
+class AvgPool(_Spatial):
+    """Average pooling: a fixed kernel of value ``1 / prod(kernel)``; stride defaults to kernel."""
+
+    kernel: Axes = 2
+    stride: Axes | None = None
+    dilation: Axes = 1
+    padding: Padding | None = None
+    padding_mode: str = "zeros"
+    repeat: int = 1
+
+
+@dataclass(frozen=True)
+class MaxPool(_Spatial):
+    """Max pooling: in expectation over iid continuous inputs it routes the gradient uniformly.
+
+    Its mean kernel is the average-pool kernel; in ``weights="random"`` mode it is a random
+    routing whose squared-gradient kernel is ``1 / prod(kernel)`` per tap.
+    """
+
+    kernel: Axes = 2
+    stride: Axes | None = None
+    dilation: Axes = 1
+    padding: Padding | None = None
+    padding_mode: str = "zeros"
+    repeat: int = 1
+
+
+@dataclass(frozen=True)
+class _Activation(_Layer):
+    repeat: int = 1
+
+
+@dataclass(frozen=True)
+class ReLU(_Activation):
+    """ReLU; its gate is modelled as an independent Bernoulli(1/2) switch (factor 1/2)."""
+
+
+@dataclass(frozen=True)
+class Tanh(_Activation):
+    """tanh: no closed-form gate; the analytic ERF refuses it, Monte Carlo measures it."""
+
+
+@dataclass(frozen=True)
+class Sigmoid(_Activation):
+    """Sigmoid: no closed-form gate; the analytic ERF refuses it, Monte Carlo measures it."""
+
+
+@dataclass(frozen=True)
+class Dropout(_Layer):
+    """Dropout as frameworks do it: keep with probability ``1 - p``, scale by ``1 / (1 - p)``."""
+
+    p: float = 0.5
+    repeat: int = 1
+
+    def _resolve(self, dims, where, inside_residual):
+        super()._resolve(dims, where, inside_residual)
+        p = self.p
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ERFError(f"{where}: dropout p={p!r} is outside [0, 1)")
+        return replace(self, p=float(p))
+
+
+@dataclass(frozen=True)
+class Block(_Layer):
+    """A group of layers in sequence, repeated as a whole (``(conv3, relu) * 10``)."""
+
+    layers: tuple = ()
+    repeat: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(self.layers))
+
+    def _resolve(self, dims, where, inside_residual):
+        super()._resolve(dims, where, inside_residual)
+        if not self.layers:
+            raise ERFError(f"{where}: a {self.type} needs at least one layer")
+        layers = tuple(
+            _resolve_layer(layer, dims, f"{where}.layers[{i}]", inside_residual)
+            for i, layer in enumerate(self.layers)
+        )
+        return replace(self, layers=layers)
+
+
+@dataclass(frozen=True)
+class Residual(Block):
+    """A residual block ``y = x + F(x)``; F has total stride 1 and is centred ('same').
+
+    Padding inside the body defaults to 'same'. The body's receptive field must be odd on
+    every axis and centred on its output unit, otherwise the identity and the body would
+    not be aligned.
+    """
+
+    def _resolve(self, dims, where, inside_residual):
+        resolved = Block._resolve(self, dims, where, True)
+        from .receptive_field import _walk  # the TRF recurrence, shared with rf tables
+
+        state = _walk(resolved.layers, dims)
+        if any(j != 1 for j in state.jump):
+            raise ERFError(
+                f"{where}: the residual body has total stride {list(state.jump)}; "
+                "it must be 1 so that it keeps the resolution of its input"
+            )
+        for axis, (r, start) in enumerate(zip(state.size, state.start)):
+            if r % 2 == 0 or 2 * -start != r - 1:
+                raise ERFError(
+                    f"{where}: the residual body is not centred on axis {axis}: its field "
+                    f"has size {r} and starts at {start} (a centred body has an odd size "
+                    f"and starts at {-(r - 1) // 2}); use odd kernels with 'same' padding"
+                )
+        return resolved
+
+
+Layer = Union[Conv, AvgPool, MaxPool, ReLU, Tanh, Sigmoid, Dropout, Block, Residual]
+
+
+def _resolve_layer(layer, dims: int, where: str, inside_residual: bool):
+    if not isinstance(layer, _Layer):
+        raise ERFError(f"{where}: {layer!r} is not a layer (Conv, AvgPool, MaxPool, ...)")
+    return layer._resolve(dims, where, inside_residual)
+
+
+@dataclass(frozen=True)
+class Network:
+    """An immutable network: ``dims`` spatial axes and a sequence of layers.
+
+    Parameters
+    ----------
+    layers : sequence of layers
+        Conv, AvgPool, MaxPool, ReLU, Tanh, Sigmoid, Dropout, Block, Residual.
+    dims : int
+        Number of spatial axes, 1, 2 or 3.
+
+    Examples
+    --------
+    >>> net = Network([Conv(3) * 10], dims=2)
+    >>> net.layers[0].kernel
+    (3, 3)
+    """
+
+    layers: tuple = ()
+    dims: int = 2
+
+    def __post_init__(self):
+        if self.dims not in (1, 2, 3) or isinstance(self.dims, bool):
+            raise ERFError(f"dims={self.dims!r} is not 1, 2 or 3")
+        layers = tuple(self.layers)
+        if not layers:
+            raise ERFError("the network has no layers")
+        resolved = tuple(
+            _resolve_layer(layer, self.dims, f"layers[{i}]", False)
+            for i, layer in enumerate(layers)
+        )
+        object.__setattr__(self, "layers", resolved)
+
+    def __add__(self, other: Network) -> Network:
+        if not isinstance(other, Network) or other.dims != self.dims:
+            raise ERFError("only networks with the same dims can be concatenated")
+        return Network(self.layers + other.layers, self.dims)
+
+    def repeated(self, n: int) -> Network:
+        """The whole network repeated ``n`` times in sequence (for depth sweeps)."""
+        return Network((Block(self.layers, repeat=1) * n,), self.dims)
+
+    @property
+    def depth(self) -> int:
+        """The number of conv and pooling layers, counting repeats (activations excluded)."""
+        return _depth(self.layers)
+
+
+def _depth(layers) -> int:
+    total = 0
+    for layer in layers:
+        if isinstance(layer, Block):
+            total += layer.repeat * _depth(layer.layers)
+        elif isinstance(layer, _Spatial):
+            total += layer.repeat
+    return total
+
+
+def prod(values) -> int:
+    """Product of a sequence of ints (``math.prod`` with an int start)."""
+    return math.prod(values, start=1)

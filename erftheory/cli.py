@@ -1,0 +1,209 @@
+"""The ``erftheory`` command: a thin layer over the public API.
+
+Exit status: 0 ok, 1 a check failed, 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+import numpy as np
+
+from .errors import ERFError
+
+__all__ = ["main"]
+
+_ARCH_HELP = """\
+ARCH is a JSON file, or a compact string such as "conv3*10" or
+"conv7/s2/p3, maxpool3/s2/p1, res(conv3, relu, conv3)*2":
+
+  [1d:|2d:|3d:] layer, layer, ...       (dims default to 2)
+  conv K | avgpool K | maxpool K        K = 3 or 3x5 (per axis)
+     /sS stride   /dD dilation   /pP padding (1, 1x2, 0-1 before-after, same, valid)
+     /w[[...]] explicit weights (JSON array)   /circular /reflect /replicate /zeros
+  relu | tanh | sigmoid | dropoutP      e.g. dropout0.5
+  res(layer, ...)                       residual block y = x + F(x), F centred
+  (layer, ...)                          a group
+  ITEM*N                                repeat N times
+"""
+
+
+def _memory(text: str) -> float:
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?i?b?)?\s*", text.lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 4GB or 512MiB")
+    unit = (m.group(2) or "b").rstrip("b").rstrip("i")
+    return float(m.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[unit]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line and exit status 2."""
+
+    def error(self, message):
+        raise ERFError(f"{self.prog.removeprefix('erftheory').strip() or 'usage'}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="erftheory",
+        description="Theoretical and effective receptive fields of convolutional networks.",
+        epilog=_ARCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    rf = sub.add_parser(
+        "rf",
+        help="theoretical receptive field, per layer",
+        epilog=_ARCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rf.add_argument("arch", metavar="ARCH")
+    rf.add_argument("--json", action="store_true", help="print JSON")
+    rf.add_argument(
+        "--format",
+        choices=["text", "markdown", "csv"],
+        default="text",
+        help="per-layer table format",
+    )
+
+    e = sub.add_parser(
+        "erf",
+        help="effective receptive field of the centre unit",
+        epilog=_ARCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("arch", metavar="ARCH")
+    e.add_argument(
+        "--weights",
+        choices=["ones", "random"],
+        default="ones",
+        help="ones: E[dy/dx] (path counts); random: E[(dy/dx)^2]",
+    )
+    e.add_argument(
+        "--normalize",
+        choices=["sum", "peak"],
+        default=None,
+        help="divide by the total or the peak (any depth)",
+    )
+    e.add_argument("--exact", action="store_true", help="exact integer / rational arithmetic")
+    e.add_argument("--method", choices=["auto", "direct", "fft"], default="auto")
+    e.add_argument("--save", metavar="OUT", help="write the array (.npy, or .csv for 1-D/2-D)")
+    e.add_argument("--plot", metavar="OUT.png", help="heat map with centre profiles")
+    e.add_argument("--log", action="store_true", help="logarithmic colour scale in --plot")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument(
+        "--max-memory",
+        type=_memory,
+        default=None,
+        metavar="SIZE",
+        help="memory budget, e.g. 8GB (default 4GiB)",
+    )
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"erftheory {__version__}"
+
+
+def _cmd_rf(args) -> int:
+    from .receptive_field import receptive_field
+
+    rf = receptive_field(args.arch)
+    if args.json:
+        print(json.dumps(rf.to_dict(), indent=2))
+    elif args.format != "text":
+        from .report import table
+
+        rows = [row.to_dict() for row in rf.rows]
+        header = list(rows[0])
+        print(table(header, [[_cell(r[h]) for h in header] for r in rows], args.format))
+    else:
+        print(rf)
+    return 0
+
+
+def _cell(value) -> str:
+    if isinstance(value, list):
+        return "x".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _cmd_erf(args) -> int:
+    from .erf import DEFAULT_MAX_BYTES, erf
+
+    result = erf(
+        args.arch,
+        weights=args.weights,
+        normalize=args.normalize,
+        exact=args.exact,
+        method=args.method,
+        max_bytes=args.max_memory or DEFAULT_MAX_BYTES,
+    )
+    if args.save:
+        _save(result, args.save)
+    if args.plot:
+        from .plot import plot_erf
+
+        _write_figure(plot_erf(result, log=args.log).figure, args.plot)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result)
+        if args.exact and result.values.size <= 400 and result.values.ndim <= 2:
+            print("exact values:")
+            print(result.exact_values)
+    return 0
+
+
+def _save(result, path: str) -> None:
+    try:
+        if path.endswith(".csv"):
+            if result.values.ndim > 2:
+                raise ERFError(f"--save {path}: CSV holds 1-D and 2-D arrays; use .npy for 3-D")
+            np.savetxt(path, np.atleast_2d(result.values), delimiter=",", fmt="%.17g")
+        elif path.endswith(".npy"):
+            np.save(path, result.values)
+        else:
+            raise ERFError(f"--save {path}: the file name must end in .npy or .csv")
+    except OSError as err:
+        raise ERFError(f"cannot write {path!r}: {err.strerror}") from None
+
+
+def _write_figure(fig, path: str) -> None:
+    try:
+        fig.savefig(path, dpi=110)
+    except (OSError, ValueError) as err:
+        raise ERFError(f"cannot write the plot {path!r}: {err}") from None
+
+
+_COMMANDS = {"rf": _cmd_rf, "erf": _cmd_erf}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Examples
+    --------
+    >>> main(["rf", "conv3*10", "--json"])  # doctest: +ELLIPSIS
+    {
+      "receptive_field": [
+        21,
+    ...
+    0
+    """
+    try:
+        args = _parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except ERFError as err:
+        print(f"erftheory: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("erftheory: interrupted", file=sys.stderr)
+        return 130

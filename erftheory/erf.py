@@ -1,0 +1,399 @@
+"""The effective receptive field of a network's centre output unit, on an unbounded input.
+
+For a linear network ``d y / d x`` is the composition of the layers' kernels, each upsampled by
+its dilation times the jump below it (THEORY.md, section 2)::
+
+    g = (w_1 up 1) * (w_2 up d_2 J_1) * ... * (w_L up d_L J_(L-1))
+
+Index 0 of the array on each axis is the first input pixel of the theoretical receptive field.
+``weights="ones"`` gives ``E[d y / d x]`` (exact path counts for an all-ones network);
+``weights="random"`` gives ``E[(d y / d x)^2]`` for iid zero-mean unit-variance conv weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from .compose import Factor, compose
+from .errors import ERFError
+from .receptive_field import ReceptiveField, receptive_field
+
+__all__ = ["erf", "ERFResult", "DEFAULT_MAX_BYTES"]
+
+DEFAULT_MAX_BYTES = 4 * 2**30
+_FLOAT_MAX_LOG10 = math.log10(np.finfo(float).max)
+_EXACT_MAX_OPS = 5e6
+_WEIGHTS = ("ones", "random")
+_NORMALIZE = (None, "sum", "peak")
+_METHODS = ("auto", "direct", "fft")
+
+
+@dataclass(frozen=True, eq=False)
+class ERFResult:
+    """The ERF of the centre output unit, with what it took to compute it.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        The ERF, float64, shaped like the receptive field; index 0 = first input pixel.
+    receptive_field : ReceptiveField
+        The theoretical receptive field (size, jump, start, per-layer rows).
+    weights, normalize, method : str
+        What was computed and how (``method`` records the composition actually used).
+    log10_mass : float
+        log10 of the total of the raw (un-normalised) ERF.
+    abs_error : float
+        Bound on the absolute error of every entry of ``values``.
+    rel_error : float or None
+        Bound on the relative error of every entry (direct composition of non-negative
+        kernels, or exact mode); None where only ``abs_error`` holds.
+    exact_values : numpy.ndarray or None
+        With ``exact=True``, the values as Python ints / Fractions (object array).
+    float_exact : bool
+        Whether every entry of ``values`` equals the exact value (False where float64
+        cannot hold a count exactly).
+    underflow : int
+        Entries whose true value is positive but below the smallest normal float64
+        (about 2.2e-308): they read 0 or lose relative precision; the error bounds hold for
+        the others. Exact mode (``exact_values``) has none.
+    """
+
+    values: np.ndarray
+    receptive_field: ReceptiveField
+    weights: str
+    normalize: str | None
+    method: str
+    log10_mass: float
+    abs_error: float
+    rel_error: float | None
+    exact_values: np.ndarray | None = None
+    float_exact: bool = False
+    underflow: int = 0
+    network: object = field(default=None, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the ERF array (the receptive field size)."""
+        return self.values.shape
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        """Mean position per axis of ``|values|`` taken as a distribution (array indices)."""
+        return _moments(self.values)[0]
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """Standard deviation per axis of ``|values|`` taken as a distribution."""
+        return _moments(self.values)[1]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary (not the array itself)."""
+        return {
+            "receptive_field": list(self.receptive_field.size),
+            "effective_stride": list(self.receptive_field.effective_stride),
+            "weights": self.weights,
+            "normalize": self.normalize,
+            "method": self.method,
+            "mean": _json_floats(self.mean),
+            "std": _json_floats(self.std),
+            "log10_mass": self.log10_mass if math.isfinite(self.log10_mass) else None,
+            "peak": float(np.max(np.abs(self.values))),
+            "abs_error": self.abs_error,
+            "rel_error": self.rel_error,
+            "float_exact": self.float_exact,
+            "underflow": self.underflow,
+        }
+
+    def __str__(self) -> str:
+        rf = self.receptive_field
+        quantity = "E[dy/dx]" if self.weights == "ones" else "E[(dy/dx)^2]"
+        norm = {None: "raw", "sum": "normalised to sum 1", "peak": "normalised to peak 1"}
+        erf_trf = [s / r for s, r in zip(self.std, rf.size)]
+        accuracy = (
+            "exact"
+            if self.exact_values is not None
+            else (
+                f"relative error <= {self.rel_error:.1e}"
+                if self.rel_error is not None
+                else f"absolute error <= {self.abs_error:.1e}"
+            )
+        )
+        lines = [
+            f"ERF of the centre unit: {quantity} ({self.weights} weights, "
+            f"{norm[self.normalize]}), method {self.method}",
+            f"  receptive field   {_fmt(rf.size, 'd')}   effective stride "
+            f"{_fmt(rf.effective_stride, 'd')}",
+            f"  ERF std (pixels)  {_fmt(self.std, '.4g')}",
+            f"  std / TRF size    {_fmt(erf_trf, '.4g')}",
+            f"  total mass        10^{self.log10_mass:.6g}",
+            f"  peak value        {float(np.max(np.abs(self.values))):.6g}",
+            f"  accuracy          {accuracy}",
+        ]
+        if self.underflow:
+            lines.append(
+                f"  underflow         {self.underflow} entries of the support are below 1e-308 "
+                "and read 0 (not covered by the bound; use --exact for them)"
+            )
+        if self.exact_values is not None and not self.float_exact:
+            lines.append("  note              float64 cannot hold every count: see exact_values")
+        return "\n".join(lines)
+
+
+def _json_floats(values) -> list:
+    """NaN (undefined, e.g. the moments of an all-zero map) becomes null in JSON."""
+    return [None if math.isnan(v) else v for v in values]
+
+
+def _fmt(values, spec: str) -> str:
+    return " x ".join(format(v, spec) for v in values)
+
+
+def _moments(values: np.ndarray):
+    p = np.abs(values)
+    total = p.sum()
+    if total == 0:
+        return (math.nan,) * p.ndim, (math.nan,) * p.ndim
+    means, stds = [], []
+    for axis in range(p.ndim):
+        marginal = p.sum(axis=tuple(a for a in range(p.ndim) if a != axis)) / total
+        x = np.arange(marginal.size)
+        mu = float(marginal @ x)
+        means.append(mu)
+        stds.append(float(np.sqrt(max(marginal @ (x - mu) ** 2, 0.0))))
+    return tuple(means), tuple(stds)
+
+
+def _evaluate(terms, dims: int, mode: str, exact: bool, method: str):
+    """Sum the path groups into one array: ``(values, exponent, method, abs, rel, support)``.
+
+    The float result is ``values * 2 ** exponent``.
+    """
+    parts = []
+    for t in terms:
+        fixed = compose(list(t.fixed), dims, "exact" if exact else method)
+        if mode == "ones":
+            comp, e, abs_e, rel_e = fixed, fixed.exponent, fixed.abs_error, fixed.rel_error
+        else:
+            square = fixed.values * fixed.values
+            e_sq = 0 if exact else math.frexp(float(square.sum()))[1]
+            factor = Factor(square if exact else np.ldexp(square, -e_sq), (1,) * dims)
+            comp = compose([*t.random, factor], dims, "exact" if exact else method)
+            e = comp.exponent + 2 * fixed.exponent + e_sq
+            peak = 0.0 if exact else float(np.max(np.abs(fixed.values))) * 2.0**-e_sq
+            abs_e = comp.abs_error + 2 * fixed.abs_error * peak
+            rel_e = (
+                None
+                if None in (comp.rel_error, fixed.rel_error)
+                else (comp.rel_error + 2 * fixed.rel_error)
+            )
+        parts.append(
+            (
+                comp.values,
+                e,
+                t.coef,
+                t.shift or (0,) * dims,
+                comp.method,
+                abs_e,
+                rel_e,
+                comp.support,
+            )
+        )
+    shape = tuple(max(s[a] + v.shape[a] for v, _, _, s, *_ in parts) for a in range(dims))
+    top = max(p[1] for p in parts)
+    out = np.zeros(shape, dtype=object if exact else float)
+    support = np.zeros(shape, dtype=bool)
+    if exact:
+        out.fill(0)
+    abs_error, rel_errors, methods = 0.0, [], set()
+    for values, e, coef, shift, used, abs_e, rel_e, supp in parts:
+        weight = coef if exact else math.ldexp(coef, e - top)
+        where = tuple(slice(s, s + n) for s, n in zip(shift, values.shape))
+        out[where] += weight * values
+        if supp is not None:
+            support[where] |= supp
+        abs_error += abs(weight) * abs_e if not exact else 0.0
+        rel_errors.append(rel_e)
+        methods.add(used)
+    rel_error = None if None in rel_errors else max(rel_errors) + 2 * np.finfo(float).eps
+    used = "+".join(sorted(methods))
+    return out, (0 if exact else top), used, abs_error, rel_error, support
+
+
+def _check(name, value, valid):
+    if value not in valid:
+        raise ERFError(f"{name}={value!r} is not one of {', '.join(map(repr, valid))}")
+
+
+def erf(
+    arch,
+    weights: str = "ones",
+    normalize: str | None = None,
+    exact: bool = False,
+    method: str = "auto",
+    max_bytes: float = DEFAULT_MAX_BYTES,
+) -> ERFResult:
+    """The effective receptive field of the centre output unit.
+
+    Parameters
+    ----------
+    arch : Network, dict, str or path
+        The architecture (network, JSON dict or file, or compact string such as ``"conv3*10"``).
+    weights : {"ones", "random"}
+        ``"ones"``: ``E[d y / d x]`` with all conv weights 1 (unless explicit), exact path
+        counts for an all-ones network. ``"random"``: ``E[(d y / d x)^2]`` for iid zero-mean
+        unit-variance conv weights.
+    normalize : {None, "sum", "peak"}
+        Divide by the total or by the largest absolute value; needed for deep networks whose
+        raw values overflow float64 (about 3^646 for 3-tap layers).
+    exact : bool
+        Compute in Python integers / fractions (``exact_values``); for teaching sizes.
+    method : {"auto", "direct", "fft"}
+        Float composition method (see :mod:`erftheory.compose`); the result records it.
+    max_bytes : float
+        Refuse, before allocating, an ERF whose working memory would exceed this.
+
+    Returns
+    -------
+    ERFResult
+
+    Raises
+    ------
+    ERFError
+        Bad input, a raw result beyond float64, or a result beyond the memory budget.
+
+    Examples
+    --------
+    >>> r = erf("1d: conv3*2")
+    >>> r.values.tolist()
+    [1.0, 2.0, 3.0, 2.0, 1.0]
+    >>> round(float(r.std[0]) ** 2, 12)  # n (k^2 - 1) / 12 = 2 * 8 / 12
+    1.333333333333
+    >>> erf("conv3*3", exact=True).exact_values[3, 3]  # (3 paths)^2 per axis
+    49
+
+    References
+    ----------
+    W. Luo, Y. Li, R. Urtasun, R. Zemel, "Understanding the Effective Receptive Field in Deep
+    Convolutional Neural Networks", NeurIPS 2016.
+    """
+    from .linearize import linearize
+    from .parse import as_network
+
+    _check("weights", weights, _WEIGHTS)
+    _check("normalize", normalize, _NORMALIZE)
+    _check("method", method, _METHODS)
+    net = as_network(arch)
+    rf = receptive_field(net)
+    size = math.prod(rf.size)
+    needed = size * 8 * (12 if exact else 6)
+    if needed > max_bytes:
+        raise ERFError(
+            f"the ERF is {' x '.join(map(str, rf.size))} = {size:,} values and needs about "
+            f"{needed / 2**30:.3g} GiB of working memory, over the budget of "
+            f"{max_bytes / 2**30:.3g} GiB; raise it with max_bytes= (--max-memory on the "
+            "command line) or describe a shallower network"
+        )
+    terms = linearize(net, weights, exact)
+    if exact:
+        ops = size * sum(
+            f.power * np.count_nonzero(f.kernel) for t in terms for f in t.random + t.fixed
+        )
+        if ops > _EXACT_MAX_OPS:
+            raise ERFError(
+                f"exact arithmetic would take about {ops:.2g} operations on Python numbers "
+                f"(limit {_EXACT_MAX_OPS:.0g}); drop exact=True (--exact) for float64 results "
+                "with a stated error bound"
+            )
+    values, exponent, used, abs_error, rel_error, support = _evaluate(
+        terms, net.dims, weights, exact, method
+    )
+    if values.shape != rf.size:  # the two recurrences must agree: a bug if not
+        raise AssertionError(f"ERF shape {values.shape} != receptive field {rf.size}")
+    if exact:
+        return _exact_result(values, rf, weights, normalize, net)
+    peak = float(np.max(np.abs(values)))
+    total = float(np.sum(values))
+    log2 = math.log10(2)
+    log10_mass = math.log10(abs(total)) + exponent * log2 if total else -math.inf
+    if peak == 0:  # the paths cancel exactly (e.g. x + (-x)): nothing to scale
+        if normalize is not None:
+            raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
+        divisor = 1.0
+    elif normalize is None:
+        log10_peak = math.log10(peak) + exponent * log2
+        if log10_peak > _FLOAT_MAX_LOG10:
+            raise ERFError(
+                f"the raw ERF peaks at 10^{log10_peak:.1f}, beyond float64 (10^308); use "
+                "normalize='sum' or 'peak' (--normalize) or exact=True (--exact)"
+            )
+        divisor = math.ldexp(1.0, -exponent)  # exact: a power of two
+    else:
+        divisor = abs(total) if normalize == "sum" else peak
+    values = values / divisor
+    tiny = np.finfo(float).tiny
+    underflow = int(np.count_nonzero(support & (np.abs(values) < tiny)))
+    return ERFResult(
+        values=values,
+        receptive_field=rf,
+        weights=weights,
+        normalize=normalize,
+        method=used,
+        log10_mass=log10_mass,
+        abs_error=abs_error / divisor,
+        rel_error=rel_error,
+        underflow=underflow,
+        network=net,
+    )
+
+
+def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
+    flat = list(values.flat)
+    total = sum(flat, Fraction(0))
+    peak = max(abs(v) for v in flat)
+    if peak == 0 and normalize is not None:
+        raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
+    if normalize is not None:
+        divisor = total if normalize == "sum" else peak
+        values = np.array([Fraction(v) / divisor for v in flat] + [None], dtype=object)[:-1]
+        values = values.reshape(rf.size)
+        flat = list(values.flat)
+    log10_mass = _log10(abs(total)) if total else -math.inf
+    if peak and max(_log10(abs(v)) for v in flat if v) > _FLOAT_MAX_LOG10:
+        raise ERFError(
+            f"the exact ERF peaks at 10^{_log10(peak):.1f}, beyond float64; use "
+            "normalize='sum' or 'peak' (--normalize), or read exact_values"
+        )
+    floats = np.array([float(v) for v in flat]).reshape(rf.size)
+    float_exact = all(Fraction(f) == v for f, v in zip(floats.flat, flat))
+    simplified = np.array(
+        [int(v) if Fraction(v).denominator == 1 else Fraction(v) for v in flat] + [None],
+        dtype=object,
+    )[:-1].reshape(rf.size)
+    return ERFResult(
+        values=floats,
+        receptive_field=rf,
+        weights=weights,
+        normalize=normalize,
+        method="exact",
+        log10_mass=log10_mass,
+        abs_error=0.0 if float_exact else float(np.max(np.abs(floats))) * np.finfo(float).eps,
+        rel_error=0.0 if float_exact else np.finfo(float).eps / 2,
+        exact_values=simplified,
+        float_exact=float_exact,
+        network=net,
+    )
+
+
+def _log10(x) -> float:
+    """log10 of a positive int or Fraction of any size."""
+    x = Fraction(x)
+    return _ilog10(x.numerator) - _ilog10(x.denominator)
+
+
+def _ilog10(n: int) -> float:
+    shift = max(n.bit_length() - 60, 0)
+    return math.log10(n >> shift) + shift * math.log10(2)

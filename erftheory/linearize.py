@@ -1,0 +1,227 @@
+"""From a network to kernels: the linearised model of every layer.
+
+Each layer becomes a kernel upsampled by its dilation times the jump below it, or a scalar:
+
+========== ======================== =========================================
+layer      ``weights="ones"`` (E[g]) ``weights="random"`` (E[g^2])
+========== ======================== =========================================
+conv       fixed, all ones           random, variance 1 per tap
+conv + w   fixed, ``w``              fixed, ``w`` (enters through ``C^2``)
+avgpool    fixed, ``1/K``            fixed, ``1/K`` (enters through ``C^2``)
+maxpool    fixed, ``1/K``            random routing, ``1/K`` per tap
+relu       scalar 1/2                scalar 1/2
+dropout    scalar 1                  scalar ``1/(1-p)``
+residual   fixed, ``delta + K_F``    expanded over paths (see below)
+========== ======================== =========================================
+
+``K = prod(kernel)``. In random mode paths that pass through different random layers never
+correlate, while paths that share their random weights and differ only in the offsets of
+fixed layers do, so (THEORY.md, section 4)::
+
+    E[g^2] = sum over path groups t of  c_t * (V_t1 * V_t2 * ...) * C_t^2
+
+with ``V`` the random layers' variance kernels, ``C_t`` the composition of the group's fixed
+kernels squared pointwise after composing, and ``c_t`` its scalars. A residual block
+``y = x + F(x)`` whose body holds a random layer splits every group in two (identity or body);
+``n`` identical blocks give ``C(n, j)`` groups through ``j`` bodies.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .architecture import AvgPool, Block, Conv, Dropout, MaxPool, ReLU, Residual, _Spatial
+from .compose import Factor
+from .errors import ERFError
+
+__all__ = ["Term", "linearize"]
+
+
+@dataclass(frozen=True, eq=False)
+class Term:
+    """A group of paths: ``coef * compose(random) * compose(fixed) ** 2`` (random mode)."""
+
+    coef: float | Fraction
+    random: tuple  # ((Factor), ...)
+    fixed: tuple
+    shift: tuple = ()  # input offset of the group's index 0 within the whole field
+
+    def key(self):
+        """Identity of the factor multiset and position (for merging equal groups)."""
+        return (_multiset(self.random), _multiset(self.fixed), self.shift)
+
+
+def _fkey(f: Factor):
+    return (f.scale, f.kernel.shape, tuple(f.kernel.flat))
+
+
+def _multiset(factors) -> frozenset:
+    powers = defaultdict(int)
+    for f in factors:
+        powers[_fkey(f)] += f.power
+    return frozenset(powers.items())
+
+
+def _merge_factors(factors) -> tuple:
+    kept = {}
+    for f in factors:
+        k = _fkey(f)
+        kept[k] = Factor(f.kernel, f.scale, kept[k].power + f.power) if k in kept else f
+    return tuple(kept.values())
+
+
+def _add(a: tuple, b: tuple) -> tuple:
+    return tuple(x + y for x, y in zip(a, b)) if a and b else (a or b)
+
+
+def _times(a: list[Term], b: list[Term]) -> list[Term]:
+    """All products of a group of ``a`` with a group of ``b``, equal groups merged."""
+    merged: dict = {}
+    for s in a:
+        for t in b:
+            term = Term(
+                s.coef * t.coef,
+                _merge_factors(s.random + t.random),
+                _merge_factors(s.fixed + t.fixed),
+                _add(s.shift, t.shift),
+            )
+            k = term.key()
+            if k in merged:
+                term = Term(merged[k].coef + term.coef, term.random, term.fixed, term.shift)
+            merged[k] = term
+    return list(merged.values())
+
+
+class _Linearizer:
+    def __init__(self, dims: int, mode: str, exact: bool):
+        self.dims, self.mode, self.exact = dims, mode, exact
+        self.one = Fraction(1) if exact else 1.0
+
+    def number(self, x):
+        return (
+            Fraction(repr(x))
+            if self.exact and isinstance(x, float)
+            else (Fraction(x) if self.exact else float(x))
+        )
+
+    def array(self, values) -> np.ndarray:
+        if not self.exact:
+            return np.asarray(values, dtype=float)
+        flat = [Fraction(repr(float(v))) for v in np.asarray(values, dtype=float).flat]
+        return np.array(flat + [None], dtype=object)[:-1].reshape(np.shape(values))
+
+    def spatial(self, layer, jump):
+        """The (kind, kernel) of one conv or pool layer."""
+        size = int(np.prod(layer.kernel))
+        if isinstance(layer, Conv):
+            if layer.weights is not None:
+                return "fixed", self.array(layer.weight_array)
+            kind = "random" if self.mode == "random" else "fixed"
+            return kind, self.array(np.ones(layer.kernel))
+        uniform = self.array(np.ones(layer.kernel))
+        uniform = uniform * (Fraction(1, size) if self.exact else 1.0 / size)
+        if isinstance(layer, MaxPool) and self.mode == "random":
+            return "random", uniform
+        assert isinstance(layer, (AvgPool, MaxPool))
+        return "fixed", uniform
+
+    def scalar(self, layer):
+        if isinstance(layer, ReLU):
+            return self.number(0.5)
+        if isinstance(layer, Dropout):
+            return (
+                self.one / (self.one - self.number(layer.p))
+                if self.mode == "random"
+                else (self.one)
+            )
+        raise ERFError(
+            f"the analytic ERF has no closed form for {layer.type} (only for linear layers, "
+            "ReLU and dropout); measure it by Monte Carlo with `erftheory check`"
+        )
+
+    def layers(self, layers, jump) -> tuple[list[Term], tuple[int, ...]]:
+        terms = [Term(self.one, (), ())]
+        for layer in layers:
+            for _ in range(layer.repeat):
+                step, jump = self.layer(layer, jump)
+                terms = _times(terms, step)
+        return terms, jump
+
+    def layer(self, layer, jump):
+        if isinstance(layer, Residual):
+            return self.residual(layer, jump), jump
+        if isinstance(layer, Block):
+            return self.layers(layer.layers, jump)
+        if isinstance(layer, _Spatial):
+            kind, kernel = self.spatial(layer, jump)
+            scale = tuple(d * j for d, j in zip(layer.dilation, jump))
+            f = (Factor(kernel, scale),)
+            term = Term(self.one, f, ()) if kind == "random" else Term(self.one, (), f)
+            return [term], tuple(j * s for j, s in zip(jump, layer.stride))
+        return [Term(self.scalar(layer), (), ())], jump
+
+    def residual(self, layer: Residual, jump) -> list[Term]:
+        body, _ = self.layers(layer.layers, jump)
+        random_body = any(t.random for t in body)
+        if self.mode == "random" and random_body and not self.no_fixed:
+            from .receptive_field import _walk
+
+            half = tuple(
+                (r - 1) // 2 * j for r, j in zip(_walk(layer.layers, self.dims).size, jump)
+            )
+            return [Term(self.one, (), (), half)] + body
+        # E[g] in ones mode; in random mode with nothing fixed anywhere E[g^2] factorises and
+        # delta + V_F is one random kernel; a body with no random layer is one fixed kernel
+        mode = self.mode if random_body else "ones"
+        kernel = self.collapse(layer, mode)
+        kind = "random" if mode == "random" else "fixed"
+        f = (Factor(kernel, jump),)
+        return [Term(self.one, f, ()) if kind == "random" else Term(self.one, (), f)]
+
+    def collapse(self, layer: Residual, mode: str) -> np.ndarray:
+        """``delta + K_F`` at unit scale."""
+        inner = _Linearizer(self.dims, mode, self.exact)
+        inner.no_fixed = self.no_fixed
+        body, _ = inner.layers(layer.layers, (1,) * self.dims)
+        from .erf import _evaluate  # the one place that turns terms into an array
+
+        kernel, exponent, *_ = _evaluate(body, self.dims, mode, self.exact, "auto")
+        if not self.exact:
+            kernel = np.ldexp(kernel, exponent)
+        centre = tuple(n // 2 for n in kernel.shape)
+        kernel[centre] += self.one
+        return kernel
+
+
+def _has_fixed(layers, mode: str) -> bool:
+    for layer in layers:
+        if isinstance(layer, Block) and _has_fixed(layer.layers, mode):
+            return True
+        if isinstance(layer, AvgPool) or (isinstance(layer, Conv) and layer.weights is not None):
+            return True
+    return False
+
+
+def linearize(net, mode: str = "ones", exact: bool = False) -> list[Term]:
+    """The path groups of a network's linearised model (see the module docstring).
+
+    Parameters
+    ----------
+    net : Network
+    mode : {"ones", "random"}
+    exact : bool
+        Kernels as Fractions instead of floats.
+
+    Returns
+    -------
+    list of Term
+        In ``"ones"`` mode a single term whose fixed factors compose to E[d y / d x].
+    """
+    lin = _Linearizer(net.dims, mode, exact)
+    lin.no_fixed = not _has_fixed(net.layers, mode)
+    terms, _ = lin.layers(net.layers, (1,) * net.dims)
+    return terms

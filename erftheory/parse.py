@@ -1,0 +1,440 @@
+"""Reading architectures: the JSON format, the compact string, and back.
+
+The compact one-line grammar (whitespace is ignored)::
+
+    arch    := [("1d" | "2d" | "3d") ":"] seq
+    seq     := item ("," item)*
+    item    := atom ["*" INT]                     repeat the atom INT times
+    atom    := "conv" AXES {opt} | "avgpool" AXES {opt} | "maxpool" AXES {opt}
+             | "relu" | "tanh" | "sigmoid" | "dropout" FLOAT
+             | "res(" seq ")"                     residual block y = x + F(x)
+             | "(" seq ")"                        a group, e.g. (conv3, relu)*10
+    opt     := "/s" AXES | "/d" AXES | "/p" PAD | "/w" JSON-ARRAY
+             | "/zeros" | "/circular" | "/reflect" | "/replicate"
+    AXES    := INT ("x" INT)*                     one int, or one per axis
+    PAD     := "same" | "valid" | P ("x" P)*      P := INT | INT "-" INT (before-after)
+
+``conv7/s2/p3, maxpool3/s2/p1, res(conv3, relu, conv3)*2`` is a ResNet stem and two blocks.
+Without a dims prefix the dims are the longest per-axis list or weights array, else 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from .architecture import (
+    AvgPool,
+    Block,
+    Conv,
+    Dropout,
+    MaxPool,
+    Network,
+    ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    _Spatial,
+)
+from .errors import ERFError
+
+__all__ = ["as_network", "from_dict", "from_compact", "to_dict", "to_compact", "describe"]
+
+_SPATIAL = {"conv": Conv, "avgpool": AvgPool, "maxpool": MaxPool}
+_POINTWISE = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+_KEYS = {
+    "conv": {"kernel", "stride", "dilation", "padding", "padding_mode", "weights", "repeat"},
+    "avgpool": {"kernel", "stride", "dilation", "padding", "padding_mode", "repeat"},
+    "maxpool": {"kernel", "stride", "dilation", "padding", "padding_mode", "repeat"},
+    "relu": {"repeat"},
+    "tanh": {"repeat"},
+    "sigmoid": {"repeat"},
+    "dropout": {"p", "repeat"},
+    "residual": {"layers", "repeat"},
+    "block": {"layers", "repeat"},
+}
+_PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
+
+
+# ---------------------------------------------------------------- JSON format
+def from_dict(spec: dict) -> Network:
+    """Build a network from a dict in the JSON format.
+
+    Examples
+    --------
+    >>> net = from_dict({"dims": 1, "layers": [{"type": "conv", "kernel": 3, "repeat": 2}]})
+    >>> net.layers[0].repeat
+    2
+    """
+    if not isinstance(spec, dict):
+        raise ERFError(f"an architecture must be a JSON object, not {type(spec).__name__}")
+    unknown = set(spec) - {"dims", "layers"}
+    if unknown:
+        raise ERFError(f"unknown top-level key(s) {sorted(unknown)}; valid: 'dims', 'layers'")
+    if "layers" not in spec:
+        raise ERFError("the architecture has no 'layers' list")
+    dims = spec.get("dims", 2)
+    layers = _layers(spec["layers"], "layers")
+    return Network(layers, dims)
+
+
+def _layers(items, where: str) -> tuple:
+    if not isinstance(items, list):
+        raise ERFError(f"{where} must be a list of layer objects")
+    return tuple(_layer(item, f"{where}[{i}]") for i, item in enumerate(items))
+
+
+def _layer(item, where: str):
+    if not isinstance(item, dict) or "type" not in item:
+        raise ERFError(f'{where}: a layer is an object with a "type", got {item!r}')
+    kind = item["type"]
+    if kind not in _KEYS:
+        raise ERFError(f"{where}: unknown layer type {kind!r}; valid types: {sorted(_KEYS)}")
+    args = {k: v for k, v in item.items() if k != "type"}
+    unknown = set(args) - _KEYS[kind]
+    if unknown:
+        raise ERFError(
+            f"{where}: unknown key(s) {sorted(unknown)} for {kind!r}; "
+            f"valid keys: {sorted(_KEYS[kind])}"
+        )
+    args = {k: _tuples(v) if k != "weights" else v for k, v in args.items()}
+    if kind in _SPATIAL:
+        if "kernel" not in args:
+            raise ERFError(f"{where}: {kind!r} needs a 'kernel'")
+        if "weights" in args:
+            args["weights"] = _weights(args["weights"], where)
+        return _SPATIAL[kind](**args)
+    if kind in _POINTWISE:
+        return _POINTWISE[kind](**args)
+    if kind == "dropout":
+        return Dropout(**args)
+    layers = _layers(item.get("layers"), f"{where}.layers")
+    return (Residual if kind == "residual" else Block)(layers, args.get("repeat", 1))
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _weights(value, where: str):
+    import numpy as np
+
+    try:
+        array = np.array(value, dtype=float)
+    except (ValueError, TypeError):
+        raise ERFError(f"{where}: weights must be a rectangular array of numbers") from None
+    return array
+
+
+def to_dict(net: Network) -> dict:
+    """The JSON-format dict of a network (round-trips through :func:`from_dict`)."""
+    return {"dims": net.dims, "layers": [_layer_dict(layer) for layer in net.layers]}
+
+
+def _layer_dict(layer) -> dict:
+    out = {"type": layer.type}
+    if isinstance(layer, _Spatial):
+        out.update(
+            kernel=list(layer.kernel),
+            stride=list(layer.stride),
+            dilation=list(layer.dilation),
+            padding=[list(p) for p in layer.padding],
+        )
+        if layer.padding_mode != "zeros":
+            out["padding_mode"] = layer.padding_mode
+        if isinstance(layer, Conv) and layer.weights is not None:
+            out["weights"] = layer.weight_array.tolist()
+    elif isinstance(layer, Dropout):
+        out["p"] = layer.p
+    elif isinstance(layer, Block):
+        out["layers"] = [_layer_dict(inner) for inner in layer.layers]
+    if layer.repeat != 1:
+        out["repeat"] = layer.repeat
+    return out
+
+
+# ---------------------------------------------------------------- compact string
+class _Parser:
+    """Recursive descent over the compact string; errors point at the offending column."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.pos = 0
+
+    def fail(self, message: str, pos: int | None = None):
+        pos = self.pos if pos is None else pos
+        near = self.text[pos : pos + 12].strip() or "the end"
+        raise ERFError(f"{message}, at column {pos + 1} (near {near!r}) of {self.text!r}")
+
+    def skip(self):
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def match(self, pattern: str):
+        self.skip()
+        m = re.compile(pattern).match(self.text, self.pos)
+        if m:
+            self.pos = m.end()
+        return m
+
+    def expect(self, literal: str):
+        if not self.match(re.escape(literal)):
+            self.fail(f"expected {literal!r}")
+
+    def seq(self) -> list:
+        items = [self.item()]
+        while self.match(","):
+            items.append(self.item())
+        return items
+
+    def item(self) -> dict:
+        self.skip()
+        start = self.pos
+        layer = self.atom()
+        if self.match(r"\*"):
+            m = self.match(r"\d+")
+            if not m or int(m.group()) < 1:
+                self.fail("a repeat count after '*' must be a positive integer")
+            layer["repeat"] = layer.get("repeat", 1) * int(m.group())
+        layer["_pos"] = start
+        return layer
+
+    def atom(self) -> dict:
+        self.skip()
+        start = self.pos
+        if self.match(r"\("):
+            layers = self.seq()
+            self.expect(")")
+            return {"type": "block", "layers": layers}
+        m = self.match(r"[a-z]+")
+        if not m:
+            self.fail("expected a layer name (conv, avgpool, maxpool, relu, dropout, res, ...)")
+        name = m.group()
+        if name in ("res", "residual"):
+            self.expect("(")
+            layers = self.seq()
+            self.expect(")")
+            return {"type": "residual", "layers": layers}
+        if name in _POINTWISE:
+            return {"type": name}
+        if name == "dropout":
+            p = self.match(r"\d*\.?\d+(e-?\d+)?")
+            if not p:
+                self.fail("dropout needs its probability, as in dropout0.5")
+            return {"type": "dropout", "p": float(p.group())}
+        if name not in _SPATIAL:
+            valid = sorted([*_SPATIAL, *_POINTWISE, "dropout", "res"])
+            self.fail(f"unknown layer {name!r} (valid: {', '.join(valid)})", start)
+        layer = {"type": name, "kernel": self.axes(f"{name} needs a kernel size, as in {name}3")}
+        while self.match("/"):
+            self.option(layer)
+        return layer
+
+    def axes(self, message: str):
+        m = self.match(r"\d+(x\d+)*")
+        if not m:
+            self.fail(message)
+        values = [int(v) for v in m.group().split("x")]
+        return values[0] if len(values) == 1 else values
+
+    def option(self, layer: dict):
+        start = self.pos
+        m = self.match(r"(zeros|circular|reflect|replicate|same|valid|[sdpw])")
+        key = m.group() if m else None
+        if key in _PADDING_MODES:
+            layer["padding_mode"] = key
+        elif key in ("s", "d"):
+            name = {"s": "stride", "d": "dilation"}[key]
+            layer[name] = self.axes(f"/{key} needs an integer or one per axis, as in /{key}2")
+        elif key == "p":
+            layer["padding"] = self.padding()
+        elif key == "w":
+            layer["weights"] = self.json_array()
+        else:
+            self.fail(
+                "unknown option; valid: /s (stride), /d (dilation), /p (padding), "
+                "/w (weights), /zeros, /circular, /reflect, /replicate",
+                start,
+            )
+
+    def padding(self):
+        m = self.match(r"(same|valid|\d+(-\d+)?(x\d+(-\d+)?)*)")
+        if not m:
+            self.fail("/p needs 'same', 'valid' or amounts, as in /p1, /p1x2 or /p0-1")
+        text = m.group()
+        if text in ("same", "valid"):
+            return text
+        parts = [[int(v) for v in part.split("-")] for part in text.split("x")]
+        parts = [p[0] if len(p) == 1 else p for p in parts]
+        return parts[0] if len(parts) == 1 else parts
+
+    def json_array(self):
+        self.skip()
+        if not self.text.startswith("[", self.pos):
+            self.fail("/w needs a JSON array of weights, as in /w[1,2,1]")
+        depth, end = 0, self.pos
+        for end in range(self.pos, len(self.text)):
+            depth += {"[": 1, "]": -1}.get(self.text[end], 0)
+            if depth == 0:
+                break
+        if depth:
+            self.fail("unbalanced '[' in the weights")
+        try:
+            value = json.loads(self.text[self.pos : end + 1])
+        except json.JSONDecodeError as err:
+            self.fail(f"the weights are not a JSON array ({err.msg})", self.pos + err.pos)
+        self.pos = end + 1
+        return value
+
+
+def from_compact(text: str) -> Network:
+    """Build a network from the compact one-line string (grammar in the module docstring).
+
+    Examples
+    --------
+    >>> net = from_compact("1d: conv3*2, maxpool2")
+    >>> net.dims, len(net.layers)
+    (1, 2)
+    """
+    parser = _Parser(text)
+    dims = None
+    m = parser.match(r"([123])d\s*:")
+    if m:
+        dims = int(m.group(1))
+    items = parser.seq()
+    parser.skip()
+    if parser.pos != len(text):
+        parser.fail("unexpected text")
+    if dims is None:
+        dims = max([_axes_needed(item) for item in items] + [2])
+    try:
+        return Network(_layers([_strip(item) for item in items], "layers"), dims)
+    except ERFError as err:
+        # name the token of the offending layer: "layers[2]..." -> the item's column
+        m = re.match(r"layers\[(\d+)\]", str(err))
+        if m and int(m.group(1)) < len(items):
+            parser.fail(str(err), items[int(m.group(1))]["_pos"])
+        raise
+
+
+def _strip(item: dict) -> dict:
+    out = {k: v for k, v in item.items() if k != "_pos"}
+    if "layers" in out:
+        out["layers"] = [_strip(inner) for inner in out["layers"]]
+    return out
+
+
+def _axes_needed(item: dict) -> int:
+    need = 0
+    for key in ("kernel", "stride", "dilation", "padding"):
+        if isinstance(item.get(key), list):
+            need = max(need, len(item[key]))
+    weights = item.get("weights")
+    depth = 0
+    while isinstance(weights, list):
+        depth, weights = depth + 1, weights[0] if weights else None
+    need = max(need, depth)
+    for inner in item.get("layers", []):
+        need = max(need, _axes_needed(inner))
+    return need
+
+
+def describe(layer, inside_residual: bool = False) -> str:
+    """The compact-string token of one layer (with its repeat).
+
+    Examples
+    --------
+    >>> describe(from_compact("conv3/s2*4").layers[0])
+    'conv3/s2*4'
+    """
+    if isinstance(layer, Block):
+        inner = ", ".join(describe(x, isinstance(layer, Residual)) for x in layer.layers)
+        text = f"res({inner})" if isinstance(layer, Residual) else f"({inner})"
+    elif isinstance(layer, _Spatial):
+        text = layer.type + _axes(layer.kernel)
+        default_stride = layer.kernel if not isinstance(layer, Conv) else (1,) * len(layer.kernel)
+        if layer.stride != default_stride:
+            text += "/s" + _axes(layer.stride)
+        if any(d != 1 for d in layer.dilation):
+            text += "/d" + _axes(layer.dilation)
+        span = [d * (k - 1) for k, d in zip(layer.kernel, layer.dilation)]
+        same = tuple((t // 2, t - t // 2) for t in span)
+        default_padding = same if inside_residual else ((0, 0),) * len(span)
+        if layer.padding != default_padding:
+            text += "/p" + "x".join(
+                str(b) if b == a else f"{b}-{a}" for b, a in _uniform(layer.padding)
+            )
+        if layer.padding_mode != "zeros":
+            text += "/" + layer.padding_mode
+        if isinstance(layer, Conv) and layer.weights is not None:
+            text += "/w" + json.dumps(layer.weight_array.tolist(), separators=(",", ":"))
+    elif isinstance(layer, Dropout):
+        text = f"dropout{layer.p:g}"
+    else:
+        text = layer.type
+    return text + (f"*{layer.repeat}" if layer.repeat != 1 else "")
+
+
+def _axes(values) -> str:
+    return "x".join(str(v) for v in _uniform(values))
+
+
+def _uniform(values):
+    return values[:1] if len(set(values)) == 1 else values
+
+
+def to_compact(net: Network) -> str:
+    """The compact string of a network (round-trips through :func:`from_compact`).
+
+    Examples
+    --------
+    >>> to_compact(from_compact("conv3*10, maxpool2"))
+    '2d: conv3*10, maxpool2'
+    """
+    return f"{net.dims}d: " + ", ".join(describe(layer) for layer in net.layers)
+
+
+# ---------------------------------------------------------------- any of them
+def as_network(arch) -> Network:
+    """Turn any architecture description into a :class:`Network`.
+
+    Parameters
+    ----------
+    arch : Network, dict, str or os.PathLike
+        A network; a dict in the JSON format; a path to a JSON file; a zoo name; or a
+        compact string.
+
+    Examples
+    --------
+    >>> as_network("1d: conv3").dims
+    1
+    """
+    if isinstance(arch, Network):
+        return arch
+    if isinstance(arch, dict):
+        return from_dict(arch)
+    if isinstance(arch, os.PathLike) or (
+        isinstance(arch, str) and (arch.endswith(".json") or os.path.isfile(arch))
+    ):
+        return from_dict(_load_json(Path(arch)))
+    if isinstance(arch, str):
+        return from_compact(arch)
+    raise ERFError(
+        f"cannot read an architecture from {type(arch).__name__}; give a Network, a dict in "
+        "the JSON format, a path to a JSON file or a compact string such as 'conv3*10'"
+    )
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ERFError(f"cannot read the architecture file {str(path)!r}: {err.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ERFError(
+            f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+        ) from None

@@ -1,0 +1,238 @@
+"""The theoretical receptive field (TRF): size, jump, start and centre after every layer.
+
+Per axis, with jump (cumulative stride) ``J_0 = 1``, an elementary layer of kernel ``k``,
+stride ``s``, dilation ``d`` and padding-before ``p`` updates::
+
+    r     <- r + (k - 1) d J
+    start <- start - p J
+    J     <- J s
+
+``start`` is the input coordinate of the first pixel of the field of output unit 0, so the
+field of unit ``i`` covers ``[start + i J, start + i J + r - 1]`` and its centre is
+``start + i J + (r - 1) / 2`` (Araujo, Norris and Sim, Distill 2019). The effective padding is
+``-start``. A residual block widens the field by its body's field and, being centred, moves
+the start by half of that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .architecture import Block, Network, Residual, _Spatial
+
+__all__ = ["receptive_field", "ReceptiveField", "LayerRow"]
+
+
+@dataclass(frozen=True)
+class _State:
+    size: tuple[int, ...]
+    jump: tuple[int, ...]
+    start: tuple[int, ...]
+
+
+def _step(state: _State, layer) -> _State:
+    """Apply one copy (repeat 1) of ``layer`` to the recurrence."""
+    if isinstance(layer, Residual):
+        body = _walk(layer.layers, len(state.size))
+        return _State(
+            tuple(r + (b - 1) * j for r, b, j in zip(state.size, body.size, state.jump)),
+            state.jump,
+            tuple(s + b * j for s, b, j in zip(state.start, body.start, state.jump)),
+        )
+    if isinstance(layer, Block):
+        for inner in layer.layers:
+            state = _apply(state, inner)
+        return state
+    if isinstance(layer, _Spatial):
+        return _State(
+            tuple(
+                r + (k - 1) * d * j
+                for r, k, d, j in zip(state.size, layer.kernel, layer.dilation, state.jump)
+            ),
+            tuple(j * s for j, s in zip(state.jump, layer.stride)),
+            tuple(st - p[0] * j for st, p, j in zip(state.start, layer.padding, state.jump)),
+        )
+    return state  # activations and dropout act pointwise
+
+
+def _apply(state: _State, layer) -> _State:
+    for _ in range(layer.repeat):
+        state = _step(state, layer)
+    return state
+
+
+def _walk(layers, dims: int) -> _State:
+    """The TRF state after ``layers``, starting from a single pixel."""
+    state = _State((1,) * dims, (1,) * dims, (0,) * dims)
+    for layer in layers:
+        state = _apply(state, layer)
+    return state
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """The TRF after one layer entry of the network (after all its repeats)."""
+
+    index: int
+    layer: str
+    kernel: tuple[int, ...] | None
+    stride: tuple[int, ...] | None
+    dilation: tuple[int, ...] | None
+    repeat: int
+    size: tuple[int, ...]
+    jump: tuple[int, ...]
+    start: tuple[int, ...]
+
+    @property
+    def centre(self) -> tuple[float, ...]:
+        """Input coordinate of the centre of the field of output unit 0."""
+        return tuple(s + (r - 1) / 2 for s, r in zip(self.start, self.size))
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {
+            "index": self.index,
+            "layer": self.layer,
+            "kernel": _list(self.kernel),
+            "stride": _list(self.stride),
+            "dilation": _list(self.dilation),
+            "repeat": self.repeat,
+            "receptive_field": list(self.size),
+            "jump": list(self.jump),
+            "start": list(self.start),
+            "centre": list(self.centre),
+        }
+
+
+def _list(value):
+    return None if value is None else list(value)
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """The theoretical receptive field of a network, per axis, with per-layer rows.
+
+    Attributes
+    ----------
+    size : tuple of int
+        Receptive field size per axis.
+    effective_stride : tuple of int
+        The jump ``J_L``: input distance between neighbouring output units.
+    start : tuple of int
+        Input coordinate of the first pixel of the field of output unit 0.
+    effective_padding : tuple of int
+        ``-start`` (the convention of Araujo et al.'s library).
+    rows : tuple of LayerRow
+        The field after each layer entry.
+    """
+
+    size: tuple[int, ...]
+    effective_stride: tuple[int, ...]
+    start: tuple[int, ...]
+    rows: tuple[LayerRow, ...]
+
+    @property
+    def effective_padding(self) -> tuple[int, ...]:
+        """``-start`` per axis."""
+        return tuple(-s for s in self.start)
+
+    @property
+    def centre(self) -> tuple[float, ...]:
+        """Input coordinate of the centre of the field of output unit 0."""
+        return tuple(s + (r - 1) / 2 for s, r in zip(self.start, self.size))
+
+    def field_of(self, unit) -> list[tuple[int, int]]:
+        """First and last input pixel of the field of output unit ``unit`` (per axis)."""
+        return [
+            (s + i * j, s + i * j + r - 1)
+            for s, i, j, r in zip(self.start, unit, self.effective_stride, self.size)
+        ]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict with ``receptive_field``, ``effective_stride`` and the rows."""
+        return {
+            "receptive_field": list(self.size),
+            "effective_stride": list(self.effective_stride),
+            "effective_padding": list(self.effective_padding),
+            "start": list(self.start),
+            "centre": list(self.centre),
+            "layers": [row.to_dict() for row in self.rows],
+        }
+
+    def __str__(self) -> str:
+        from .report import table
+
+        header = ["#", "layer", "kernel", "stride", "dil", "rep", "RF", "jump", "start"]
+        body = [
+            [
+                row.index,
+                row.layer,
+                _axes_text(row.kernel),
+                _axes_text(row.stride),
+                _axes_text(row.dilation),
+                row.repeat,
+                _axes_text(row.size),
+                _axes_text(row.jump),
+                _axes_text(row.start),
+            ]
+            for row in self.rows
+        ]
+        summary = (
+            f"receptive field {_axes_text(self.size)}, effective stride "
+            f"{_axes_text(self.effective_stride)}, effective padding "
+            f"{_axes_text(self.effective_padding)}"
+        )
+        return table(header, body) + "\n" + summary
+
+
+def _axes_text(values) -> str:
+    if values is None:
+        return "-"
+    if len(set(values)) == 1:
+        return str(values[0])
+    return "x".join(str(v) for v in values)
+
+
+def receptive_field(arch) -> ReceptiveField:
+    """The theoretical receptive field of a network, with one row per layer entry.
+
+    Parameters
+    ----------
+    arch : Network, dict, str or path
+        A network, a dict in the JSON format, a path to a JSON file, or a compact string.
+
+    Returns
+    -------
+    ReceptiveField
+        Size, effective stride, start and effective padding per axis, and per-layer rows.
+
+    Examples
+    --------
+    >>> rf = receptive_field("conv3*10")
+    >>> rf.size, rf.effective_stride
+    ((21, 21), (1, 1))
+    >>> receptive_field("1d: conv7/s2/p3, maxpool3/s2/p1").size
+    (11,)
+    """
+    from .parse import as_network, describe
+
+    net: Network = as_network(arch)
+    state = _walk((), net.dims)
+    rows = []
+    for index, layer in enumerate(net.layers):
+        state = _apply(state, layer)
+        spatial = isinstance(layer, _Spatial)
+        rows.append(
+            LayerRow(
+                index=index,
+                layer=describe(layer),
+                kernel=layer.kernel if spatial else None,
+                stride=layer.stride if spatial else None,
+                dilation=layer.dilation if spatial else None,
+                repeat=layer.repeat,
+                size=state.size,
+                jump=state.jump,
+                start=state.start,
+            )
+        )
+    return ReceptiveField(state.size, state.jump, state.start, tuple(rows))

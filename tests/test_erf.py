@@ -1,0 +1,286 @@
+"""The ERF of linear networks against independent computations."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from oracle import brute_force_erf
+from strategies import architecture
+
+import erftheory as et
+
+
+def _small(spec):
+    rf = et.receptive_field(spec)
+    return math.prod(rf.size) <= 2500 and max(rf.size) <= 60, rf
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(architecture(signed=True), st.sampled_from(["fft", "direct", "auto"]))
+def test_composition_matches_brute_force_forward_pass(spec, method):
+    ok, rf = _small(spec)
+    assume(ok)
+    expected = brute_force_erf(et.as_network(spec), rf.size, rf.effective_stride, rf.start)
+    result = et.erf(spec, method=method)
+    scale = np.max(np.abs(expected))
+    np.testing.assert_allclose(result.values, expected, rtol=0, atol=1e-10 * scale)
+    # the stated bound holds against the brute force (which is itself exact here up to ~1e-15)
+    assert np.max(np.abs(result.values - expected)) <= result.abs_error + 1e-13 * scale
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(architecture(max_layers=3))
+def test_exact_mode_matches_brute_force(spec):
+    ok, rf = _small(spec)
+    assume(ok and math.prod(rf.size) <= 400)
+    expected = brute_force_erf(et.as_network(spec), rf.size, rf.effective_stride, rf.start)
+    result = et.erf(spec, exact=True)
+    exact = np.array([float(v) for v in result.exact_values.flat]).reshape(rf.size)
+    np.testing.assert_allclose(exact, expected, rtol=1e-12, atol=1e-300)
+    assert all(isinstance(v, (int, Fraction)) for v in result.exact_values.flat)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(architecture(max_layers=3))
+def test_fft_never_negative_and_zero_outside_support(spec):
+    ok, rf = _small(spec)
+    assume(ok and math.prod(rf.size) <= 400)
+    exact = et.erf(spec, exact=True).exact_values
+    values = et.erf(spec, method="fft").values
+    assert np.all(values >= 0)  # the strategy draws non-negative weights
+    zero = np.array([v == 0 for v in exact.flat]).reshape(exact.shape)
+    assert np.all(values[zero] == 0)
+
+
+@pytest.mark.parametrize("k,n", [(2, 7), (3, 5), (3, 12), (5, 6), (4, 20)])
+def test_ones_stack_equals_multinomial_coefficients(k, n):
+    x = sympy.symbols("x")
+    coeffs = sympy.Poly(sum(x**i for i in range(k)) ** n, x).all_coeffs()[::-1]
+    expected = np.array([int(c) for c in coeffs], dtype=float)
+    result = et.erf(f"1d: conv{k}*{n}")
+    np.testing.assert_array_equal(result.values, expected)
+    assert result.std[0] ** 2 == pytest.approx(n * (k * k - 1) / 12, rel=1e-12)
+    exact = et.erf(f"1d: conv{k}*{n}", exact=True).exact_values
+    assert [int(v) for v in exact] == [int(c) for c in coeffs]
+
+
+def test_exact_counts_beyond_float64_are_flagged():
+    x = sympy.symbols("x")
+    coeffs = [int(c) for c in sympy.Poly((1 + x + x**2) ** 40, x).all_coeffs()[::-1]]
+    result = et.erf("1d: conv3*40", exact=True)
+    assert list(result.exact_values) == coeffs
+    assert max(coeffs) > 2**53 and not result.float_exact
+    small = et.erf("1d: conv3*10", exact=True)
+    assert small.float_exact
+
+
+@pytest.mark.parametrize("method", ["auto", "fft", "direct"])
+def test_2d_ones_stack_is_outer_product_of_1d(method):
+    one = et.erf("1d: conv3*6, conv5*2").values
+    two = et.erf("conv3*6, conv5*2", method=method)
+    tol = {"rtol": 0, "atol": two.abs_error} if method == "fft" else {"rtol": 1e-13}
+    np.testing.assert_allclose(two.values, np.outer(one, one), **tol)
+    aniso = et.erf("conv3x5*4", method=method)
+    tol = {"rtol": 0, "atol": aniso.abs_error} if method == "fft" else {"rtol": 1e-13}
+    expected = np.outer(et.erf("1d: conv3*4").values, et.erf("1d: conv5*4").values)
+    np.testing.assert_allclose(aniso.values, expected, **tol)
+
+
+def test_variance_and_mass_of_plain_stacks():
+    for k, n in [(3, 10), (5, 7), (2, 31)]:
+        r = et.erf(f"conv{k}*{n}")
+        assert r.std == pytest.approx([math.sqrt(n * (k * k - 1) / 12)] * 2, rel=1e-12)
+        assert r.values.sum() == pytest.approx(float(k * k) ** n, rel=1e-12)
+    w = [[1, 2, 0], [0, 1, 3], [2, 0, 1]]
+    r = et.erf(
+        {
+            "dims": 2,
+            "layers": [
+                {"type": "conv", "kernel": 3, "weights": w, "repeat": 3},
+                {"type": "avgpool", "kernel": 2, "stride": 1},
+            ],
+        }
+    )
+    assert r.values.sum() == pytest.approx(10.0**3 * 1.0, rel=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(architecture())
+def test_trf_formula_and_support_bounding_box(spec):
+    ok, rf = _small(spec)
+    assume(ok and "weights" not in str(spec))  # explicit zero weights may shrink the support
+    net = et.as_network(spec)
+    # 1 + sum (k - 1) d J over a flattened plain stack (residual bodies add their field)
+    size, jump = [1] * net.dims, [1] * net.dims
+
+    def walk(layers, size, jump):
+        for layer in layers:
+            for _ in range(layer.repeat):
+                if isinstance(layer, et.Residual):
+                    inner, _ = walk(layer.layers, [1] * net.dims, [1] * net.dims)
+                    size = [s + (b - 1) * j for s, b, j in zip(size, inner, jump)]
+                elif hasattr(layer, "kernel"):
+                    size = [
+                        s + (k - 1) * d * j
+                        for s, k, d, j in zip(size, layer.kernel, layer.dilation, jump)
+                    ]
+                    jump = [j * s for j, s in zip(jump, layer.stride)]
+        return size, jump
+
+    size, jump = walk(net.layers, size, jump)
+    assert list(rf.size) == size and list(rf.effective_stride) == jump
+    exact = et.erf(spec, exact=True).exact_values if math.prod(rf.size) <= 400 else None
+    values = et.erf(spec).values
+    nonzero = values != 0 if exact is None else np.vectorize(lambda v: v != 0)(exact)
+    for axis in range(net.dims):
+        occupied = np.flatnonzero(nonzero.any(axis=tuple(a for a in range(net.dims) if a != axis)))
+        assert occupied[0] == 0 and occupied[-1] == rf.size[axis] - 1
+
+
+def test_single_conv_with_weights_is_its_kernel_unflipped():
+    w = [[1, 2, 3], [4, 5, 6]]
+    r = et.erf({"dims": 2, "layers": [{"type": "conv", "kernel": [2, 3], "weights": w}]})
+    np.testing.assert_array_equal(r.values, np.array(w, dtype=float))
+
+
+def test_two_layer_non_symmetric_by_hand():
+    # z[i] = x[i] + 2 x[i+1];  y = z[0] + 3 z[2] = x0 + 2 x1 + 3 x2 + 6 x3
+    r = et.erf("1d: conv2/w[1,2], conv3/w[1,0,3]")
+    assert r.values.tolist() == [1, 2, 3, 6]
+    # with stride 2 below: z[i] = x[2i] + 2 x[2i+1];  y = z0 + 3 z2 = x0 + 2x1 + 3x4 + 6x5
+    r = et.erf("1d: conv2/s2/w[1,2], conv3/w[1,0,3]")
+    assert r.values.tolist() == [1, 2, 0, 0, 3, 6]
+
+
+def test_theory_section6_examples():
+    assert et.erf("1d: conv3/d1, conv3/d3, conv3/d9").values.tolist() == [1] * 27
+    assert et.erf("1d: conv3/s2, conv3").values.tolist() == [1, 1, 2, 1, 2, 1, 1]
+    for n in (1, 4, 9):
+        binom = [math.comb(2 * n, j) for j in range(2 * n + 1)]
+        assert et.erf(f"1d: res(conv3)*{n}").values.tolist() == binom
+        assert [int(v) for v in et.erf(f"1d: res(conv3)*{n}", exact=True).exact_values] == binom
+
+
+def test_gridding_zeros_are_exact():
+    values = et.erf("1d: conv3/d2*5", method="fft").values
+    assert np.all(values[1::2] == 0) and np.all(values[::2] > 0)
+
+
+def _random_mode_brute_force(pattern):
+    """E[g^2] for a 1-D chain of random conv3 (R) and fixed avgpool3/s1 (A) by enumeration.
+
+    g(p) = sum over all offset tuples with total p of prod(w_random) * prod(1/3 for pools);
+    E[g^2] keeps pairs of tuples whose random offsets coincide (zero-mean iid weights).
+    """
+    import itertools
+
+    n = len(pattern)
+    out = np.zeros(2 * n + 1)
+    for offsets in itertools.product(range(3), repeat=n):
+        for other in itertools.product(range(3), repeat=n):
+            if sum(offsets) != sum(other):
+                continue
+            if any(a != b for a, b, kind in zip(offsets, other, pattern) if kind == "R"):
+                continue
+            out[sum(offsets)] += (1 / 9) ** pattern.count("A")
+    return out
+
+
+def test_random_weights_exact_rule_with_pools():
+    spec = "1d: conv3, avgpool3/s1, conv3, avgpool3/s1, conv3"
+    values = et.erf(spec, weights="random").values
+    np.testing.assert_allclose(values, _random_mode_brute_force("RARAR"), rtol=1e-12)
+    assert values.sum() == pytest.approx(6.333333333333, rel=1e-9)  # THEORY.md section 4
+    exact = et.erf(spec, weights="random", exact=True).exact_values
+    assert sum(exact) == Fraction(57, 9)
+
+
+def test_random_weights_without_fixed_layers_are_path_counts():
+    for spec in ["conv3*6", "1d: conv3/s2*3, conv5", "conv3, res(conv3, relu, conv3)*3"]:
+        ones = et.erf(spec).values
+        rnd = et.erf(spec, weights="random").values
+        if "relu" not in spec:
+            np.testing.assert_allclose(rnd, ones, rtol=1e-12)
+    # relu: 1/2 on E[g] and on E[g^2]; dropout: 1 on E[g], 1/(1-p) on E[g^2]
+    base = et.erf("conv3*2", weights="random").values
+    np.testing.assert_allclose(et.erf("conv3, relu, conv3", weights="random").values, base / 2)
+    np.testing.assert_allclose(et.erf("conv3, dropout0.2, conv3").values, et.erf("conv3*2").values)
+    np.testing.assert_allclose(
+        et.erf("conv3, dropout0.2, conv3", weights="random").values, base / 0.8, rtol=1e-13
+    )
+
+
+def test_random_residual_with_fixed_layers_expands_over_paths():
+    # y = x + F(x), F = avgpool3/s1 (fixed) then conv3 (random), after a random conv3
+    spec = "1d: conv3, res(avgpool3/s1, conv3)"
+    # groups: identity path: V = conv3 (ones) -> [1,1,1] centred in the 7-wide field;
+    # body path: V = conv3 * conv3 composed, C = avgpool kernel [1/3,1/3,1/3] squared pointwise
+    v = np.convolve(np.ones(3), np.ones(3))
+    body = np.convolve(v, np.full(3, 1 / 9))
+    expected = body.copy()
+    expected[2:5] += 1
+    np.testing.assert_allclose(et.erf(spec, weights="random").values, expected, rtol=1e-13)
+
+
+def test_maxpool_modes():
+    np.testing.assert_allclose(et.erf("1d: maxpool3").values, [1 / 3] * 3)
+    np.testing.assert_allclose(et.erf("1d: maxpool3", weights="random").values, [1 / 3] * 3)
+    np.testing.assert_allclose(et.erf("1d: avgpool3", weights="random").values, [1 / 9] * 3)
+
+
+def test_normalisation_and_overflow():
+    with pytest.raises(et.ERFError, match="normalize"):
+        et.erf("1d: conv3*700")
+    r = et.erf("1d: conv3*700", normalize="sum")
+    assert r.values.sum() == pytest.approx(1.0, rel=1e-12)
+    assert r.log10_mass == pytest.approx(700 * math.log10(3), rel=1e-12)
+    peak = et.erf("1d: conv3*700", normalize="peak").values
+    assert peak.max() == 1.0 and np.all(np.isfinite(peak))
+    exact = et.erf("1d: conv3*100", normalize="sum", exact=True)
+    x = sympy.symbols("x")
+    coeffs = sympy.Poly((1 + x + x**2) ** 100, x).all_coeffs()[::-1]
+    assert exact.exact_values[100] == Fraction(int(coeffs[100]), 3**100)
+
+
+def test_deep_normalised_tails_are_accurate_or_reported():
+    n = 300
+    x = sympy.symbols("x")
+    coeffs = [int(c) for c in sympy.Poly((1 + x + x**2) ** n, x).all_coeffs()[::-1]]
+    truth = np.array([float(Fraction(c, 3**n)) for c in coeffs])
+    r = et.erf(f"1d: conv3*{n}", normalize="sum")
+    rel = np.abs(r.values - truth) / truth
+    assert np.max(rel) <= r.rel_error and r.rel_error < 1e-12
+    fft = et.erf(f"1d: conv3*{n}", normalize="sum", method="fft")
+    assert np.max(np.abs(fft.values - truth)) <= fft.abs_error
+
+
+def test_underflow_is_counted():
+    r = et.erf("1d: conv3*1000", normalize="sum")
+    # (1/3)^1000 ~ 1e-477: the outermost entries underflow, and the result says how many
+    assert r.underflow > 0 and r.values[0] == 0
+
+
+def test_memory_budget_refused_before_allocating():
+    with pytest.raises(et.ERFError, match="GiB"):
+        et.erf("conv3*5000", normalize="sum")
+    with pytest.raises(et.ERFError, match="budget"):
+        et.erf("conv3*10", max_bytes=1000)
+
+
+def test_bad_options():
+    for kwargs in [{"weights": "uniform"}, {"normalize": "max"}, {"method": "magic"}]:
+        with pytest.raises(et.ERFError, match="is not one of"):
+            et.erf("conv3", **kwargs)
+    with pytest.raises(et.ERFError, match="tanh"):
+        et.erf("conv3, tanh")
+
+
+def test_result_prints_a_report():
+    text = str(et.erf("conv3*10"))
+    assert "receptive field   21 x 21" in text and "std" in text

@@ -1,0 +1,172 @@
+"""The three ways to describe an architecture give the same immutable model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from strategies import architecture
+
+import erftheory as et
+
+ISSUE_EXAMPLE = {
+    "dims": 2,
+    "layers": [
+        {"type": "conv", "kernel": 3},
+        {"type": "conv", "kernel": [3, 5], "stride": 2, "dilation": 1, "repeat": 4},
+        {"type": "conv", "kernel": 3, "weights": [[1, 2, 1], [2, 4, 2], [1, 2, 1]]},
+        {"type": "relu"},
+        {"type": "avgpool", "kernel": 2, "stride": 2},
+        {"type": "maxpool", "kernel": 3, "stride": 2},
+        {"type": "dropout", "p": 0.5},
+        {
+            "type": "residual",
+            "layers": [
+                {"type": "conv", "kernel": 3},
+                {"type": "relu"},
+                {"type": "conv", "kernel": 3},
+            ],
+        },
+    ],
+}
+
+
+def test_json_python_and_compact_agree(tmp_path):
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(ISSUE_EXAMPLE))
+    python = et.Network(
+        [
+            et.Conv(3),
+            et.Conv((3, 5), stride=2) * 4,
+            et.Conv(3, weights=[[1, 2, 1], [2, 4, 2], [1, 2, 1]]),
+            et.ReLU(),
+            et.AvgPool(2, stride=2),
+            et.MaxPool(3, stride=2),
+            et.Dropout(0.5),
+            et.Residual([et.Conv(3), et.ReLU(), et.Conv(3)]),
+        ],
+        dims=2,
+    )
+    compact = (
+        "conv3, conv3x5/s2*4, conv3/w[[1,2,1],[2,4,2],[1,2,1]], relu, avgpool2, "
+        "maxpool3/s2, dropout0.5, res(conv3, relu, conv3)"
+    )
+    nets = [
+        et.as_network(ISSUE_EXAMPLE),
+        et.as_network(str(path)),
+        et.as_network(path),
+        python,
+        et.as_network(compact),
+    ]
+    assert all(n == nets[0] for n in nets)
+    assert et.receptive_field(path).size == et.receptive_field(compact).size
+
+
+def test_defaults():
+    net = et.as_network("avgpool3, maxpool2x3, conv3")
+    assert net.layers[0].stride == (3, 3) and net.layers[1].stride == (2, 3)
+    assert net.layers[2].stride == (1, 1) and net.layers[2].dilation == (1, 1)
+    assert net.layers[2].padding == ((0, 0), (0, 0))
+    res = et.as_network("res(conv3/d2)").layers[0].layers[0]
+    assert res.padding == ((2, 2), (2, 2))  # 'same' inside a residual body
+
+
+@settings(max_examples=80, deadline=None)
+@given(architecture(signed=True))
+def test_round_trips(spec):
+    net = et.as_network(spec)
+    assert et.from_compact(et.to_compact(net)) == net
+    assert et.from_dict(json.loads(json.dumps(et.to_dict(net)))) == net
+
+
+def test_dims_prefix_and_inference():
+    assert et.as_network("1d: conv3").dims == 1
+    assert et.as_network("conv3x3x3").dims == 3
+    assert et.as_network("conv3").dims == 2
+    assert et.as_network("(conv3, relu)*4").depth == 4
+
+
+@pytest.mark.parametrize(
+    "arch, needle",
+    [
+        ({"dims": 2, "layers": [{"type": "conv2d", "kernel": 3}]}, "unknown layer type 'conv2d'"),
+        (
+            {"dims": 2, "layers": [{"type": "conv", "kernel": 3, "size": 2}]},
+            "unknown key(s) ['size']",
+        ),
+        ({"dims": 2, "layers": [{"type": "conv", "kernel": 0}]}, "kernel=0 is not a positive"),
+        ({"dims": 2, "layers": [{"type": "conv", "kernel": 2.5}]}, "kernel=2.5"),
+        ({"dims": 2, "layers": [{"type": "conv", "kernel": 3, "stride": -1}]}, "stride=-1"),
+        ({"dims": 2, "layers": [{"type": "conv", "kernel": 3, "dilation": 0}]}, "dilation=0"),
+        (
+            {"dims": 2, "layers": [{"type": "conv", "kernel": [3, 3, 3]}]},
+            "has 3 entries but dims=2",
+        ),
+        ({"dims": 4, "layers": [{"type": "conv", "kernel": 3}]}, "dims=4 is not 1, 2 or 3"),
+        ({"dims": 1, "layers": [{"type": "conv", "kernel": 3, "weights": [1, 2]}]}, "shape [2]"),
+        (
+            {"dims": 1, "layers": [{"type": "conv", "kernel": 2, "weights": [1, float("nan")]}]},
+            "NaN",
+        ),
+        (
+            {"dims": 1, "layers": [{"type": "conv", "kernel": 2, "weights": [[1], [2, 3]]}]},
+            "rectangular",
+        ),
+        ({"dims": 1, "layers": [{"type": "dropout", "p": 1.0}]}, "outside [0, 1)"),
+        ({"dims": 1, "layers": [{"type": "dropout", "p": -0.1}]}, "outside [0, 1)"),
+        (
+            {
+                "dims": 1,
+                "layers": [
+                    {"type": "residual", "layers": [{"type": "conv", "kernel": 3, "stride": 2}]}
+                ],
+            },
+            "total stride [2]",
+        ),
+        (
+            {
+                "dims": 1,
+                "layers": [{"type": "residual", "layers": [{"type": "conv", "kernel": 2}]}],
+            },
+            "not centred",
+        ),
+        (
+            {
+                "dims": 1,
+                "layers": [
+                    {"type": "residual", "layers": [{"type": "conv", "kernel": 3, "padding": 0}]}
+                ],
+            },
+            "not centred",
+        ),
+        ({"dims": 1, "layers": []}, "no layers"),
+        ({"layers": [{"type": "conv"}]}, "needs a 'kernel'"),
+        ({"dims": 2, "layer": []}, "unknown top-level key"),
+        ("conb3", "unknown layer 'conb'"),
+        ("conv3/q2", "unknown option"),
+        ("conv3,", "expected a layer name"),
+        ("res(conv3", "expected ')'"),
+        ("conv3*0", "positive integer"),
+        ("conv3/w[1,2", "unbalanced"),
+        ("conv3 conv3", "unexpected text"),
+    ],
+)
+def test_bad_architectures_name_the_problem(arch, needle):
+    with pytest.raises(et.ERFError) as info:
+        et.as_network(arch)
+    assert needle in str(info.value)
+
+
+def test_malformed_json_reports_line_and_column(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"dims": 2,\n "layers": [{"type": "conv", "kernel": 3,}]}')
+    with pytest.raises(et.ERFError, match="line 2, column"):
+        et.as_network(str(path))
+    with pytest.raises(et.ERFError, match="cannot read"):
+        et.as_network(str(tmp_path / "missing.json"))
+
+
+def test_compact_errors_point_at_the_token():
+    with pytest.raises(et.ERFError, match=r"column 8 \(near 'conv0'\)"):
+        et.as_network("conv3, conv0")
