@@ -14,7 +14,6 @@ where ``p_l`` is the padding before the first input element.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Union
 
@@ -32,6 +31,8 @@ __all__ = [
     "Dropout",
     "Residual",
     "Block",
+    "Branches",
+    "Identity",
     "Network",
     "Layer",
 ]
@@ -219,6 +220,11 @@ class Sigmoid(_Activation):
 
 
 @dataclass(frozen=True)
+class Identity(_Activation):
+    """A pass-through layer (also the identity branch of a multi-branch join)."""
+
+
+@dataclass(frozen=True)
 class Dropout(_Layer):
     """Dropout as frameworks do it: keep with probability ``1 - p``, scale by ``1 / (1 - p)``."""
 
@@ -263,27 +269,91 @@ class Residual(Block):
     not be aligned.
     """
 
+    def paths(self) -> tuple:
+        """The branches joined by addition: the body and the identity."""
+        return (self.layers, (Identity(),))
+
     def _resolve(self, dims, where, inside_residual):
         resolved = Block._resolve(self, dims, where, True)
-        from .receptive_field import _walk  # the TRF recurrence, shared with rf tables
-
-        state = _walk(resolved.layers, dims)
-        if any(j != 1 for j in state.jump):
-            raise ERFError(
-                f"{where}: the residual body has total stride {list(state.jump)}; "
-                "it must be 1 so that it keeps the resolution of its input"
-            )
-        for axis, (r, start) in enumerate(zip(state.size, state.start)):
-            if r % 2 == 0 or 2 * -start != r - 1:
-                raise ERFError(
-                    f"{where}: the residual body is not centred on axis {axis}: its field "
-                    f"has size {r} and starts at {start} (a centred body has an odd size "
-                    f"and starts at {-(r - 1) // 2}); use odd kernels with 'same' padding"
-                )
+        _check_alignment(resolved.paths(), dims, where, ("the residual body", "the identity"))
         return resolved
 
 
-Layer = Union[Conv, AvgPool, MaxPool, ReLU, Tanh, Sigmoid, Dropout, Block, Residual]
+@dataclass(frozen=True)
+class Branches(_Layer):
+    """Parallel branches joined by addition or concatenation (Inception, ResNet shortcuts).
+
+    Every branch reads the same input; their outputs must be aligned: the same effective
+    stride and the same centre for every output unit (Araujo et al., Distill 2019), which
+    the model checks. Padding inside a branch defaults to 'same'. In the linear model a
+    concatenation feeding a conv is a sum over the channels it reads, so ``join="concat"``
+    has the same spatial kernel as ``join="add"``.
+
+    Examples
+    --------
+    >>> b = Branches([[Conv(3, stride=2)], [Conv(1, stride=2)]], join="add")
+    >>> Network([b], dims=1).layers[0].branches[0][0].padding
+    ((1, 1),)
+    """
+
+    branches: tuple = ()
+    join: str = "add"
+    repeat: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "branches", tuple(tuple(b) for b in self.branches))
+
+    def paths(self) -> tuple:
+        """The branches, each a tuple of layers."""
+        return self.branches
+
+    def _resolve(self, dims, where, inside_residual):
+        super()._resolve(dims, where, inside_residual)
+        if self.join not in ("add", "concat"):
+            raise ERFError(f"{where}: join={self.join!r} is not 'add' or 'concat'")
+        if len(self.branches) < 2 or any(not b for b in self.branches):
+            raise ERFError(
+                f"{where}: a join needs at least two non-empty branches (use an identity "
+                "layer for a shortcut)"
+            )
+        branches = tuple(
+            tuple(
+                _resolve_layer(layer, dims, f"{where}.branches[{b}][{i}]", True)
+                for i, layer in enumerate(branch)
+            )
+            for b, branch in enumerate(self.branches)
+        )
+        names = tuple(f"branch {b}" for b in range(len(branches)))
+        _check_alignment(branches, dims, where, names)
+        return replace(self, branches=branches)
+
+
+def _check_alignment(paths, dims: int, where: str, names) -> None:
+    """Refuse branches whose output units do not share one stride and one centre."""
+    from .receptive_field import _walk  # the TRF recurrence, shared with rf tables
+
+    states = [_walk(path, dims) for path in paths]
+    first = states[0]
+    for name, state in zip(names[1:], states[1:]):
+        if state.jump != first.jump:
+            raise ERFError(
+                f"{where}: {name} has effective stride {list(state.jump)} but {names[0]} has "
+                f"{list(first.jump)}; joined branches must keep the same resolution"
+            )
+        for axis in range(dims):
+            twice = [2 * s.start[axis] + s.size[axis] - 1 for s in (first, state)]
+            if twice[0] != twice[1]:
+                raise ERFError(
+                    f"{where}: misaligned branches on axis {axis}: {names[0]} is centred at "
+                    f"{twice[0] / 2:g} (field {first.size[axis]}, start {first.start[axis]}) "
+                    f"but {name} at {twice[1] / 2:g} (field {state.size[axis]}, start "
+                    f"{state.start[axis]}); pad them so that their centres agree"
+                )
+
+
+Layer = Union[
+    Conv, AvgPool, MaxPool, ReLU, Tanh, Sigmoid, Identity, Dropout, Block, Residual, Branches
+]
 
 
 def _resolve_layer(layer, dims: int, where: str, inside_residual: bool):
@@ -343,13 +413,10 @@ class Network:
 def _depth(layers) -> int:
     total = 0
     for layer in layers:
-        if isinstance(layer, Block):
+        if isinstance(layer, Branches):
+            total += layer.repeat * max(_depth(b) for b in layer.branches)
+        elif isinstance(layer, Block):
             total += layer.repeat * _depth(layer.layers)
         elif isinstance(layer, _Spatial):
             total += layer.repeat
     return total
-
-
-def prod(values) -> int:
-    """Product of a sequence of ints (``math.prod`` with an int start)."""
-    return math.prod(values, start=1)

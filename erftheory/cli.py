@@ -26,6 +26,8 @@ ARCH is a JSON file, or a compact string such as "conv3*10" or
      /w[[...]] explicit weights (JSON array)   /circular /reflect /replicate /zeros
   relu | tanh | sigmoid | dropoutP      e.g. dropout0.5
   res(layer, ...)                       residual block y = x + F(x), F centred
+  add(a, b | c) | cat(a | b | id)       aligned branches, added or concatenated
+  id                                    identity (pass-through)
   (layer, ...)                          a group
   ITEM*N                                repeat N times
 """

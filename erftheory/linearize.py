@@ -34,7 +34,18 @@ from fractions import Fraction
 
 import numpy as np
 
-from .architecture import AvgPool, Block, Conv, Dropout, MaxPool, ReLU, Residual, _Spatial
+from .architecture import (
+    AvgPool,
+    Block,
+    Branches,
+    Conv,
+    Dropout,
+    Identity,
+    MaxPool,
+    ReLU,
+    Residual,
+    _Spatial,
+)
 from .compose import Factor
 from .errors import ERFError
 
@@ -130,6 +141,8 @@ class _Linearizer:
         return "fixed", uniform
 
     def scalar(self, layer):
+        if isinstance(layer, Identity):
+            return self.one
         if isinstance(layer, ReLU):
             return self.number(0.5)
         if isinstance(layer, Dropout):
@@ -152,8 +165,8 @@ class _Linearizer:
         return terms, jump
 
     def layer(self, layer, jump):
-        if isinstance(layer, Residual):
-            return self.residual(layer, jump), jump
+        if isinstance(layer, (Residual, Branches)):
+            return self.join(layer, jump)
         if isinstance(layer, Block):
             return self.layers(layer.layers, jump)
         if isinstance(layer, _Spatial):
@@ -164,46 +177,78 @@ class _Linearizer:
             return [term], tuple(j * s for j, s in zip(jump, layer.stride))
         return [Term(self.scalar(layer), (), ())], jump
 
-    def residual(self, layer: Residual, jump) -> list[Term]:
-        body, _ = self.layers(layer.layers, jump)
-        random_body = any(t.random for t in body)
-        if self.mode == "random" and random_body and not self.no_fixed:
-            from .receptive_field import _walk
+    def join(self, layer, jump):
+        """Aligned branches added (or concatenated) together; a residual is body + identity."""
+        from .receptive_field import _union, _walk
 
-            half = tuple(
-                (r - 1) // 2 * j for r, j in zip(_walk(layer.layers, self.dims).size, jump)
-            )
-            return [Term(self.one, (), (), half)] + body
-        # E[g] in ones mode; in random mode with nothing fixed anywhere E[g^2] factorises and
-        # delta + V_F is one random kernel; a body with no random layer is one fixed kernel
-        mode = self.mode if random_body else "ones"
-        kernel = self.collapse(layer, mode)
-        kind = "random" if mode == "random" else "fixed"
-        f = (Factor(kernel, jump),)
-        return [Term(self.one, f, ()) if kind == "random" else Term(self.one, (), f)]
+        paths = layer.paths()
+        states = [_walk(path, self.dims) for path in paths]
+        union = _union(states)
+        out_jump = tuple(j * u for j, u in zip(jump, union.jump))
+        random = [_has_random(path, self.mode) for path in paths]
+        if self.mode == "random" and any(random) and not self.no_fixed:
+            # paths through different random layers never correlate: keep the groups apart;
+            # the branches without a random layer are one fixed kernel between them
+            out = []
+            for path, state, is_random in zip(paths, states, random):
+                if is_random:
+                    shift = tuple((a - u) * j for a, u, j in zip(state.start, union.start, jump))
+                    out += [_shifted(t, shift) for t in self.layers(path, jump)[0]]
+            fixed = [(p, st) for p, st, r in zip(paths, states, random) if not r]
+            if fixed:
+                kernel = self.collapse(fixed, union, "ones")
+                out.append(Term(self.one, (), (Factor(kernel, jump),)))
+            return out, out_jump
+        # E[g] in ones mode; in random mode with nothing fixed anywhere E[g^2] factorises into
+        # one random kernel; branches with no random layer at all are one fixed kernel
+        mode = self.mode if any(random) else "ones"
+        f = (Factor(self.collapse(list(zip(paths, states)), union, mode), jump),)
+        return [Term(self.one, f, ()) if mode == "random" else Term(self.one, (), f)], out_jump
 
-    def collapse(self, layer: Residual, mode: str) -> np.ndarray:
-        """``delta + K_F`` at unit scale."""
-        inner = _Linearizer(self.dims, mode, self.exact)
-        inner.no_fixed = self.no_fixed
-        body, _ = inner.layers(layer.layers, (1,) * self.dims)
+    def collapse(self, branches, union, mode: str) -> np.ndarray:
+        """The sum of the branches' kernels at unit scale, each placed within the union field."""
         from .erf import _evaluate  # the one place that turns terms into an array
 
-        kernel, exponent, *_ = _evaluate(body, self.dims, mode, self.exact, "auto")
-        if not self.exact:
-            kernel = np.ldexp(kernel, exponent)
-        centre = tuple(n // 2 for n in kernel.shape)
-        kernel[centre] += self.one
+        inner = _Linearizer(self.dims, mode, self.exact)
+        inner.no_fixed = self.no_fixed
+        kernel = np.zeros(union.size, dtype=object if self.exact else float)
+        for path, state in branches:
+            terms, _ = inner.layers(path, (1,) * self.dims)
+            values, exponent, *_ = _evaluate(terms, self.dims, mode, self.exact, "auto")
+            if not self.exact:
+                values = np.ldexp(values, exponent)
+            offset = [a - u for a, u in zip(state.start, union.start)]
+            kernel[tuple(slice(o, o + n) for o, n in zip(offset, values.shape))] += values
         return kernel
 
 
-def _has_fixed(layers, mode: str) -> bool:
+def _shifted(term: Term, shift: tuple) -> Term:
+    return Term(term.coef, term.random, term.fixed, _add(term.shift, shift))
+
+
+def _all_layers(layers):
     for layer in layers:
-        if isinstance(layer, Block) and _has_fixed(layer.layers, mode):
-            return True
-        if isinstance(layer, AvgPool) or (isinstance(layer, Conv) and layer.weights is not None):
-            return True
-    return False
+        yield layer
+        if isinstance(layer, Branches):
+            for path in layer.paths():
+                yield from _all_layers(path)
+        elif isinstance(layer, Block):
+            yield from _all_layers(layer.layers)
+
+
+def _has_random(layers, mode: str) -> bool:
+    """Whether a path holds a random layer (random mode: a conv without weights, a max pool)."""
+    return mode == "random" and any(
+        (isinstance(x, Conv) and x.weights is None) or isinstance(x, MaxPool)
+        for x in _all_layers(layers)
+    )
+
+
+def _has_fixed(layers) -> bool:
+    return any(
+        isinstance(x, AvgPool) or (isinstance(x, Conv) and x.weights is not None)
+        for x in _all_layers(layers)
+    )
 
 
 def linearize(net, mode: str = "ones", exact: bool = False) -> list[Term]:
@@ -222,6 +267,6 @@ def linearize(net, mode: str = "ones", exact: bool = False) -> list[Term]:
         In ``"ones"`` mode a single term whose fixed factors compose to E[d y / d x].
     """
     lin = _Linearizer(net.dims, mode, exact)
-    lin.no_fixed = not _has_fixed(net.layers, mode)
+    lin.no_fixed = not _has_fixed(net.layers)
     terms, _ = lin.layers(net.layers, (1,) * net.dims)
     return terms

@@ -7,7 +7,9 @@ The compact one-line grammar (whitespace is ignored)::
     item    := atom ["*" INT]                     repeat the atom INT times
     atom    := "conv" AXES {opt} | "avgpool" AXES {opt} | "maxpool" AXES {opt}
              | "relu" | "tanh" | "sigmoid" | "dropout" FLOAT
+             | "id"                               identity (pass-through)
              | "res(" seq ")"                     residual block y = x + F(x)
+             | ("add(" | "cat(") seq ("|" seq)+ ")"  aligned branches, added or concatenated
              | "(" seq ")"                        a group, e.g. (conv3, relu)*10
     opt     := "/s" AXES | "/d" AXES | "/p" PAD | "/w" JSON-ARRAY
              | "/zeros" | "/circular" | "/reflect" | "/replicate"
@@ -28,8 +30,10 @@ from pathlib import Path
 from .architecture import (
     AvgPool,
     Block,
+    Branches,
     Conv,
     Dropout,
+    Identity,
     MaxPool,
     Network,
     ReLU,
@@ -43,7 +47,7 @@ from .errors import ERFError
 __all__ = ["as_network", "from_dict", "from_compact", "to_dict", "to_compact", "describe"]
 
 _SPATIAL = {"conv": Conv, "avgpool": AvgPool, "maxpool": MaxPool}
-_POINTWISE = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+_POINTWISE = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity}
 _KEYS = {
     "conv": {"kernel", "stride", "dilation", "padding", "padding_mode", "weights", "repeat"},
     "avgpool": {"kernel", "stride", "dilation", "padding", "padding_mode", "repeat"},
@@ -52,8 +56,10 @@ _KEYS = {
     "tanh": {"repeat"},
     "sigmoid": {"repeat"},
     "dropout": {"p", "repeat"},
+    "identity": {"repeat"},
     "residual": {"layers", "repeat"},
     "block": {"layers", "repeat"},
+    "branches": {"branches", "join", "repeat"},
 }
 _PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 
@@ -110,6 +116,12 @@ def _layer(item, where: str):
         return _POINTWISE[kind](**args)
     if kind == "dropout":
         return Dropout(**args)
+    if kind == "branches":
+        branches = item.get("branches")
+        if not isinstance(branches, list):
+            raise ERFError(f"{where}.branches must be a list of branches (lists of layers)")
+        paths = [_layers(b, f"{where}.branches[{i}]") for i, b in enumerate(branches)]
+        return Branches(paths, item.get("join", "add"), args.get("repeat", 1))
     layers = _layers(item.get("layers"), f"{where}.layers")
     return (Residual if kind == "residual" else Block)(layers, args.get("repeat", 1))
 
@@ -148,6 +160,9 @@ def _layer_dict(layer) -> dict:
             out["weights"] = layer.weight_array.tolist()
     elif isinstance(layer, Dropout):
         out["p"] = layer.p
+    elif isinstance(layer, Branches):
+        out["join"] = layer.join
+        out["branches"] = [[_layer_dict(inner) for inner in b] for b in layer.branches]
     elif isinstance(layer, Block):
         out["layers"] = [_layer_dict(inner) for inner in layer.layers]
     if layer.repeat != 1:
@@ -217,6 +232,16 @@ class _Parser:
             layers = self.seq()
             self.expect(")")
             return {"type": "residual", "layers": layers}
+        if name in ("add", "cat"):
+            self.expect("(")
+            branches = [self.seq()]
+            while self.match(r"\|"):
+                branches.append(self.seq())
+            self.expect(")")
+            join = "add" if name == "add" else "concat"
+            return {"type": "branches", "join": join, "branches": branches}
+        if name in ("id", "identity"):
+            return {"type": "identity"}
         if name in _POINTWISE:
             return {"type": name}
         if name == "dropout":
@@ -225,7 +250,7 @@ class _Parser:
                 self.fail("dropout needs its probability, as in dropout0.5")
             return {"type": "dropout", "p": float(p.group())}
         if name not in _SPATIAL:
-            valid = sorted([*_SPATIAL, *_POINTWISE, "dropout", "res"])
+            valid = sorted([*_SPATIAL, *_POINTWISE, "dropout", "res", "add", "cat", "id"])
             self.fail(f"unknown layer {name!r} (valid: {', '.join(valid)})", start)
         layer = {"type": name, "kernel": self.axes(f"{name} needs a kernel size, as in {name}3")}
         while self.match("/"):
@@ -323,6 +348,8 @@ def _strip(item: dict) -> dict:
     out = {k: v for k, v in item.items() if k != "_pos"}
     if "layers" in out:
         out["layers"] = [_strip(inner) for inner in out["layers"]]
+    if "branches" in out:
+        out["branches"] = [[_strip(inner) for inner in b] for b in out["branches"]]
     return out
 
 
@@ -336,7 +363,7 @@ def _axes_needed(item: dict) -> int:
     while isinstance(weights, list):
         depth, weights = depth + 1, weights[0] if weights else None
     need = max(need, depth)
-    for inner in item.get("layers", []):
+    for inner in item.get("layers", []) + sum(item.get("branches", []), []):
         need = max(need, _axes_needed(inner))
     return need
 
@@ -349,7 +376,10 @@ def describe(layer, inside_residual: bool = False) -> str:
     >>> describe(from_compact("conv3/s2*4").layers[0])
     'conv3/s2*4'
     """
-    if isinstance(layer, Block):
+    if isinstance(layer, Branches):
+        paths = [", ".join(describe(x, True) for x in path) for path in layer.branches]
+        text = ("add" if layer.join == "add" else "cat") + "(" + " | ".join(paths) + ")"
+    elif isinstance(layer, Block):
         inner = ", ".join(describe(x, isinstance(layer, Residual)) for x in layer.layers)
         text = f"res({inner})" if isinstance(layer, Residual) else f"({inner})"
     elif isinstance(layer, _Spatial):
@@ -371,7 +401,9 @@ def describe(layer, inside_residual: bool = False) -> str:
         if isinstance(layer, Conv) and layer.weights is not None:
             text += "/w" + json.dumps(layer.weight_array.tolist(), separators=(",", ":"))
     elif isinstance(layer, Dropout):
-        text = f"dropout{layer.p:g}"
+        text = f"dropout{layer.p!r}"
+    elif isinstance(layer, Identity):
+        text = "id"
     else:
         text = layer.type
     return text + (f"*{layer.repeat}" if layer.repeat != 1 else "")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .architecture import Block, Network, Residual, _Spatial
+from .architecture import Block, Branches, Network, Residual, _Spatial
 
 __all__ = ["receptive_field", "ReceptiveField", "LayerRow"]
 
@@ -32,12 +32,13 @@ class _State:
 
 def _step(state: _State, layer) -> _State:
     """Apply one copy (repeat 1) of ``layer`` to the recurrence."""
-    if isinstance(layer, Residual):
-        body = _walk(layer.layers, len(state.size))
+    if isinstance(layer, (Residual, Branches)):
+        # aligned branches (checked when the network was built): the union of their fields
+        union = _union([_walk(path, len(state.size)) for path in layer.paths()])
         return _State(
-            tuple(r + (b - 1) * j for r, b, j in zip(state.size, body.size, state.jump)),
-            state.jump,
-            tuple(s + b * j for s, b, j in zip(state.start, body.start, state.jump)),
+            tuple(r + (u - 1) * j for r, u, j in zip(state.size, union.size, state.jump)),
+            tuple(j * u for j, u in zip(state.jump, union.jump)),
+            tuple(s + u * j for s, u, j in zip(state.start, union.start, state.jump)),
         )
     if isinstance(layer, Block):
         for inner in layer.layers:
@@ -53,6 +54,15 @@ def _step(state: _State, layer) -> _State:
             tuple(st - p[0] * j for st, p, j in zip(state.start, layer.padding, state.jump)),
         )
     return state  # activations and dropout act pointwise
+
+
+def _union(states: list[_State]) -> _State:
+    """The field covered by aligned branches (same jump, same centre)."""
+    start = tuple(min(axis) for axis in zip(*(s.start for s in states)))
+    end = tuple(
+        max(axis) for axis in zip(*((a + r - 1 for a, r in zip(s.start, s.size)) for s in states))
+    )
+    return _State(tuple(e - a + 1 for a, e in zip(start, end)), states[0].jump, start)
 
 
 def _apply(state: _State, layer) -> _State:

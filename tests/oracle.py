@@ -11,7 +11,17 @@ import math
 
 import numpy as np
 
-from erftheory.architecture import AvgPool, Block, Conv, Dropout, MaxPool, ReLU, Residual
+from erftheory.architecture import (
+    AvgPool,
+    Block,
+    Branches,
+    Conv,
+    Dropout,
+    Identity,
+    MaxPool,
+    ReLU,
+    Residual,
+)
 
 
 def _correlate(x, w, stride, dilation):
@@ -43,6 +53,8 @@ def forward(layers, x, inside_residual=False):
 def _one(layer, x, inside_residual):
     if isinstance(layer, Residual):
         return x + forward(layer.layers, x, True)
+    if isinstance(layer, Branches):
+        return sum(forward(branch, x, True) for branch in layer.branches)
     if isinstance(layer, Block):
         return forward(layer.layers, x, inside_residual)
     if isinstance(layer, (Conv, AvgPool, MaxPool)):
@@ -55,7 +67,7 @@ def _one(layer, x, inside_residual):
         return _correlate(x, w, layer.stride, layer.dilation)
     if isinstance(layer, ReLU):
         return 0.5 * x
-    if isinstance(layer, Dropout):
+    if isinstance(layer, (Dropout, Identity)):
         return x
     raise TypeError(layer)
 

@@ -50,7 +50,11 @@ def _nest(flat, shape):
 
 @st.composite
 def layer(draw, dims, signed=False):
-    kind = draw(st.sampled_from(["conv", "conv", "avgpool", "maxpool", "relu", "residual"]))
+    kind = draw(
+        st.sampled_from(["conv", "conv", "avgpool", "maxpool", "relu", "residual", "branches"])
+    )
+    if kind == "branches":
+        return draw(branches(dims, signed))
     if kind == "conv":
         return draw(conv(dims, signed=signed))
     if kind in ("avgpool", "maxpool"):
@@ -70,3 +74,28 @@ def architecture(draw, dims=None, max_layers=4, signed=False):
     dims = draw(st.integers(1, 3)) if dims is None else dims
     n = draw(st.integers(1, max_layers if dims < 3 else 3))
     return {"dims": dims, "layers": draw(st.lists(layer(dims, signed), min_size=n, max_size=n))}
+
+
+@st.composite
+def branches(draw, dims, signed=False):
+    """Aligned branches: odd 'same' convs (or identity), or a strided conv3 | conv1 pair."""
+    if draw(st.booleans()):
+        stride = draw(st.integers(1, 2))
+        paths = [
+            [{"type": "conv", "kernel": 3, "stride": stride}],
+            [{"type": "conv", "kernel": 1, "stride": stride}],
+        ]
+    else:
+        n = draw(st.integers(2, 3))
+        paths = [
+            draw(
+                st.one_of(
+                    st.just([{"type": "identity"}]),
+                    st.lists(conv(dims, residual=True, signed=signed), min_size=1, max_size=2),
+                    st.just([{"type": "avgpool", "kernel": 3, "stride": 1}]),
+                )
+            )
+            for _ in range(n)
+        ]
+    join = draw(st.sampled_from(["add", "concat"]))
+    return {"type": "branches", "join": join, "branches": paths}

@@ -284,3 +284,28 @@ def test_bad_options():
 def test_result_prints_a_report():
     text = str(et.erf("conv3*10"))
     assert "receptive field   21 x 21" in text and "std" in text
+
+
+def test_branches_by_hand():
+    # ResNet-style projection shortcut: conv3/s2 (padding 1) + conv1/s2, centred together
+    assert et.erf("1d: add(conv3/s2 | conv1/s2)").values.tolist() == [1, 2, 1]
+    # a conv after the join at jump 2: [1,2,1] composed with [1,0,1,0,1]
+    assert et.erf("1d: add(conv3/s2 | conv1/s2), conv3").values.tolist() == [1, 2, 2, 2, 2, 2, 1]
+    # concat feeding a conv is a sum over the channels: the same spatial kernel as add
+    cat = et.erf("cat(conv1 | conv3, conv3 | maxpool3/s1, conv1), conv3").values
+    add = et.erf("add(conv1 | conv3, conv3 | maxpool3/s1, conv1), conv3").values
+    np.testing.assert_array_equal(cat, add)
+
+
+def test_misaligned_branches_are_refused():
+    with pytest.raises(et.ERFError, match="misaligned branches on axis 1"):
+        et.erf("add(conv3 | conv3x2/p1x0)")
+    with pytest.raises(et.ERFError, match="effective stride"):
+        et.erf("add(conv3/s2 | conv3)")
+
+
+def test_random_branches_with_a_fixed_branch():
+    # conv3 (random), then conv3/s2 (random) | avgpool1/s2 (fixed, centred): the groups
+    # are V = conv3*conv3 = [1,2,3,2,1] and V = conv3 with C = [1] in the middle
+    values = et.erf("1d: conv3, add(conv3/s2 | avgpool1/s2)", weights="random").values
+    assert values.tolist() == [1, 3, 4, 3, 1]

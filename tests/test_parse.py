@@ -122,14 +122,14 @@ def test_dims_prefix_and_inference():
                     {"type": "residual", "layers": [{"type": "conv", "kernel": 3, "stride": 2}]}
                 ],
             },
-            "total stride [2]",
+            "the residual body has [2]",
         ),
         (
             {
                 "dims": 1,
                 "layers": [{"type": "residual", "layers": [{"type": "conv", "kernel": 2}]}],
             },
-            "not centred",
+            "misaligned branches",
         ),
         (
             {
@@ -138,7 +138,7 @@ def test_dims_prefix_and_inference():
                     {"type": "residual", "layers": [{"type": "conv", "kernel": 3, "padding": 0}]}
                 ],
             },
-            "not centred",
+            "misaligned branches",
         ),
         ({"dims": 1, "layers": []}, "no layers"),
         ({"layers": [{"type": "conv"}]}, "needs a 'kernel'"),
