@@ -16,8 +16,10 @@ Examples
 from .architecture import (
     AvgPool,
     Block,
+    Branches,
     Conv,
     Dropout,
+    Identity,
     MaxPool,
     Network,
     ReLU,
@@ -35,10 +37,12 @@ __version__ = "0.1.0"
 __all__ = [
     "AvgPool",
     "Block",
+    "Branches",
     "Conv",
     "Dropout",
     "ERFError",
     "ERFResult",
+    "Identity",
     "MaxPool",
     "Network",
     "ReLU",

@@ -122,7 +122,12 @@ def test_trf_formula_and_support_bounding_box(spec):
     def walk(layers, size, jump):
         for layer in layers:
             for _ in range(layer.repeat):
-                if isinstance(layer, et.Residual):
+                if isinstance(layer, et.Branches):  # aligned: the widest branch's field
+                    walks = [walk(b, [1] * net.dims, [1] * net.dims) for b in layer.branches]
+                    widest = [max(w[0][a] for w in walks) for a in range(net.dims)]
+                    size = [s + (b - 1) * j for s, b, j in zip(size, widest, jump)]
+                    jump = [j * s for j, s in zip(jump, walks[0][1])]
+                elif isinstance(layer, et.Residual):
                     inner, _ = walk(layer.layers, [1] * net.dims, [1] * net.dims)
                     size = [s + (b - 1) * j for s, b, j in zip(size, inner, jump)]
                 elif hasattr(layer, "kernel"):
