@@ -17,7 +17,7 @@ from .errors import ERFError
 __all__ = ["main"]
 
 _ARCH_HELP = """\
-ARCH is a JSON file, or a compact string such as "conv3*10" or
+ARCH is a zoo name (erftheory zoo), a JSON file, or a compact string such as "conv3*10" or
 "conv7/s2/p3, maxpool3/s2/p1, res(conv3, relu, conv3)*2":
 
   [1d:|2d:|3d:] layer, layer, ...       (dims default to 2)
@@ -105,7 +105,27 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="memory budget, e.g. 8GB (default 4GiB)",
     )
+    z = sub.add_parser("zoo", help="list the built-in architectures (usable wherever ARCH is)")
+    z.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _cmd_zoo(args) -> int:
+    from .receptive_field import receptive_field
+    from .report import table
+    from .zoo import ZOO, zoo_names
+
+    rows = []
+    for name in zoo_names():
+        entry = ZOO[name]
+        rf = receptive_field(entry.network())
+        rows.append([name, _cell(list(rf.size)), _cell(list(rf.effective_stride)), entry.reference])
+    if args.json:
+        keys = ["name", "receptive_field", "effective_stride", "reference"]
+        print(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+    else:
+        print(table(["name", "RF", "stride", "reference"], rows))
+    return 0
 
 
 def _version() -> str:
@@ -185,7 +205,7 @@ def _write_figure(fig, path: str) -> None:
         raise ERFError(f"cannot write the plot {path!r}: {err}") from None
 
 
-_COMMANDS = {"rf": _cmd_rf, "erf": _cmd_erf}
+_COMMANDS = {"rf": _cmd_rf, "erf": _cmd_erf, "zoo": _cmd_zoo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -452,6 +452,10 @@ def as_network(arch) -> Network:
     ):
         return from_dict(_load_json(Path(arch)))
     if isinstance(arch, str):
+        from .zoo import ZOO, zoo_network
+
+        if arch.strip().lower() in ZOO:
+            return zoo_network(arch.strip())
         return from_compact(arch)
     raise ERFError(
         f"cannot read an architecture from {type(arch).__name__}; give a Network, a dict in "

@@ -1,0 +1,127 @@
+"""Moments of the ERF predicted from the layer kernels alone, without composing the ERF.
+
+Taken as a distribution over input positions, the ERF of a path group is a convolution of
+its (normalised) upsampled kernels, so means and covariances add (THEORY.md, section 3)::
+
+    mean = sum_l scale_l * E_l[m],     Cov = sum_l scale_l scale_l^T * Cov_l[m]
+
+with ``E_l``, ``Cov_l`` over the kernel ``w_l / sum(w_l)`` and ``scale_l = d_l J_(l-1)``; a run
+of ``n`` identical layers contributes ``n`` times. Where paths split into groups (residual
+blocks and branches in ``weights="random"`` mode) the ERF is a mixture and the group moments
+combine with the groups' masses as weights::
+
+    mean = sum_t p_t mean_t,           Cov = sum_t p_t (Cov_t + mean_t mean_t^T) - mean mean^T
+
+A residual block in ``weights="ones"`` mode is one kernel ``delta + K_F`` whose moments are
+those of the block (identity weight 1 at its centre, body weight the body's mass). In random
+mode the fixed kernels of a group enter as ``C^2`` (THEORY.md, section 4): that composition of
+fixed kernels is computed, and only it; it is small next to the ERF.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .compose import compose
+
+__all__ = ["PredictedMoments", "predicted_moments", "kernel_moments"]
+
+
+@dataclass(frozen=True)
+class PredictedMoments:
+    """Mean vector and covariance matrix (array-index coordinates of the ERF), and mass.
+
+    ``log10_mass`` is the log10 of the total of the ERF (sum of all entries).
+    """
+
+    mean: tuple[float, ...]
+    covariance: tuple[tuple[float, ...], ...]
+    log10_mass: float
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """Standard deviation per axis."""
+        return tuple(math.sqrt(max(self.covariance[a][a], 0.0)) for a in range(len(self.mean)))
+
+
+def kernel_moments(kernel: np.ndarray, scale) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean, covariance and total of a kernel upsampled by ``scale`` (signed weights allowed).
+
+    Examples
+    --------
+    >>> mean, cov, total = kernel_moments(np.ones(3), (2,))
+    >>> float(mean[0]), float(cov[0, 0]), total  # offsets 0, 2, 4
+    (2.0, 2.6666666666666665, 3.0)
+    """
+    kernel = np.asarray(kernel, dtype=float)
+    total = float(kernel.sum())
+    grids = np.indices(kernel.shape).reshape(kernel.ndim, -1).astype(float)
+    grids *= np.asarray(scale, dtype=float)[:, None]
+    weights = kernel.reshape(-1) / total
+    mean = grids @ weights
+    centred = grids - mean[:, None]
+    cov = (centred * weights) @ centred.T
+    return mean, cov, total
+
+
+def _group(term, dims: int, mode: str):
+    """(mean, cov, log10 mass) of one path group, or None for a group of zero mass."""
+    mean, cov, log_mass = np.zeros(dims), np.zeros((dims, dims)), 0.0
+    factors = list(term.fixed) if mode == "ones" else list(term.random)
+    if mode == "random" and term.fixed:
+        c = compose(list(term.fixed), dims)
+        square = np.asarray(c.values, dtype=float) ** 2
+        m, v, total = kernel_moments(square, (1,) * dims)
+        mean, cov = mean + m, cov + v
+        log_mass += math.log10(total) + 2 * c.exponent * math.log10(2)
+    for f in factors:
+        m, v, total = kernel_moments(f.kernel, f.scale)
+        if total <= 0:
+            return None
+        mean, cov = mean + f.power * m, cov + f.power * v
+        log_mass += f.power * math.log10(total)
+    shift = np.asarray(term.shift or (0,) * dims, dtype=float)
+    return mean + shift, cov, log_mass + math.log10(abs(float(term.coef)))
+
+
+def predicted_moments(arch, weights: str = "ones") -> PredictedMoments:
+    """The ERF's mean, covariance and mass from the layer kernels alone.
+
+    Exact for non-negative kernels (all-ones, pools, non-negative explicit weights, and every
+    ``weights="random"`` network, whose kernels are variances); with signed explicit weights
+    it gives the signed moments, which are not those of ``|ERF|``.
+
+    Parameters
+    ----------
+    arch : Network, dict, str or path
+    weights : {"ones", "random"}
+
+    Returns
+    -------
+    PredictedMoments
+
+    Examples
+    --------
+    >>> m = predicted_moments("1d: conv3*10")
+    >>> round(m.std[0] ** 2, 12)  # n (k^2 - 1) / 12
+    6.666666666667
+    """
+    from .linearize import linearize
+    from .parse import as_network
+
+    net = as_network(arch)
+    groups = [g for g in (_group(t, net.dims, weights) for t in linearize(net, weights)) if g]
+    top = max(g[2] for g in groups)
+    masses = np.array([10.0 ** (g[2] - top) for g in groups])
+    p = masses / masses.sum()
+    mean = sum(pi * g[0] for pi, g in zip(p, groups))
+    second = sum(pi * (g[1] + np.outer(g[0], g[0])) for pi, g in zip(p, groups))
+    cov = second - np.outer(mean, mean)
+    return PredictedMoments(
+        mean=tuple(float(x) for x in mean),
+        covariance=tuple(tuple(float(x) for x in row) for row in cov),
+        log10_mass=top + math.log10(masses.sum()),
+    )
