@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--log", action="store_true", help="logarithmic colour scale in --plot")
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument(
+        "--symbolic",
+        action="store_true",
+        help="closed forms with sympy: generating function, mean and variance in n, "
+        "Gaussian limit (LaTeX)",
+    )
+    e.add_argument(
         "--max-memory",
         type=_memory,
         default=None,
@@ -174,10 +180,25 @@ def _cmd_erf(args) -> int:
         from .plot import plot_erf
 
         _write_figure(plot_erf(result, log=args.log).figure, args.plot)
+    report = result.to_dict()
+    if args.symbolic:
+        from .symbolic import closed_form
+
+        cf = closed_form(args.arch)
+        report["symbolic"] = {
+            "n": None if cf.n is None else str(cf.n),
+            "generating_function": [str(g) for g in cf.generating_function],
+            "mean": [str(m) for m in cf.mean],
+            "variance": [str(v) for v in cf.variance],
+            "latex": cf.latex().splitlines(),
+        }
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(report, indent=2))
     else:
         print(result)
+        if args.symbolic:
+            print("closed forms (LaTeX):")
+            print(cf.latex())
         if args.exact and result.values.size <= 400 and result.values.ndim <= 2:
             print("exact values:")
             print(result.exact_values)

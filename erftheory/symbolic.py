@@ -1,0 +1,144 @@
+"""Closed forms with sympy: generating functions, moments in n, and the Gaussian limit.
+
+For ``weights="ones"`` a network whose kernels are separable has, per axis, the path-count
+generating function ``G(x) = prod_l (sum_m w_l[m] x^(m s_l))^(n_l)`` with ``s_l`` the layer's
+scale (dilation times jump): the coefficient of ``x^p`` is the ERF at position ``p``. When
+the whole network is one entry of total stride 1 repeated ``n`` times (``"conv3*10"``,
+``"(conv3, relu)*8"``), ``n`` is kept as a symbol, so the mean ``n mu``, the variance ``n sigma^2`` and the Gaussian
+limit ``M^n / sqrt(2 pi n sigma^2) exp(-(p - n mu)^2 / (2 n sigma^2))`` read as formulas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ERFError
+
+__all__ = ["ClosedForm", "closed_form"]
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """Per-axis sympy expressions; ``n`` is the repeat count symbol (or None if fixed)."""
+
+    n: object
+    generating_function: tuple
+    mean: tuple
+    variance: tuple
+    gaussian_limit: tuple
+
+    def latex(self) -> str:
+        """All expressions as LaTeX, one line each."""
+        import sympy
+
+        lines = []
+        for axis in range(len(self.mean)):
+            tag = f"axis {axis}: " if len(self.mean) > 1 else ""
+            lines += [
+                f"{tag}G(x) = {sympy.latex(self.generating_function[axis])}",
+                f"{tag}\\mu = {sympy.latex(self.mean[axis])}",
+                f"{tag}\\sigma^2 = {sympy.latex(self.variance[axis])}",
+                f"{tag}g(p) \\approx {sympy.latex(self.gaussian_limit[axis])}",
+            ]
+        return "\n".join(lines)
+
+
+def _block(net):
+    """The repeated entry and its count when the network is one entry repeated, else None."""
+    from dataclasses import replace
+
+    from .receptive_field import _walk
+
+    if len(net.layers) == 1 and net.layers[0].repeat > 1:
+        layer = replace(net.layers[0], repeat=1)
+        # a strided block rescales the next copy (x -> x^J): not a power, keep n concrete
+        if all(j == 1 for j in _walk((layer,), net.dims).jump):
+            return layer, net.layers[0].repeat
+    return None, None
+
+
+def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
+    """Generating function, mean, variance and Gaussian limit of the ``weights="ones"`` ERF.
+
+    Parameters
+    ----------
+    arch : Network, dict, str or path
+        A network whose layers compose to one separable kernel per axis (no tanh/sigmoid).
+    symbolic_n : bool
+        Keep the repeat count of a network that is one repeated entry as the symbol ``n``.
+
+    Returns
+    -------
+    ClosedForm
+
+    Examples
+    --------
+    >>> cf = closed_form("1d: conv3*10")
+    >>> str(cf.variance[0])
+    '2*n/3'
+    >>> str(cf.generating_function[0])
+    '(x**2 + x + 1)**n'
+    """
+    import sympy
+
+    from .architecture import Network
+    from .compose import _rank_one
+    from .linearize import linearize
+    from .parse import as_network
+
+    net = as_network(arch)
+    block, count = _block(net) if symbolic_n else (None, None)
+    unit = Network((block,), net.dims) if block is not None else net
+    (term,) = linearize(unit, "ones", exact=True)
+    n = sympy.Symbol("n", positive=True, integer=True) if block is not None else sympy.Integer(1)
+    x, p = sympy.symbols("x p")
+    gens, means, variances, limits = [], [], [], []
+    per_axis = []
+    for f in term.fixed:
+        if _rank_one(f.kernel.astype(float)) is None or sum(f.kernel.flat) == 0:
+            raise ERFError(
+                "the closed form needs separable kernels (an outer product per axis); "
+                f"a {list(f.kernel.shape)} kernel is not"
+            )
+        per_axis.append(f)
+    for axis in range(net.dims):
+        g, coef = sympy.Integer(1), sympy.Rational(term.coef)
+        for f in per_axis:
+            vector = _axis_vector(f.kernel, axis)
+            poly = sum(sympy.Rational(w) * x ** (m * f.scale[axis]) for m, w in enumerate(vector))
+            g *= poly**f.power
+        if axis == 0:
+            g *= coef
+        g = sympy.factor(g) if block is None else g
+        gen = g**n if block is not None else g
+        total = g.subs(x, 1)
+        mu = sympy.simplify(sympy.diff(g, x).subs(x, 1) / total)
+        second = sympy.simplify((sympy.diff(g, x, 2) + sympy.diff(g, x)).subs(x, 1) / total)
+        var = sympy.simplify(second - mu**2)
+        mean_n, var_n = sympy.simplify(n * mu), sympy.simplify(n * var)
+        limit = (
+            total**n
+            / sympy.sqrt(2 * sympy.pi * var_n)
+            * sympy.exp(-((p - mean_n) ** 2) / (2 * var_n))
+        )
+        gens.append(gen)
+        means.append(mean_n)
+        variances.append(var_n)
+        limits.append(limit)
+    return ClosedForm(
+        n if block is not None else None, tuple(gens), tuple(means), tuple(variances), tuple(limits)
+    )
+
+
+def _axis_vector(kernel, axis: int) -> list:
+    """Exact per-axis factor of a separable kernel: marginals, all but axis 0 summing to 1.
+
+    For ``K = u_0 (x) u_1 (x) ...`` the marginal along ``a`` is ``u_a`` times the other
+    factors' sums, so ``marginal_0 * prod_(a >= 1) marginal_a / total = K``.
+    """
+    others = tuple(b for b in range(kernel.ndim) if b != axis)
+    marginal = kernel.sum(axis=others) if others else kernel
+    if axis == 0:
+        return list(marginal)
+    total = sum(marginal)
+    return [v / total for v in marginal]

@@ -1,0 +1,64 @@
+"""Closed forms against the composed ERF (exact) and the moments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+import erftheory as et
+from erftheory.symbolic import closed_form
+
+
+@pytest.mark.parametrize(
+    "arch, n",
+    [
+        ("1d: conv3*7", 7),
+        ("1d: conv4/d2*5", 5),
+        ("conv3x5*4", 4),
+        ("(conv3, relu)*3", 3),
+        ("1d: (conv3/s2, conv2)*2", 2),
+    ],
+)
+def test_generating_function_coefficients_are_the_erf(arch, n):
+    cf = closed_form(arch)
+    x = sympy.Symbol("x")
+    exact = et.erf(arch, exact=True).exact_values
+    # the product over axes of the per-axis generating functions is the N-d ERF
+    axes = []
+    for g in cf.generating_function:
+        poly = sympy.Poly(sympy.expand(g.subs(cf.n, n) if cf.n is not None else g), x)
+        axes.append(np.array([sympy.Rational(c) for c in poly.all_coeffs()[::-1]], dtype=object))
+    full = axes[0]
+    for a in axes[1:]:
+        full = np.multiply.outer(full, a)
+    assert full.shape == exact.shape
+    assert all(sympy.Rational(a) == sympy.Rational(b) for a, b in zip(full.flat, exact.flat))
+
+
+def test_moments_in_n_match_the_erf():
+    cf = closed_form("conv5x3*6")
+    r = et.erf("conv5x3*6")
+    for axis in range(2):
+        assert float(cf.mean[axis].subs(cf.n, 6)) == pytest.approx(r.mean[axis], rel=1e-12)
+        assert float(sympy.sqrt(cf.variance[axis]).subs(cf.n, 6)) == pytest.approx(
+            r.std[axis], rel=1e-12
+        )
+    # the uniform kernel's variance (k^2 - 1)/12 per layer, as a formula in n
+    assert sympy.simplify(cf.variance[0] - 2 * cf.n) == 0
+
+
+def test_gaussian_limit_approaches_the_erf():
+    cf = closed_form("1d: conv3*60")
+    values = et.erf("1d: conv3*60").values
+    p = sympy.Symbol("p")
+    limit = sympy.lambdify(p, cf.gaussian_limit[0].subs(cf.n, 60))
+    peak = values[60]
+    assert float(limit(60)) == pytest.approx(peak, rel=0.01)  # local CLT: O(1/n) here
+
+
+def test_fixed_network_has_no_symbol_and_latex_prints():
+    cf = closed_form("1d: conv3/s2, conv3")
+    assert cf.n is None and "G(x)" in cf.latex()
+    with pytest.raises(et.ERFError, match="separable"):
+        closed_form("conv3/w[[1,0,0],[0,1,0],[0,0,1]]*2")
