@@ -111,9 +111,40 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="memory budget, e.g. 8GB (default 4GiB)",
     )
+    sw = sub.add_parser(
+        "sweep",
+        help="repeat an architecture (or its block marked *n) over a range of depths",
+        epilog=_ARCH_HELP
+        + '\nMark the block to repeat with *n, e.g. "conv7/s2/p3, (conv3, relu)*n".',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sw.add_argument("arch", metavar="ARCH")
+    sw.add_argument(
+        "--depth",
+        required=True,
+        metavar="START:STOP[:STEP]",
+        help="depths, inclusive, e.g. 1:200 or 1:200:10 or 1,2,4,8",
+    )
+    sw.add_argument("--weights", choices=["ones", "random"], default="ones")
+    sw.add_argument("--plot", metavar="OUT.png", help="log-log plot with the fitted slope")
+    sw.add_argument("--json", action="store_true", help='print {"rows": [...], "exponent": ...}')
+    sw.add_argument("--max-memory", type=_memory, default=None, metavar="SIZE")
+
     z = sub.add_parser("zoo", help="list the built-in architectures (usable wherever ARCH is)")
     z.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _cmd_sweep(args) -> int:
+    from .sweep import sweep
+
+    result = sweep(args.arch, args.depth, weights=args.weights, max_bytes=args.max_memory)
+    if args.plot:
+        from .plot import plot_sweep
+
+        _write_figure(plot_sweep(result).figure, args.plot)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    return 0
 
 
 def _cmd_zoo(args) -> int:
@@ -226,7 +257,7 @@ def _write_figure(fig, path: str) -> None:
         raise ERFError(f"cannot write the plot {path!r}: {err}") from None
 
 
-_COMMANDS = {"rf": _cmd_rf, "erf": _cmd_erf, "zoo": _cmd_zoo}
+_COMMANDS = {"rf": _cmd_rf, "erf": _cmd_erf, "sweep": _cmd_sweep, "zoo": _cmd_zoo}
 
 
 def main(argv: list[str] | None = None) -> int:

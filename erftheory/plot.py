@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_erf"]
+__all__ = ["plot_erf", "plot_sweep"]
 
 
 def _new_axes(ncols: int = 1, width: float = 5.0):
@@ -78,4 +78,43 @@ def plot_erf(result, ax=None, log: bool = False):
             profile.set_yscale("log")
         profile.set(xlabel="input position", ylabel="value", title="centre profiles")
         profile.legend()
+    return ax
+
+
+def plot_sweep(result, ax=None):
+    """Log-log plot of a depth sweep: TRF size, ERF std and std/TRF against depth.
+
+    The fitted line of std/TRF is drawn with its exponent (Luo et al. predict -1/2).
+
+    Parameters
+    ----------
+    result : Sweep
+        From :func:`erftheory.sweep.sweep`.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> from erftheory.sweep import sweep
+    >>> ax = plot_sweep(sweep("1d: conv3*n", "1:30:5"))
+    >>> ax.get_xscale()
+    'log'
+    """
+    ax = ax if ax is not None else _new_axes(width=6.0)[0]
+    depth = np.array([r.depth for r in result.rows], dtype=float)
+    trf = np.array([r.receptive_field[0] for r in result.rows], dtype=float)
+    std = np.array([r.std[0] for r in result.rows])
+    ratio = np.array([r.erf_trf[0] for r in result.rows])
+    ax.loglog(depth, trf, "o-", label="TRF size (~ n)")
+    ax.loglog(depth, std, "s-", label="ERF std (~ sqrt n)")
+    ax.loglog(depth, ratio, "^-", label="ERF std / TRF")
+    if len(depth) > 1:
+        slope = result.exponent_per_axis[0]
+        fitted = np.exp(np.polyval(np.polyfit(np.log(depth), np.log(ratio), 1), np.log(depth)))
+        ax.loglog(depth, fitted, "k--", label=f"fit: slope {slope:.3f} (theory -0.5)")
+    ax.set(xlabel="depth n", ylabel="pixels / ratio (axis 0)", title="ERF against depth")
+    ax.legend(fontsize="small")
     return ax

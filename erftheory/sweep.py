@@ -1,0 +1,227 @@
+"""Depth sweeps: how the TRF, the ERF width and the distance to the Gaussian change with depth.
+
+The paper's scaling claim (Luo et al. 2016, section 2.4): the TRF grows like ``n`` while the
+ERF's standard deviation grows like ``sqrt(n)``, so ERF/TRF shrinks like ``1/sqrt(n)``. A sweep
+repeats an architecture (or its block marked ``*n``) for a range of depths and fits the
+exponent of ``std / TRF`` against depth by least squares on a log-log scale.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ERFError
+
+__all__ = ["SweepRow", "Sweep", "sweep", "parse_depths"]
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One depth: TRF size, ERF std and std/TRF per axis, and distances to the Gaussian."""
+
+    depth: int
+    receptive_field: tuple[int, ...]
+    std: tuple[float, ...]
+    erf_trf: tuple[float, ...]
+    distances: dict
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {
+            "depth": self.depth,
+            "receptive_field": list(self.receptive_field),
+            "std": list(self.std),
+            "erf_trf": list(self.erf_trf),
+            **self.distances,
+        }
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Rows per depth and the fitted exponent of ``std / TRF`` against depth (per axis)."""
+
+    rows: tuple[SweepRow, ...]
+    exponent_per_axis: tuple[float, ...]
+
+    @property
+    def exponent(self) -> float:
+        """The fitted exponent, averaged over axes (the paper predicts -1/2)."""
+        return float(np.mean(self.exponent_per_axis))
+
+    def to_dict(self) -> dict:
+        """``{"rows": [...], "exponent": ...}``, as ``erftheory sweep --json`` prints it."""
+        return {
+            "rows": [row.to_dict() for row in self.rows],
+            "exponent": self.exponent,
+            "exponent_per_axis": list(self.exponent_per_axis),
+        }
+
+    def __str__(self) -> str:
+        from .report import table
+
+        keys = [k for k in (self.rows[0].distances if self.rows else {})]
+        header = ["depth", "TRF", "ERF std", "std/TRF", *keys]
+        body = [
+            [
+                r.depth,
+                _axes(r.receptive_field, "d"),
+                _axes(r.std, ".4g"),
+                _axes(r.erf_trf, ".4g"),
+                *(f"{r.distances[k]:.3g}" for k in keys),
+            ]
+            for r in self.rows
+        ]
+        fit = (
+            f"fitted exponent of std/TRF against depth: {self.exponent:.4f} "
+            "(Luo et al. predict -1/2)"
+            if math.isfinite(self.exponent)
+            else "fitted exponent: needs at least two depths"
+        )
+        return table(header, body) + "\n" + fit
+
+
+def _axes(values, spec: str) -> str:
+    texts = [format(v, spec) for v in values]
+    return texts[0] if len(set(texts)) == 1 else " x ".join(texts)
+
+
+def parse_depths(text: str) -> list[int]:
+    """``"1:200"`` or ``"1:200:5"`` (inclusive) or ``"1,2,5,10"`` to a list of depths.
+
+    Examples
+    --------
+    >>> parse_depths("1:9:4")
+    [1, 5, 9]
+    """
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop, step = (parts + [1])[:3]
+            if step < 1:
+                raise ERFError(f"depth range {text!r}: the step must be a positive integer")
+            depths = list(range(start, stop + 1, step))
+        else:
+            depths = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise ERFError(
+            f"depth range {text!r} is not START:STOP[:STEP] or a comma-separated list"
+        ) from None
+    if not depths:
+        raise ERFError(f"depth range {text!r} is empty (START must not exceed STOP)")
+    if min(depths) < 1:
+        raise ERFError(f"depth range {text!r} contains {min(depths)}; depths start at 1")
+    return depths
+
+
+def _network_at(arch, depth: int):
+    """The architecture at one depth: its ``*n`` block repeated, or the whole of it."""
+    from .parse import as_network
+
+    if isinstance(arch, str) and re.search(r"\*\s*n\b", arch):
+        return as_network(re.sub(r"\*\s*n\b", f"*{depth}", arch))
+    if isinstance(arch, dict) and '"n"' in repr(arch).replace("'", '"'):
+        return as_network(_substitute(arch, depth))
+    return as_network(arch).repeated(depth)
+
+
+def _substitute(spec, depth):
+    if isinstance(spec, dict):
+        return {
+            k: depth if (k == "repeat" and v == "n") else _substitute(v, depth)
+            for k, v in spec.items()
+        }
+    if isinstance(spec, list):
+        return [_substitute(v, depth) for v in spec]
+    return spec
+
+
+def sweep(
+    arch,
+    depths,
+    weights: str = "ones",
+    max_bytes: float | None = None,
+    show_progress: bool | None = None,
+) -> Sweep:
+    """ERF statistics for a range of depths, with the fitted exponent of std/TRF.
+
+    Parameters
+    ----------
+    arch : str, dict, Network or path
+        The architecture; a compact string may mark the block to repeat with ``*n``
+        (``"conv7/s2/p3, (conv3, relu)*n"``), a JSON layer with ``"repeat": "n"``; without
+        a mark the whole architecture is repeated.
+    depths : str or sequence of int
+        ``"1:200[:step]"`` or a list.
+    weights : {"ones", "random"}
+    max_bytes : float, optional
+        Memory budget for the deepest ERF (default: :data:`erftheory.erf.DEFAULT_MAX_BYTES`).
+
+    Returns
+    -------
+    Sweep
+        ``erf_trf`` is the ERF standard deviation divided by the TRF size, per axis.
+
+    Examples
+    --------
+    >>> s = sweep("1d: conv3*n", "4:64:20")
+    >>> [r.depth for r in s.rows], round(s.exponent, 2)
+    ([4, 24, 44, 64], -0.46)
+    """
+    from .erf import DEFAULT_MAX_BYTES, erf
+    from .progress import progress
+    from .receptive_field import receptive_field
+
+    depths = parse_depths(depths) if isinstance(depths, str) else list(depths)
+    budget = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    deepest = receptive_field(_network_at(arch, max(depths)))
+    needed = math.prod(deepest.size) * 8 * 6
+    if needed > budget:
+        raise ERFError(
+            f"the deepest ERF of the sweep (depth {max(depths)}) is "
+            f"{' x '.join(map(str, deepest.size))} and needs about {needed / 2**30:.3g} GiB, "
+            f"over the budget of {budget / 2**30:.3g} GiB; shorten the range or raise the "
+            "budget (--max-memory)"
+        )
+    rows = []
+    for depth in progress(depths, label="sweep", enabled=show_progress):
+        result = erf(_network_at(arch, depth), weights=weights, normalize="sum", max_bytes=budget)
+        size = result.receptive_field.size
+        std = result.std
+        rows.append(
+            SweepRow(
+                depth=depth,
+                receptive_field=size,
+                std=std,
+                erf_trf=tuple(s / r for s, r in zip(std, size)),
+                distances=_distances(result.values),
+            )
+        )
+    return Sweep(tuple(rows), _fit(rows))
+
+
+def _distances(values: np.ndarray) -> dict:
+    """Distances to the moment-matched Gaussian (filled in by the Gaussian module)."""
+    try:
+        from .gaussian import compare_to_gaussian
+    except ImportError:  # pragma: no cover - the Gaussian module is part of the package
+        return {}
+    return compare_to_gaussian(values).to_dict()
+
+
+def _fit(rows) -> tuple[float, ...]:
+    depths = np.array([r.depth for r in rows], dtype=float)
+    if len(set(depths)) < 2:
+        return (math.nan,) * len(rows[0].std)
+    out = []
+    for axis in range(len(rows[0].std)):
+        ratio = np.array([r.erf_trf[axis] for r in rows])
+        keep = ratio > 0
+        slope = np.polyfit(np.log(depths[keep]), np.log(ratio[keep]), 1)[0]
+        out.append(float(slope))
+    return tuple(out)

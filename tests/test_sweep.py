@@ -1,0 +1,54 @@
+"""Depth sweeps: rows against closed forms, the fitted exponent against the theory's -1/2."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+import erftheory as et
+from erftheory.cli import main
+from erftheory.sweep import parse_depths, sweep
+
+
+def test_rows_match_closed_forms():
+    s = sweep("1d: conv5*n", "1:41:10")
+    for row in s.rows:
+        n = row.depth
+        assert row.receptive_field == (4 * n + 1,)
+        assert row.std[0] == pytest.approx(math.sqrt(n * 24 / 12), rel=1e-12)
+        assert row.erf_trf[0] == pytest.approx(math.sqrt(2 * n) / (4 * n + 1), rel=1e-12)
+
+
+def test_exponent_tends_to_minus_half():
+    # std/TRF = sqrt(n (k^2-1)/12) / (n (k-1) + 1): its log-log slope tends to -1/2
+    deep = sweep("1d: conv3*n", "200:1000:200")
+    assert deep.exponent == pytest.approx(-0.5, abs=0.005)
+    shallow = sweep("1d: conv3*n", "1:10")
+    assert -0.5 < shallow.exponent < -0.2  # the +1 of the TRF bends the short range
+
+
+def test_marked_block_and_whole_network():
+    marked = sweep("1d: conv7/s2/p3, (conv3, relu)*n", [1, 3])
+    assert [r.receptive_field for r in marked.rows] == [(7 + 4,), (7 + 12,)]
+    whole = sweep("1d: conv3/s2", [1, 2, 3])  # the whole net repeated: strides compound
+    assert [r.receptive_field for r in whole.rows] == [(3,), (7,), (15,)]
+    spec = {"dims": 1, "layers": [{"type": "conv", "kernel": 3, "repeat": "n"}]}
+    assert sweep(spec, [4]).rows[0].receptive_field == (9,)
+
+
+@pytest.mark.parametrize("text", ["5:1", "a:b", "1:10:0", "0:3", "1:2:3:4"])
+def test_bad_ranges(text):
+    with pytest.raises(et.ERFError, match="depth range"):
+        parse_depths(text)
+
+
+def test_cli_json_plot_and_budget(tmp_path, capsys):
+    png = tmp_path / "s.png"
+    assert main(["sweep", "conv3*n", "--depth", "1:21:10", "--json", "--plot", str(png)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["depth"] for r in data["rows"]] == [1, 11, 21]
+    assert isinstance(data["exponent"], float) and png.stat().st_size > 1000
+    assert main(["sweep", "conv3*n", "--depth", "1:5000"]) == 2
+    assert "budget" in capsys.readouterr().err
