@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .compose import compose
+from .errors import ERFError
 
 __all__ = ["PredictedMoments", "predicted_moments", "kernel_moments"]
 
@@ -58,6 +59,8 @@ def kernel_moments(kernel: np.ndarray, scale) -> tuple[np.ndarray, np.ndarray, f
     """
     kernel = np.asarray(kernel, dtype=float)
     total = float(kernel.sum())
+    if total == 0:  # no distribution to take moments of; callers check the total
+        return np.zeros(kernel.ndim), np.zeros((kernel.ndim, kernel.ndim)), 0.0
     grids = np.indices(kernel.shape).reshape(kernel.ndim, -1).astype(float)
     grids *= np.asarray(scale, dtype=float)[:, None]
     weights = kernel.reshape(-1) / total
@@ -75,14 +78,16 @@ def _group(term, dims: int, mode: str):
         c = compose(list(term.fixed), dims)
         square = np.asarray(c.values, dtype=float) ** 2
         m, v, total = kernel_moments(square, (1,) * dims)
+        if total == 0:
+            return None
         mean, cov = mean + m, cov + v
         log_mass += math.log10(total) + 2 * c.exponent * math.log10(2)
     for f in factors:
         m, v, total = kernel_moments(f.kernel, f.scale)
-        if total <= 0:
+        if total == 0:
             return None
         mean, cov = mean + f.power * m, cov + f.power * v
-        log_mass += f.power * math.log10(total)
+        log_mass += f.power * math.log10(abs(total))
     shift = np.asarray(term.shift or (0,) * dims, dtype=float)
     return mean + shift, cov, log_mass + math.log10(abs(float(term.coef)))
 
@@ -114,6 +119,11 @@ def predicted_moments(arch, weights: str = "ones") -> PredictedMoments:
 
     net = as_network(arch)
     groups = [g for g in (_group(t, net.dims, weights) for t in linearize(net, weights)) if g]
+    if not groups:
+        raise ERFError(
+            "the kernels sum to zero, so the ERF's moments cannot be predicted from them "
+            "(signed weights); compute the ERF and take its moments instead"
+        )
     top = max(g[2] for g in groups)
     masses = np.array([10.0 ** (g[2] - top) for g in groups])
     p = masses / masses.sum()

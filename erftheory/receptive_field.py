@@ -92,6 +92,7 @@ class LayerRow:
     size: tuple[int, ...]
     jump: tuple[int, ...]
     start: tuple[int, ...]
+    erf_std: tuple[float, ...] | None = None
 
     @property
     def centre(self) -> tuple[float, ...]:
@@ -99,7 +100,7 @@ class LayerRow:
         return tuple(s + (r - 1) / 2 for s, r in zip(self.start, self.size))
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict."""
+        """A JSON-ready dict (``erf_std``: the ones-weight ERF's std after this layer)."""
         return {
             "index": self.index,
             "layer": self.layer,
@@ -111,6 +112,7 @@ class LayerRow:
             "jump": list(self.jump),
             "start": list(self.start),
             "centre": list(self.centre),
+            "erf_std": _list(self.erf_std),
         }
 
 
@@ -172,7 +174,7 @@ class ReceptiveField:
     def __str__(self) -> str:
         from .report import table
 
-        header = ["#", "layer", "kernel", "stride", "dil", "rep", "RF", "jump", "start"]
+        header = ["#", "layer", "kernel", "stride", "dil", "rep", "RF", "jump", "start", "ERF std"]
         body = [
             [
                 row.index,
@@ -184,6 +186,7 @@ class ReceptiveField:
                 _axes_text(row.size),
                 _axes_text(row.jump),
                 _axes_text(row.start),
+                "-" if row.erf_std is None else _axes_text([f"{v:.3g}" for v in row.erf_std]),
             ]
             for row in self.rows
         ]
@@ -228,8 +231,10 @@ def receptive_field(arch) -> ReceptiveField:
 
     net: Network = as_network(arch)
     state = _walk((), net.dims)
+    growth = _ERFGrowth(net.dims)
     rows = []
     for index, layer in enumerate(net.layers):
+        erf_std = growth.add(layer, state.jump)
         state = _apply(state, layer)
         spatial = isinstance(layer, _Spatial)
         rows.append(
@@ -243,6 +248,39 @@ def receptive_field(arch) -> ReceptiveField:
                 size=state.size,
                 jump=state.jump,
                 start=state.start,
+                erf_std=erf_std,
             )
         )
     return ReceptiveField(state.size, state.jump, state.start, tuple(rows))
+
+
+class _ERFGrowth:
+    """The ones-weight ERF's covariance, layer by layer: covariances of composed kernels add.
+
+    Each entry's own kernel moments (at unit jump) are scaled by the jump below it; only
+    the entries' kernels are composed, never the ERF (see :mod:`erftheory.moments`).
+    """
+
+    def __init__(self, dims: int):
+        import numpy as np
+
+        self.dims, self.cov = dims, np.zeros((dims, dims))
+
+    def add(self, layer, jump) -> tuple[float, ...]:
+        import numpy as np
+
+        from .errors import ERFError
+        from .moments import predicted_moments
+
+        if self.cov is None:
+            return None
+        try:
+            cov = np.array(predicted_moments(Network((layer,), self.dims)).covariance)
+        except ERFError as err:
+            if "closed form" not in str(err):  # kernels summing to zero: no moments from here
+                self.cov = None
+                return None
+            cov = np.zeros((self.dims, self.dims))  # tanh/sigmoid are pointwise
+        scale = np.asarray(jump, dtype=float)
+        self.cov = self.cov + cov * np.outer(scale, scale)
+        return tuple(float(np.sqrt(max(self.cov[a, a], 0.0))) for a in range(self.dims))

@@ -52,3 +52,14 @@ def test_sheared_kernel_has_cross_covariance():
     np.testing.assert_allclose(m.covariance, [[8 / 3, 8 / 3], [8 / 3, 8 / 3]], rtol=1e-12)
     _, cov, _ = _weighted_moments(et.erf(spec).values)
     np.testing.assert_allclose(cov, m.covariance, rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(architecture())
+def test_per_layer_erf_std_equals_the_erf_of_each_prefix(spec):
+    rf = et.receptive_field(spec)
+    assume(math.prod(rf.size) <= 4000)
+    net = et.as_network(spec)
+    for i, row in enumerate(rf.rows):
+        prefix = et.Network(net.layers[: i + 1], net.dims)
+        np.testing.assert_allclose(row.erf_std, et.erf(prefix).std, rtol=1e-9, atol=1e-9)
