@@ -1,0 +1,202 @@
+"""Empirical ERF maps measured elsewhere: loading, aggregation and alignment.
+
+Users measure an ERF in their own framework as the gradient of one output unit with respect
+to the input, usually averaged over images (Luo et al. 2016; the RepLKNet ``erf/`` scripts,
+Ding et al. 2022). This module reads such maps without importing that framework.
+
+Array layout: the trailing ``dims`` axes are spatial; leading axes form a stack, either
+``(images, *spatial)`` or ``(images, channels, *spatial)`` (the PyTorch ``N, C, H, W`` order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ERFError
+
+__all__ = ["load_map", "aggregate", "align", "AlignedMap", "AGGREGATIONS"]
+
+AGGREGATIONS = {
+    "abs": ("mean over images of |g|, summed over channels", np.abs),
+    "sq": ("mean over images of g^2, summed over channels", np.square),
+    "relu": (
+        "mean over images of max(g, 0), summed over channels (RepLKNet)",
+        lambda g: np.maximum(g, 0.0),
+    ),
+    "raw": ("mean over images of g (signed), summed over channels", lambda g: g),
+}
+
+
+def load_map(path, key: str | None = None) -> np.ndarray:
+    """Read an empirical map or stack from ``.npy``, ``.npz``, ``.csv`` or a grayscale ``.png``.
+
+    A PNG is read as grey levels (colour channels averaged, alpha dropped): a colour-mapped
+    picture of a heat map is not its values, so prefer ``.npy``.
+
+    Raises
+    ------
+    ERFError
+        An unreadable file, an unknown extension, an ambiguous ``.npz``, non-finite values.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.csv")
+    >>> np.savetxt(path, np.eye(3), delimiter=",")
+    >>> load_map(path).shape
+    (3, 3)
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                names = list(archive.keys())
+                if key is None and len(names) != 1:
+                    raise ERFError(f"{path} holds arrays {names}; name one with --key")
+                name = key if key is not None else names[0]
+                if name not in names:
+                    raise ERFError(f"{path} has no array {name!r}; it holds {names}")
+                array = archive[name]
+        elif suffix == ".csv":
+            array = np.loadtxt(path, delimiter=",", ndmin=1)
+        elif suffix == ".png":
+            from matplotlib.image import imread
+
+            image = imread(path)
+            array = image[..., :3].mean(axis=-1) if image.ndim == 3 else image
+        else:
+            raise ERFError(f"{path}: unknown map format {suffix!r}; use .npy, .npz, .csv or .png")
+    except (OSError, ValueError) as err:
+        raise ERFError(f"cannot read the map {str(path)!r}: {err}") from None
+    array = np.asarray(array, dtype=float)
+    if not np.all(np.isfinite(array)):
+        raise ERFError(f"{path}: the map contains NaN or inf values")
+    return array
+
+
+def aggregate(stack: np.ndarray, dims: int, method: str = "abs", log_scale: bool = False):
+    """Reduce a stack to one map the way the common protocols do; returns ``(map, protocol)``.
+
+    Parameters
+    ----------
+    stack : numpy.ndarray
+        ``(*spatial)``, ``(images, *spatial)`` or ``(images, channels, *spatial)``.
+    dims : int
+        Number of spatial axes.
+    method : {"abs", "sq", "relu", "raw"}
+        Per-sample transform before averaging over images and summing over channels.
+    log_scale : bool
+        Apply ``log10(x + 1)`` afterwards, as the RepLKNet scripts do (this makes the
+        result depend on the map's absolute scale).
+
+    Examples
+    --------
+    >>> m, protocol = aggregate(np.array([[1.0, -3.0], [-1.0, 1.0]]), dims=1, method="abs")
+    >>> m.tolist(), protocol
+    ([1.0, 2.0], 'mean over images of |g|, summed over channels')
+    """
+    if method not in AGGREGATIONS:
+        raise ERFError(f"aggregate={method!r} is not one of {', '.join(AGGREGATIONS)}")
+    stack = np.asarray(stack, dtype=float)
+    extra = stack.ndim - dims
+    if extra < 0 or extra > 2:
+        raise ERFError(
+            f"a map of shape {list(stack.shape)} does not fit a {dims}-D architecture: expected "
+            f"{dims} spatial axes, with up to two leading (images, channels) axes"
+        )
+    text, transform = AGGREGATIONS[method]
+    values = transform(stack)
+    if extra == 2:
+        values = values.sum(axis=1)
+    if extra >= 1:
+        values = values.mean(axis=0)
+    if log_scale:
+        values = np.log10(values + 1.0)
+        text += ", then log10(x + 1)"
+    return values, text
+
+
+@dataclass(frozen=True)
+class AlignedMap:
+    """An empirical map cut to the receptive field of the analytic ERF."""
+
+    values: np.ndarray
+    centre: tuple[float, ...]
+    how: str
+    mass_outside: float
+
+
+def align(values: np.ndarray, shape, unit=None) -> AlignedMap:
+    """Cut ``values`` to ``shape`` (the receptive field) around the unit's field centre.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The aggregated empirical map (input-sized).
+    shape : tuple of int
+        The analytic ERF's shape (the TRF size per axis).
+    unit : sequence of float, optional
+        The input position of the centre of the unit's field; by default the centre of mass
+        of ``|values|``, rounded to the lattice of the field's centre.
+
+    Raises
+    ------
+    ERFError
+        An all-zero map, a map whose mass lies partly outside the receptive field (the
+        architecture or the alignment is wrong), a unit outside the map.
+
+    Examples
+    --------
+    >>> m = np.zeros(9); m[3:6] = 1.0
+    >>> align(m, (3,)).values.tolist()
+    [1.0, 1.0, 1.0]
+    """
+    values = np.asarray(values, dtype=float)
+    if len(shape) != values.ndim:
+        raise ERFError(f"the map has {values.ndim} axes but the architecture has {len(shape)}")
+    total = float(np.abs(values).sum())
+    if total == 0:
+        raise ERFError("the empirical map is all zero")
+    if unit is None:
+        weights = np.abs(values) / total
+        grids = np.indices(values.shape).reshape(values.ndim, -1)
+        centre = grids @ weights.reshape(-1)
+        how = "centre of mass"
+    else:
+        centre = np.asarray(unit, dtype=float)
+        if (
+            centre.size != values.ndim
+            or np.any(centre < 0)
+            or np.any(centre > np.array(values.shape) - 1)
+        ):
+            raise ERFError(
+                f"unit {list(unit)} is not a position inside the map of shape {list(values.shape)}"
+            )
+        how = "declared unit position"
+    # the field of a unit covers start..start+r-1 with its centre at start + (r - 1) / 2
+    starts = [int(np.floor(c - (r - 1) / 2 + 0.5)) for c, r in zip(centre, shape)]
+    out = np.zeros(shape)
+    src, dst = [], []
+    for s, r, n in zip(starts, shape, values.shape):
+        lo, hi = max(s, 0), min(s + r, n)
+        if lo >= hi:
+            raise ERFError("the receptive field window lies outside the map")
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - s, hi - s))
+    out[tuple(dst)] = values[tuple(src)]
+    inside = float(np.abs(out).sum())
+    outside = (total - inside) / total
+    if outside > 1e-6:
+        raise ERFError(
+            f"{outside:.2%} of the map's mass lies outside the receptive field "
+            f"{list(shape)} around {[round(float(c), 2) for c in centre]} ({how}): the "
+            "architecture is not the one measured, or the alignment is wrong (try --unit)"
+        )
+    centre_out = tuple(float(c - s) for c, s in zip(centre, starts))
+    return AlignedMap(out, centre_out, how, outside)
