@@ -33,6 +33,8 @@ __all__ = [
     "Block",
     "Branches",
     "Identity",
+    "BatchNorm",
+    "LayerNorm",
     "Network",
     "Layer",
 ]
@@ -124,12 +126,14 @@ class Conv(_Spatial):
     Without ``weights`` every weight is 1 in ``weights="ones"`` mode and an iid zero-mean,
     unit-variance random variable in ``weights="random"`` mode. Explicit ``weights`` follow
     the framework convention ``out[i] = sum_m w[m] x[i * stride + m * dilation]`` (no flip)
-    and are a fixed kernel in both modes.
+    and are a fixed kernel in both modes. Depthwise, grouped and 1x1 convolutions are
+    spatially the same kernel (``groups`` only changes which channels mix), so their
+    receptive fields and linear ERFs are those of a plain conv of that kernel.
 
     Examples
     --------
-    >>> Conv(3, stride=2) * 4
-    Conv(kernel=3, stride=2, dilation=1, padding=None, padding_mode='zeros', weights=None, repeat=4)
+    >>> (Conv(3, stride=2) * 4).repeat
+    4
     """
 
     kernel: Axes = 3
@@ -138,6 +142,7 @@ class Conv(_Spatial):
     padding: Padding | None = None
     padding_mode: str = "zeros"
     weights: tuple | None = field(default=None)
+    groups: int = 1
     repeat: int = 1
 
     def __post_init__(self):
@@ -151,6 +156,7 @@ class Conv(_Spatial):
 
     def _resolve(self, dims, where, inside_residual):
         layer = super()._resolve(dims, where, inside_residual)
+        _axes(layer.groups, 1, "groups", where)
         if layer.weights is None:
             return layer
         w = layer.weight_array
@@ -221,7 +227,27 @@ class Sigmoid(_Activation):
 
 @dataclass(frozen=True)
 class Identity(_Activation):
-    """A pass-through layer (also the identity branch of a multi-branch join)."""
+    """A pass-through layer (also the identity branch of a multi-branch join).
+
+    ``origin`` names the layer type a user asked to treat as identity (an opt-in for layers
+    erftheory does not model); reports list those.
+    """
+
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class BatchNorm(_Activation):
+    """Batch normalisation: a per-channel affine map, so a pass-through for the spatial ERF."""
+
+
+@dataclass(frozen=True)
+class LayerNorm(_Activation):
+    """Layer/group normalisation, taken as a pass-through in the linear model.
+
+    At inference it rescales by statistics of the input (which couples positions); the
+    linear model ignores that coupling, as it ignores the data dependence of every gate.
+    """
 
 
 @dataclass(frozen=True)
@@ -352,7 +378,19 @@ def _check_alignment(paths, dims: int, where: str, names) -> None:
 
 
 Layer = Union[
-    Conv, AvgPool, MaxPool, ReLU, Tanh, Sigmoid, Identity, Dropout, Block, Residual, Branches
+    Conv,
+    AvgPool,
+    MaxPool,
+    ReLU,
+    Tanh,
+    Sigmoid,
+    Identity,
+    BatchNorm,
+    LayerNorm,
+    Dropout,
+    Block,
+    Residual,
+    Branches,
 ]
 
 
@@ -405,9 +443,29 @@ class Network:
         return Network((Block(self.layers, repeat=1) * n,), self.dims)
 
     @property
+    def treated_as_identity(self) -> tuple[str, ...]:
+        """Layer types the user opted to treat as identity (sorted, unique)."""
+        return tuple(
+            sorted(
+                {x.origin for x in _all_layers(self.layers) if isinstance(x, Identity) and x.origin}
+            )
+        )
+
+    @property
     def depth(self) -> int:
         """The number of conv and pooling layers, counting repeats (activations excluded)."""
         return _depth(self.layers)
+
+
+def _all_layers(layers):
+    """Every layer, nested ones included (branches, residual bodies, blocks)."""
+    for layer in layers:
+        yield layer
+        if isinstance(layer, Branches):
+            for path in layer.branches:
+                yield from _all_layers(path)
+        elif isinstance(layer, Block):
+            yield from _all_layers(layer.layers)
 
 
 def _depth(layers) -> int:

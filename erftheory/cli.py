@@ -41,6 +41,17 @@ def _memory(text: str) -> float:
     return float(m.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[unit]
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _arch(args):
+    """The architecture named on the command line, with the identity opt-in applied."""
+    from .parse import as_network
+
+    return as_network(args.arch, args.as_identity)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad input as one line and exit status 2."""
 
@@ -65,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rf.add_argument("arch", metavar="ARCH")
+    rf.add_argument(
+        "--as-identity",
+        type=_names,
+        default=(),
+        metavar="TYPES",
+        help="treat these layer types as identity (opt-in, reported), e.g. se,attention",
+    )
     rf.add_argument("--json", action="store_true", help="print JSON")
     rf.add_argument(
         "--format",
@@ -80,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     e.add_argument("arch", metavar="ARCH")
+    e.add_argument(
+        "--as-identity",
+        type=_names,
+        default=(),
+        metavar="TYPES",
+        help="treat these layer types as identity (opt-in, reported), e.g. se,attention",
+    )
     e.add_argument(
         "--weights",
         choices=["ones", "random"],
@@ -120,6 +145,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sw.add_argument("arch", metavar="ARCH")
     sw.add_argument(
+        "--as-identity",
+        type=_names,
+        default=(),
+        metavar="TYPES",
+        help="treat these layer types as identity (opt-in, reported), e.g. se,attention",
+    )
+    sw.add_argument(
         "--depth",
         required=True,
         metavar="START:STOP[:STEP]",
@@ -138,7 +170,13 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_sweep(args) -> int:
     from .sweep import sweep
 
-    result = sweep(args.arch, args.depth, weights=args.weights, max_bytes=args.max_memory)
+    result = sweep(
+        args.arch,
+        args.depth,
+        weights=args.weights,
+        max_bytes=args.max_memory,
+        identity=args.as_identity,
+    )
     if args.plot:
         from .plot import plot_sweep
 
@@ -174,7 +212,7 @@ def _version() -> str:
 def _cmd_rf(args) -> int:
     from .receptive_field import receptive_field
 
-    rf = receptive_field(args.arch)
+    rf = receptive_field(_arch(args))
     if args.json:
         print(json.dumps(rf.to_dict(), indent=2))
     elif args.format != "text":
@@ -198,7 +236,7 @@ def _cmd_erf(args) -> int:
     from .erf import DEFAULT_MAX_BYTES, erf
 
     result = erf(
-        args.arch,
+        _arch(args),
         weights=args.weights,
         normalize=args.normalize,
         exact=args.exact,
@@ -215,7 +253,7 @@ def _cmd_erf(args) -> int:
     if args.symbolic:
         from .symbolic import closed_form
 
-        cf = closed_form(args.arch)
+        cf = closed_form(_arch(args))
         report["symbolic"] = {
             "n": None if cf.n is None else str(cf.n),
             "generating_function": [str(g) for g in cf.generating_function],

@@ -106,6 +106,7 @@ class ERFResult:
             "rel_error": self.rel_error,
             "float_exact": self.float_exact,
             "underflow": self.underflow,
+            "treated_as_identity": list(self.receptive_field.treated_as_identity),
         }
 
     def __str__(self) -> str:
@@ -133,6 +134,10 @@ class ERFResult:
             f"  peak value        {float(np.max(np.abs(self.values))):.6g}",
             f"  accuracy          {accuracy}",
         ]
+        if self.receptive_field.treated_as_identity:
+            lines.append(
+                "  identity (opt-in) " + ", ".join(self.receptive_field.treated_as_identity)
+            )
         if self.underflow:
             lines.append(
                 f"  underflow         {self.underflow} entries of the support are below 1e-308 "

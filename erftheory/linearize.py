@@ -36,14 +36,17 @@ import numpy as np
 
 from .architecture import (
     AvgPool,
+    BatchNorm,
     Block,
     Branches,
     Conv,
     Dropout,
     Identity,
+    LayerNorm,
     MaxPool,
     ReLU,
     Residual,
+    _all_layers,
     _Spatial,
 )
 from .compose import Factor
@@ -141,7 +144,7 @@ class _Linearizer:
         return "fixed", uniform
 
     def scalar(self, layer):
-        if isinstance(layer, Identity):
+        if isinstance(layer, (Identity, BatchNorm, LayerNorm)):
             return self.one
         if isinstance(layer, ReLU):
             return self.number(0.5)
@@ -224,16 +227,6 @@ class _Linearizer:
 
 def _shifted(term: Term, shift: tuple) -> Term:
     return Term(term.coef, term.random, term.fixed, _add(term.shift, shift))
-
-
-def _all_layers(layers):
-    for layer in layers:
-        yield layer
-        if isinstance(layer, Branches):
-            for path in layer.paths():
-                yield from _all_layers(path)
-        elif isinstance(layer, Block):
-            yield from _all_layers(layer.layers)
 
 
 def _has_random(layers, mode: str) -> bool:

@@ -29,11 +29,13 @@ from pathlib import Path
 
 from .architecture import (
     AvgPool,
+    BatchNorm,
     Block,
     Branches,
     Conv,
     Dropout,
     Identity,
+    LayerNorm,
     MaxPool,
     Network,
     ReLU,
@@ -47,9 +49,25 @@ from .errors import ERFError
 __all__ = ["as_network", "from_dict", "from_compact", "to_dict", "to_compact", "describe"]
 
 _SPATIAL = {"conv": Conv, "avgpool": AvgPool, "maxpool": MaxPool}
-_POINTWISE = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity}
+_POINTWISE = {
+    "relu": ReLU,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "identity": Identity,
+    "batchnorm": BatchNorm,
+    "layernorm": LayerNorm,
+}
 _KEYS = {
-    "conv": {"kernel", "stride", "dilation", "padding", "padding_mode", "weights", "repeat"},
+    "conv": {
+        "kernel",
+        "stride",
+        "dilation",
+        "padding",
+        "padding_mode",
+        "weights",
+        "groups",
+        "repeat",
+    },
     "avgpool": {"kernel", "stride", "dilation", "padding", "padding_mode", "repeat"},
     "maxpool": {"kernel", "stride", "dilation", "padding", "padding_mode", "repeat"},
     "relu": {"repeat"},
@@ -57,16 +75,39 @@ _KEYS = {
     "sigmoid": {"repeat"},
     "dropout": {"p", "repeat"},
     "identity": {"repeat"},
+    "batchnorm": {"repeat"},
+    "layernorm": {"repeat"},
     "residual": {"layers", "repeat"},
     "block": {"layers", "repeat"},
     "branches": {"branches", "join", "repeat"},
 }
+_ALIASES = {"bn": "batchnorm", "ln": "layernorm", "gn": "layernorm", "id": "identity"}
 _PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
+# layers people use that the linear model does not cover yet, with the reason
+_UNMODELLED = {
+    "upsample": "upsampling has a fractional stride, so the ERF depends on the output unit's "
+    "phase; it is not modelled yet",
+    "convtranspose": "a transposed convolution has a fractional stride, so the ERF depends on "
+    "the output unit's phase; it is not modelled yet",
+    "pixelshuffle": "pixel shuffle has a fractional stride (phase-dependent ERF); not modelled yet",
+    "globalavgpool": "global pooling spans the whole feature map, whose size depends on the "
+    "input resolution; describe the network up to it",
+    "adaptiveavgpool": "adaptive pooling depends on the input resolution; describe the "
+    "network up to it",
+    "linear": "a fully connected layer sees its whole input; describe the convolutional part",
+    "flatten": "flattening ends the spatial part of a network; describe the part before it",
+    "attention": "attention is a data-dependent global operator; measure its ERF and check it "
+    "with `erftheory validate`",
+    "se": "squeeze-and-excitation gates channels by a global average (data-dependent)",
+}
 
 
 # ---------------------------------------------------------------- JSON format
-def from_dict(spec: dict) -> Network:
+def from_dict(spec: dict, identity=()) -> Network:
     """Build a network from a dict in the JSON format.
+
+    ``identity`` names layer types to treat as pass-through (an explicit opt-in for layers
+    the linear model does not cover; the network records them in ``treated_as_identity``).
 
     Examples
     --------
@@ -82,22 +123,32 @@ def from_dict(spec: dict) -> Network:
     if "layers" not in spec:
         raise ERFError("the architecture has no 'layers' list")
     dims = spec.get("dims", 2)
-    layers = _layers(spec["layers"], "layers")
+    layers = _layers(spec["layers"], "layers", frozenset(identity))
     return Network(layers, dims)
 
 
-def _layers(items, where: str) -> tuple:
+def _layers(items, where: str, identity: frozenset = frozenset()) -> tuple:
     if not isinstance(items, list):
         raise ERFError(f"{where} must be a list of layer objects")
-    return tuple(_layer(item, f"{where}[{i}]") for i, item in enumerate(items))
+    return tuple(_layer(item, f"{where}[{i}]", identity) for i, item in enumerate(items))
 
 
-def _layer(item, where: str):
+def _layer(item, where: str, identity: frozenset = frozenset()):
     if not isinstance(item, dict) or "type" not in item:
         raise ERFError(f'{where}: a layer is an object with a "type", got {item!r}')
     kind = item["type"]
+    if kind in identity and kind not in _KEYS:
+        return Identity(repeat=item.get("repeat", 1), origin=str(kind))
+    if kind in _UNMODELLED:
+        raise ERFError(
+            f"{where}: {kind!r} is not modelled: {_UNMODELLED[kind]} (to treat it as identity "
+            f"anyway, opt in with --as-identity {kind})"
+        )
     if kind not in _KEYS:
-        raise ERFError(f"{where}: unknown layer type {kind!r}; valid types: {sorted(_KEYS)}")
+        raise ERFError(
+            f"{where}: unknown layer type {kind!r}; valid types: {sorted(_KEYS)} (to treat "
+            f"it as identity, opt in with --as-identity {kind})"
+        )
     args = {k: v for k, v in item.items() if k != "type"}
     unknown = set(args) - _KEYS[kind]
     if unknown:
@@ -120,9 +171,9 @@ def _layer(item, where: str):
         branches = item.get("branches")
         if not isinstance(branches, list):
             raise ERFError(f"{where}.branches must be a list of branches (lists of layers)")
-        paths = [_layers(b, f"{where}.branches[{i}]") for i, b in enumerate(branches)]
+        paths = [_layers(b, f"{where}.branches[{i}]", identity) for i, b in enumerate(branches)]
         return Branches(paths, item.get("join", "add"), args.get("repeat", 1))
-    layers = _layers(item.get("layers"), f"{where}.layers")
+    layers = _layers(item.get("layers"), f"{where}.layers", identity)
     return (Residual if kind == "residual" else Block)(layers, args.get("repeat", 1))
 
 
@@ -158,6 +209,10 @@ def _layer_dict(layer) -> dict:
             out["padding_mode"] = layer.padding_mode
         if isinstance(layer, Conv) and layer.weights is not None:
             out["weights"] = layer.weight_array.tolist()
+        if isinstance(layer, Conv) and layer.groups != 1:
+            out["groups"] = layer.groups
+    elif isinstance(layer, Identity) and layer.origin:
+        out["type"] = layer.origin
     elif isinstance(layer, Dropout):
         out["p"] = layer.p
     elif isinstance(layer, Branches):
@@ -174,9 +229,10 @@ def _layer_dict(layer) -> dict:
 class _Parser:
     """Recursive descent over the compact string; errors point at the offending column."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, identity: frozenset = frozenset()):
         self.text = text
         self.pos = 0
+        self.identity = identity
 
     def fail(self, message: str, pos: int | None = None):
         pos = self.pos if pos is None else pos
@@ -240,17 +296,23 @@ class _Parser:
             self.expect(")")
             join = "add" if name == "add" else "concat"
             return {"type": "branches", "join": join, "branches": branches}
-        if name in ("id", "identity"):
-            return {"type": "identity"}
-        if name in _POINTWISE:
+        if name in _POINTWISE or name in _ALIASES:
+            return {"type": _ALIASES.get(name, name)}
+        if name in self.identity:
             return {"type": name}
+        if name in _UNMODELLED:
+            self.fail(
+                f"{name!r} is not modelled: {_UNMODELLED[name]} (opt in with --as-identity "
+                f"{name} to treat it as identity)",
+                start,
+            )
         if name == "dropout":
             p = self.match(r"\d*\.?\d+(e-?\d+)?")
             if not p:
                 self.fail("dropout needs its probability, as in dropout0.5")
             return {"type": "dropout", "p": float(p.group())}
         if name not in _SPATIAL:
-            valid = sorted([*_SPATIAL, *_POINTWISE, "dropout", "res", "add", "cat", "id"])
+            valid = sorted([*_SPATIAL, *_POINTWISE, *_ALIASES, "dropout", "res", "add", "cat"])
             self.fail(f"unknown layer {name!r} (valid: {', '.join(valid)})", start)
         layer = {"type": name, "kernel": self.axes(f"{name} needs a kernel size, as in {name}3")}
         while self.match("/"):
@@ -266,7 +328,7 @@ class _Parser:
 
     def option(self, layer: dict):
         start = self.pos
-        m = self.match(r"(zeros|circular|reflect|replicate|same|valid|[sdpw])")
+        m = self.match(r"(zeros|circular|reflect|replicate|same|valid|[sdpwg])")
         key = m.group() if m else None
         if key in _PADDING_MODES:
             layer["padding_mode"] = key
@@ -275,12 +337,14 @@ class _Parser:
             layer[name] = self.axes(f"/{key} needs an integer or one per axis, as in /{key}2")
         elif key == "p":
             layer["padding"] = self.padding()
+        elif key == "g":
+            layer["groups"] = self.axes("/g needs the number of groups, as in /g32")
         elif key == "w":
             layer["weights"] = self.json_array()
         else:
             self.fail(
                 "unknown option; valid: /s (stride), /d (dilation), /p (padding), "
-                "/w (weights), /zeros, /circular, /reflect, /replicate",
+                "/w (weights), /g (groups), /zeros, /circular, /reflect, /replicate",
                 start,
             )
 
@@ -314,7 +378,7 @@ class _Parser:
         return value
 
 
-def from_compact(text: str) -> Network:
+def from_compact(text: str, identity=()) -> Network:
     """Build a network from the compact one-line string (grammar in the module docstring).
 
     Examples
@@ -323,7 +387,8 @@ def from_compact(text: str) -> Network:
     >>> net.dims, len(net.layers)
     (1, 2)
     """
-    parser = _Parser(text)
+    identity = frozenset(identity)
+    parser = _Parser(text, identity)
     dims = None
     m = parser.match(r"([123])d\s*:")
     if m:
@@ -335,7 +400,7 @@ def from_compact(text: str) -> Network:
     if dims is None:
         dims = max([_axes_needed(item) for item in items] + [2])
     try:
-        return Network(_layers([_strip(item) for item in items], "layers"), dims)
+        return Network(_layers([_strip(item) for item in items], "layers", identity), dims)
     except ERFError as err:
         # name the token of the offending layer: "layers[2]..." -> the item's column
         m = re.match(r"layers\[(\d+)\]", str(err))
@@ -398,12 +463,14 @@ def describe(layer, inside_residual: bool = False) -> str:
             )
         if layer.padding_mode != "zeros":
             text += "/" + layer.padding_mode
+        if isinstance(layer, Conv) and layer.groups != 1:
+            text += f"/g{layer.groups}"
         if isinstance(layer, Conv) and layer.weights is not None:
             text += "/w" + json.dumps(layer.weight_array.tolist(), separators=(",", ":"))
     elif isinstance(layer, Dropout):
         text = f"dropout{layer.p!r}"
     elif isinstance(layer, Identity):
-        text = "id"
+        text = layer.origin or "id"
     else:
         text = layer.type
     return text + (f"*{layer.repeat}" if layer.repeat != 1 else "")
@@ -429,14 +496,16 @@ def to_compact(net: Network) -> str:
 
 
 # ---------------------------------------------------------------- any of them
-def as_network(arch) -> Network:
+def as_network(arch, identity=()) -> Network:
     """Turn any architecture description into a :class:`Network`.
 
     Parameters
     ----------
     arch : Network, dict, str or os.PathLike
-        A network; a dict in the JSON format; a path to a JSON file; a zoo name; or a
-        compact string.
+        A network; a dict in the JSON format (or its text, starting with ``{``); a path to a
+        JSON file; a zoo name; or a compact string.
+    identity : sequence of str
+        Layer types to treat as identity (an explicit opt-in, recorded in the network).
 
     Examples
     --------
@@ -446,17 +515,26 @@ def as_network(arch) -> Network:
     if isinstance(arch, Network):
         return arch
     if isinstance(arch, dict):
-        return from_dict(arch)
+        return from_dict(arch, identity)
     if isinstance(arch, os.PathLike) or (
         isinstance(arch, str) and (arch.endswith(".json") or os.path.isfile(arch))
     ):
-        return from_dict(_load_json(Path(arch)))
+        return from_dict(_load_json(Path(arch)), identity)
+    if isinstance(arch, str) and arch.lstrip().startswith("{"):
+        try:
+            spec = json.loads(arch)
+        except json.JSONDecodeError as err:
+            raise ERFError(
+                f"inline JSON architecture: malformed at line {err.lineno}, column {err.colno}: "
+                f"{err.msg}"
+            ) from None
+        return from_dict(spec, identity)
     if isinstance(arch, str):
         from .zoo import ZOO, zoo_network
 
         if arch.strip().lower() in ZOO:
             return zoo_network(arch.strip())
-        return from_compact(arch)
+        return from_compact(arch, identity)
     raise ERFError(
         f"cannot read an architecture from {type(arch).__name__}; give a Network, a dict in "
         "the JSON format, a path to a JSON file or a compact string such as 'conv3*10'"

@@ -142,6 +142,7 @@ class ReceptiveField:
     effective_stride: tuple[int, ...]
     start: tuple[int, ...]
     rows: tuple[LayerRow, ...]
+    treated_as_identity: tuple[str, ...] = ()
 
     @property
     def effective_padding(self) -> tuple[int, ...]:
@@ -169,6 +170,7 @@ class ReceptiveField:
             "start": list(self.start),
             "centre": list(self.centre),
             "layers": [row.to_dict() for row in self.rows],
+            "treated_as_identity": list(self.treated_as_identity),
         }
 
     def __str__(self) -> str:
@@ -195,6 +197,8 @@ class ReceptiveField:
             f"{_axes_text(self.effective_stride)}, effective padding "
             f"{_axes_text(self.effective_padding)}"
         )
+        if self.treated_as_identity:
+            summary += "\ntreated as identity (opt-in): " + ", ".join(self.treated_as_identity)
         return table(header, body) + "\n" + summary
 
 
@@ -251,7 +255,7 @@ def receptive_field(arch) -> ReceptiveField:
                 erf_std=erf_std,
             )
         )
-    return ReceptiveField(state.size, state.jump, state.start, tuple(rows))
+    return ReceptiveField(state.size, state.jump, state.start, tuple(rows), net.treated_as_identity)
 
 
 class _ERFGrowth:

@@ -119,15 +119,15 @@ def parse_depths(text: str) -> list[int]:
     return depths
 
 
-def _network_at(arch, depth: int):
+def _network_at(arch, depth: int, identity=()):
     """The architecture at one depth: its ``*n`` block repeated, or the whole of it."""
     from .parse import as_network
 
     if isinstance(arch, str) and re.search(r"\*\s*n\b", arch):
-        return as_network(re.sub(r"\*\s*n\b", f"*{depth}", arch))
+        return as_network(re.sub(r"\*\s*n\b", f"*{depth}", arch), identity)
     if isinstance(arch, dict) and '"n"' in repr(arch).replace("'", '"'):
-        return as_network(_substitute(arch, depth))
-    return as_network(arch).repeated(depth)
+        return as_network(_substitute(arch, depth), identity)
+    return as_network(arch, identity).repeated(depth)
 
 
 def _substitute(spec, depth):
@@ -147,6 +147,7 @@ def sweep(
     weights: str = "ones",
     max_bytes: float | None = None,
     show_progress: bool | None = None,
+    identity=(),
 ) -> Sweep:
     """ERF statistics for a range of depths, with the fitted exponent of std/TRF.
 
@@ -161,6 +162,8 @@ def sweep(
     weights : {"ones", "random"}
     max_bytes : float, optional
         Memory budget for the deepest ERF (default: :data:`erftheory.erf.DEFAULT_MAX_BYTES`).
+    identity : sequence of str
+        Layer types to treat as identity (opt-in).
 
     Returns
     -------
@@ -179,7 +182,7 @@ def sweep(
 
     depths = parse_depths(depths) if isinstance(depths, str) else list(depths)
     budget = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-    deepest = receptive_field(_network_at(arch, max(depths)))
+    deepest = receptive_field(_network_at(arch, max(depths), identity))
     needed = math.prod(deepest.size) * 8 * 6
     if needed > budget:
         raise ERFError(
@@ -190,7 +193,9 @@ def sweep(
         )
     rows = []
     for depth in progress(depths, label="sweep", enabled=show_progress):
-        result = erf(_network_at(arch, depth), weights=weights, normalize="sum", max_bytes=budget)
+        result = erf(
+            _network_at(arch, depth, identity), weights=weights, normalize="sum", max_bytes=budget
+        )
         size = result.receptive_field.size
         std = result.std
         rows.append(

@@ -1,0 +1,54 @@
+"""Layer coverage: pass-through layers, groups, the identity opt-in, refusals with reasons."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import erftheory as et
+from erftheory.cli import main
+
+
+def test_pass_through_layers_do_not_change_the_erf():
+    plain = et.erf("conv3*2").values
+    for spec in ["conv3, bn, conv3", "conv3, batchnorm, layernorm, conv3", "conv3, id, conv3"]:
+        np.testing.assert_array_equal(et.erf(spec).values, plain)
+        np.testing.assert_array_equal(et.erf(spec, weights="random").values, plain)
+
+
+def test_grouped_and_depthwise_convs_are_spatially_plain():
+    spec = {"dims": 2, "layers": [{"type": "conv", "kernel": 7, "groups": 96}]}
+    np.testing.assert_array_equal(et.erf(spec).values, et.erf("conv7").values)
+    net = et.as_network("conv7/g96")
+    assert net.layers[0].groups == 96 and et.from_compact(et.to_compact(net)) == net
+
+
+@pytest.mark.parametrize("kind", ["upsample", "convtranspose", "linear", "attention", "se"])
+def test_unmodelled_layers_are_refused_by_name_with_a_reason(kind):
+    spec = {"dims": 2, "layers": [{"type": "conv", "kernel": 3}, {"type": kind}]}
+    with pytest.raises(et.ERFError, match=f"'{kind}' is not modelled: .*--as-identity {kind}"):
+        et.as_network(spec)
+
+
+def test_identity_opt_in_is_recorded():
+    spec = {"dims": 2, "layers": [{"type": "conv", "kernel": 3}, {"type": "se"}]}
+    net = et.as_network(spec, identity=["se"])
+    assert net.treated_as_identity == ("se",)
+    rf = et.receptive_field(net)
+    assert rf.treated_as_identity == ("se",) and "treated as identity" in str(rf)
+    assert et.erf(net).to_dict()["treated_as_identity"] == ["se"]
+    assert et.to_dict(net)["layers"][1]["type"] == "se"
+    with pytest.raises(et.ERFError, match="unknown layer type 'mystery'"):
+        et.as_network({"dims": 1, "layers": [{"type": "mystery"}]})
+
+
+def test_cli_identity_opt_in_and_inline_json(capsys):
+    inline = json.dumps({"dims": 1, "layers": [{"type": "conv", "kernel": 3}, {"type": "se"}]})
+    assert main(["rf", inline]) == 2
+    assert "--as-identity se" in capsys.readouterr().err
+    assert main(["rf", inline, "--as-identity", "se", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["treated_as_identity"] == ["se"]
+    assert main(["erf", "conv3, se", "--as-identity", "se", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["receptive_field"] == [3, 3]
