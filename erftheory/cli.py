@@ -41,6 +41,13 @@ def _memory(text: str) -> float:
     return float(m.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[unit]
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated position") from None
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
@@ -162,6 +169,42 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--json", action="store_true", help='print {"rows": [...], "exponent": ...}')
     sw.add_argument("--max-memory", type=_memory, default=None, metavar="SIZE")
 
+    v = sub.add_parser(
+        "validate",
+        help="compare an empirical ERF (.npy/.npz/.csv/.png) with the theory",
+        epilog=_ARCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    v.add_argument(
+        "empirical", metavar="EMPIRICAL", help="map or stack (images, [channels,] *spatial)"
+    )
+    v.add_argument("--arch", required=True, metavar="ARCH", help="the architecture measured")
+    v.add_argument(
+        "--aggregate",
+        choices=["abs", "sq", "relu", "raw", "none"],
+        default="abs",
+        help="per-sample transform before the mean over images (none: already aggregated)",
+    )
+    v.add_argument(
+        "--theory",
+        choices=["random", "random-sqrt", "ones"],
+        default=None,
+        help="override the analytic map the protocol implies",
+    )
+    v.add_argument(
+        "--log-scale", action="store_true", help="log10(x + 1) as in the RepLKNet scripts"
+    )
+    v.add_argument(
+        "--unit",
+        type=_floats,
+        default=None,
+        metavar="I,J",
+        help="input position of the unit's field centre (default: centre of mass)",
+    )
+    v.add_argument("--key", default=None, help="array name inside an .npz file")
+    v.add_argument("--json", action="store_true", help="print JSON")
+    v.add_argument("--plot", metavar="OUT.png", help="empirical map, theory contours, profiles")
+
     z = sub.add_parser("zoo", help="list the built-in architectures (usable wherever ARCH is)")
     z.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -181,6 +224,26 @@ def _cmd_sweep(args) -> int:
         from .plot import plot_sweep
 
         _write_figure(plot_sweep(result).figure, args.plot)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .validate import validate
+
+    result = validate(
+        args.empirical,
+        args.arch,
+        aggregate=args.aggregate,
+        unit=args.unit,
+        log_scale=args.log_scale,
+        key=args.key,
+        theory=args.theory,
+    )
+    if args.plot:
+        from .plot import plot_validation
+
+        _write_figure(plot_validation(result).figure, args.plot)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result)
     return 0
 
@@ -295,7 +358,13 @@ def _write_figure(fig, path: str) -> None:
         raise ERFError(f"cannot write the plot {path!r}: {err}") from None
 
 
-_COMMANDS = {"rf": _cmd_rf, "erf": _cmd_erf, "sweep": _cmd_sweep, "zoo": _cmd_zoo}
+_COMMANDS = {
+    "rf": _cmd_rf,
+    "erf": _cmd_erf,
+    "sweep": _cmd_sweep,
+    "validate": _cmd_validate,
+    "zoo": _cmd_zoo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ AGGREGATIONS = {
         lambda g: np.maximum(g, 0.0),
     ),
     "raw": ("mean over images of g (signed), summed over channels", lambda g: g),
+    "none": ("used as given (already aggregated)", lambda g: g),
 }
 
 
@@ -89,8 +90,9 @@ def aggregate(stack: np.ndarray, dims: int, method: str = "abs", log_scale: bool
         ``(*spatial)``, ``(images, *spatial)`` or ``(images, channels, *spatial)``.
     dims : int
         Number of spatial axes.
-    method : {"abs", "sq", "relu", "raw"}
-        Per-sample transform before averaging over images and summing over channels.
+    method : {"abs", "sq", "relu", "raw", "none"}
+        Per-sample transform before averaging over images and summing over channels;
+        ``"none"`` takes a map that is already aggregated.
     log_scale : bool
         Apply ``log10(x + 1)`` afterwards, as the RepLKNet scripts do (this makes the
         result depend on the map's absolute scale).
@@ -111,6 +113,10 @@ def aggregate(stack: np.ndarray, dims: int, method: str = "abs", log_scale: bool
             f"{dims} spatial axes, with up to two leading (images, channels) axes"
         )
     text, transform = AGGREGATIONS[method]
+    if method == "none" and extra:
+        raise ERFError(
+            f"aggregate='none' takes one {dims}-D map, not a stack of shape {list(stack.shape)}"
+        )
     values = transform(stack)
     if extra == 2:
         values = values.sum(axis=1)

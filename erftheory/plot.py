@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_erf", "plot_sweep"]
+__all__ = ["plot_erf", "plot_sweep", "plot_validation"]
 
 
 def _new_axes(ncols: int = 1, width: float = 5.0):
@@ -117,4 +117,51 @@ def plot_sweep(result, ax=None):
         ax.loglog(depth, fitted, "k--", label=f"fit: slope {slope:.3f} (theory -0.5)")
     ax.set(xlabel="depth n", ylabel="pixels / ratio (axis 0)", title="ERF against depth")
     ax.legend(fontsize="small")
+    return ax
+
+
+def plot_validation(result, ax=None):
+    """The empirical map with the theory's contours, and both centre profiles.
+
+    Both maps are normalised to sum 1 (the title says so). For 3-D maps the centre slice
+    of axis 0 is drawn.
+
+    Parameters
+    ----------
+    result : Validation
+        From :func:`erftheory.validate.validate`.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw the map; without it a new figure also gets the profiles panel.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    emp, theo = result.empirical, result.theoretical
+    if emp.ndim == 3:
+        emp, theo = emp[emp.shape[0] // 2], theo[theo.shape[0] // 2]
+    axes = None
+    if ax is None:
+        axes = _new_axes(2)
+        ax = axes[0]
+    if emp.ndim == 1:
+        ax.plot(emp, label="empirical")
+        ax.plot(theo, "--", label=f"theory: {result.theory}")
+        ax.set(xlabel="position in the receptive field", ylabel="share (sum 1)")
+        ax.legend(fontsize="small")
+        return ax
+    image = ax.imshow(emp, origin="upper", cmap="magma")
+    ax.figure.colorbar(image, ax=ax, shrink=0.85)
+    levels = np.quantile(theo[theo > 0], [0.5, 0.9, 0.99]) if np.any(theo > 0) else None
+    if levels is not None and len(set(levels)) == 3:
+        ax.contour(theo, levels=sorted(levels), colors="cyan", linewidths=0.8)
+    ax.set(title="empirical (sum 1), theory contours", xlabel="axis -1", ylabel="axis -2")
+    if axes is not None:
+        c = tuple(n // 2 for n in emp.shape)
+        axes[1].plot(emp[c[0], :], label="empirical, row")
+        axes[1].plot(theo[c[0], :], "--", label="theory, row")
+        axes[1].plot(emp[:, c[1]], label="empirical, column")
+        axes[1].plot(theo[:, c[1]], ":", label="theory, column")
+        axes[1].set(title=f"centre profiles; theory: {result.theory}", xlabel="position")
+        axes[1].legend(fontsize="small")
     return ax

@@ -1,0 +1,95 @@
+"""Validation of empirical maps against the theory, on synthetic measurements."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import erftheory as et
+from erftheory.cli import main
+from erftheory.validate import validate
+
+
+def _simulated_gradients(arch, images, size, rng):
+    """Per-image gradients g(p) ~ N(0, E[g^2](p)) placed in an input of ``size`` pixels.
+
+    A Gaussian stand-in for a measured stack: its E[g^2] is the analytic map by construction,
+    so the validation must find agreement within Monte-Carlo noise.
+    """
+    var = et.erf(arch, weights="random", normalize="sum").values
+    r = var.shape[0]
+    out = np.zeros((images, size, size))
+    start = (size - r) // 2
+    out[:, start : start + r, start : start + r] = rng.normal(size=(images, r, r)) * np.sqrt(var)
+    return out, start + (r - 1) / 2
+
+
+def test_square_protocol_agrees_within_noise():
+    rng = np.random.default_rng(0)
+    stack, centre = _simulated_gradients("conv3*4", 4000, 25, rng)
+    v = validate(stack, "conv3*4", aggregate="sq")
+    # each pixel is a mean of 4000 chi-square(1) draws: relative noise sqrt(2/4000) ~ 2.2%
+    assert v.tv < 0.03
+    assert v.empirical_std == pytest.approx(v.theoretical_std, rel=0.02)
+    assert v.correlation > 0.99
+    assert v.gaussian_fit["r2"] > 0.95
+    by_unit = validate(stack, "conv3*4", aggregate="sq", unit=(centre, centre))
+    assert by_unit.tv == pytest.approx(v.tv, abs=1e-12)
+
+
+def test_abs_protocol_compares_with_the_square_root():
+    rng = np.random.default_rng(1)
+    stack, _ = _simulated_gradients("conv3*6", 3000, 21, rng)
+    v = validate(stack, "conv3*6", aggregate="abs")
+    assert "sqrt" in v.theory and v.tv < 0.03
+
+
+def test_a_wider_measured_map_reports_a_larger_std():
+    wide = et.erf("conv3*6", weights="random").values  # field 13x13
+    m = np.zeros((13, 13))
+    m[:] = wide
+    narrow_theory = validate(m, "conv3*6", aggregate="none", theory="random")
+    assert narrow_theory.tv == pytest.approx(0.0, abs=1e-12)
+    flat = np.ones((13, 13))
+    v = validate(flat, "conv3*6", aggregate="none", theory="random")
+    assert all(e > t for e, t in zip(v.empirical_std, v.theoretical_std))
+    assert v.empirical_std[0] == pytest.approx(np.sqrt((13**2 - 1) / 12), rel=1e-12)
+
+
+def test_bad_maps():
+    with pytest.raises(et.ERFError, match="all zero"):
+        validate(np.zeros((9, 9)), "conv3*2")
+    with pytest.raises(et.ERFError, match="outside the receptive field"):
+        validate(np.ones((30, 30)), "conv3*2", aggregate="none")
+    with pytest.raises(et.ERFError, match="does not fit a 2-D"):
+        validate(np.ones(9), "conv3*2")
+    with pytest.raises(et.ERFError, match="NaN"):
+        validate(np.full((5, 5), np.nan), "conv3*2")
+
+
+def test_cli(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    stack, _ = _simulated_gradients("conv3*3", 500, 15, rng)
+    path, png = tmp_path / "g.npy", tmp_path / "v.png"
+    np.save(path, stack)
+    status = main(
+        [
+            "validate",
+            str(path),
+            "--arch",
+            "conv3*3",
+            "--aggregate",
+            "sq",
+            "--json",
+            "--plot",
+            str(png),
+        ]
+    )
+    assert status == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"empirical_std", "theoretical_std", "tv"} <= set(data)
+    assert png.stat().st_size > 1000
+    assert main(["validate", str(tmp_path / "missing.npy"), "--arch", "conv3"]) == 2
+    assert "cannot read" in capsys.readouterr().err
