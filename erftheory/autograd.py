@@ -1,0 +1,305 @@
+"""A small reverse-mode autograd over numpy arrays: enough to run a real CNN and take dy/dx.
+
+In the spirit of micrograd: a :class:`Tensor` holds ``data``, ``grad``, its parents and a
+``_backward`` closure; :meth:`Tensor.backward` orders the graph topologically once and walks
+it in reverse. Every operation is forward, local gradient, accumulate.
+
+Layout: activations are ``(B, C, *spatial)`` with 1 to 3 spatial axes; ``B`` is a batch of
+independent samples. Conv weights are ``(Cout, Cin, *k)`` (shared by the batch) or
+``(B, Cout, Cin, *k)`` (one random network per sample: many networks in one pass).
+Convolution is the framework cross-correlation ``z[i] = sum_m w[m] x[s i + d m]`` computed
+as im2col (a strided window view) and one batched matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .errors import ERFError
+
+__all__ = [
+    "Tensor",
+    "conv",
+    "avg_pool",
+    "max_pool",
+    "relu",
+    "tanh",
+    "sigmoid",
+    "identity",
+    "dropout",
+    "add",
+    "scale",
+    "select",
+    "total",
+]
+
+_NP_MODES = {"zeros": "constant", "circular": "wrap", "reflect": "reflect", "replicate": "edge"}
+
+
+class Tensor:
+    """An array with a gradient and the recipe to backpropagate into its parents.
+
+    Examples
+    --------
+    >>> x = Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+    >>> y = total(relu(x))
+    >>> y.backward()
+    >>> x.grad.tolist()
+    [1.0, 0.0, 1.0]
+    """
+
+    def __init__(self, data, parents=(), requires_grad: bool = False):
+        self.data = np.asarray(data, dtype=float)
+        self.grad = None
+        self._parents = parents
+        self._backward = lambda: None
+        self.requires_grad = requires_grad or any(p.requires_grad for p in parents)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of ``data``."""
+        return self.data.shape
+
+    def _accumulate(self, grad: np.ndarray) -> None:
+        self.grad = grad if self.grad is None else self.grad + grad
+
+    def backward(self) -> None:
+        """Backpropagate from this tensor (seeded with ones) into every ancestor."""
+        order, seen = [], set()
+
+        def visit(t):
+            if id(t) not in seen:
+                seen.add(id(t))
+                for p in t._parents:
+                    visit(p)
+                order.append(t)
+
+        visit(self)
+        self.grad = np.ones_like(self.data)
+        for t in reversed(order):
+            t._backward()
+
+
+def _pad_indices(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Source index of every padded position (-1 for a zero), via np.pad of a range."""
+    if mode == "zeros":
+        return np.pad(np.arange(n), (before, after), constant_values=-1)
+    if mode == "reflect" and max(before, after) >= n:
+        raise ERFError(f"reflect padding of {max(before, after)} needs more than {n} inputs")
+    return np.pad(np.arange(n), (before, after), mode=_NP_MODES[mode])
+
+
+def _pad(x: Tensor, padding, mode: str) -> Tensor:
+    """Pad the spatial axes; the backward pass folds the padded border back (adjoint)."""
+    if mode not in _NP_MODES:
+        raise ERFError(f"padding_mode={mode!r} is not one of {', '.join(_NP_MODES)}")
+    if all(b == 0 and a == 0 for b, a in padding):
+        return x
+    spatial = x.shape[2:]
+    index = [_pad_indices(n, b, a, mode) for n, (b, a) in zip(spatial, padding)]
+    data = x.data
+    for axis, idx in enumerate(index):
+        taken = np.take(data, np.maximum(idx, 0), axis=axis + 2)
+        if mode == "zeros":
+            shape = [1] * taken.ndim
+            shape[axis + 2] = idx.size
+            taken = taken * (idx >= 0).reshape(shape)
+        data = taken
+    out = Tensor(data, (x,))
+
+    def backward():
+        g = out.grad
+        for axis in reversed(range(len(index))):
+            idx = index[axis]
+            keep = idx >= 0
+            moved = np.moveaxis(g, axis + 2, 0)[keep]
+            acc = np.zeros((spatial[axis],) + moved.shape[1:])
+            np.add.at(acc, idx[keep], moved)
+            g = np.moveaxis(acc, 0, axis + 2)
+        x._accumulate(g)
+
+    out._backward = backward
+    return out
+
+
+def _windows(data: np.ndarray, kernel, stride, dilation) -> np.ndarray:
+    """View ``(B, C, *out, *kernel)`` of the windows a strided, dilated kernel reads."""
+    spatial = data.shape[2:]
+    out = [(n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(spatial, kernel, stride, dilation)]
+    if min(out) < 1:
+        raise ERFError(
+            f"a kernel of {list(kernel)} (dilation {list(dilation)}) does not fit an input of "
+            f"{list(spatial)}: the output would have {out} positions"
+        )
+    st = data.strides
+    strides = st[:2] + tuple(a * s for a, s in zip(st[2:], stride))
+    strides += tuple(a * d for a, d in zip(st[2:], dilation))
+    return as_strided(data, data.shape[:2] + tuple(out) + tuple(kernel), strides, writeable=False)
+
+
+def _scatter_windows(g: np.ndarray, shape, kernel, stride, dilation) -> np.ndarray:
+    """Adjoint of :func:`_windows`: add ``g`` of shape (B, C, *out, *kernel) back onto ``shape``."""
+    dx = np.zeros(shape)
+    dims = len(kernel)
+    out = g.shape[2 : 2 + dims]
+    for tap in np.ndindex(*kernel):
+        where = tuple(
+            slice(d * m, d * m + s * (o - 1) + 1, s)
+            for m, s, d, o in zip(tap, stride, dilation, out)
+        )
+        dx[(slice(None), slice(None), *where)] += g[(Ellipsis, *tap)]
+    return dx
+
+
+def conv(x: Tensor, w: Tensor, stride, dilation, padding, padding_mode: str = "zeros") -> Tensor:
+    """N-d multi-channel cross-correlation ``z[b,o,i] = sum_c,m w[o,c,m] xpad[b,c,s i + d m]``.
+
+    ``w`` is ``(Cout, Cin, *k)`` or ``(B, Cout, Cin, *k)``; ``padding`` is ``(before, after)``
+    per spatial axis, filled by ``padding_mode`` (zeros, circular, reflect, replicate).
+    """
+    xp = _pad(x, padding, padding_mode)
+    dims = len(stride)
+    kernel = w.shape[-dims:]
+    per_sample = w.data.ndim == dims + 3
+    cols = _windows(xp.data, kernel, stride, dilation)  # (B, C, *out, *k)
+    batch, cin = cols.shape[:2]
+    out_shape = cols.shape[2 : 2 + dims]
+    positions, taps = math.prod(out_shape), math.prod(kernel)
+    # (B, X, C*k) @ (B or 1, C*k, O) -> (B, X, O)
+    a = np.moveaxis(cols.reshape(batch, cin, positions, taps), 1, 2).reshape(
+        batch, positions, cin * taps
+    )
+    cout = w.shape[-dims - 2]
+    wm = w.data.reshape(-1, cout, cin * taps).transpose(0, 2, 1)
+    z = np.matmul(a, wm)
+    out = Tensor(np.moveaxis(z, 2, 1).reshape(batch, cout, *out_shape), (xp, w))
+
+    def backward():
+        g = out.grad.reshape(batch, cout, positions)  # (B, O, X)
+        if w.requires_grad:
+            gw = np.matmul(g, a)  # (B, O, C*k)
+            gw = gw if per_sample else gw.sum(axis=0)
+            w._accumulate(gw.reshape(w.shape))
+        if xp.requires_grad:
+            ga = np.matmul(wm, g)  # (B, C*k, X)
+            ga = ga.reshape(batch, cin, taps, *out_shape)
+            ga = np.moveaxis(ga, 2, -1).reshape(batch, cin, *out_shape, *kernel)
+            xp._accumulate(_scatter_windows(ga, xp.shape, kernel, stride, dilation))
+
+    out._backward = backward
+    return out
+
+
+def avg_pool(x: Tensor, kernel, stride, padding, padding_mode: str = "zeros") -> Tensor:
+    """Average pooling per channel (padded zeros count in the divisor, as PyTorch's default)."""
+    xp = _pad(x, padding, padding_mode)
+    dims = len(kernel)
+    cols = _windows(xp.data, kernel, stride, (1,) * dims)
+    size = math.prod(kernel)
+    axes = tuple(range(-dims, 0))
+    out = Tensor(cols.sum(axis=axes) / size, (xp,))
+
+    def backward():
+        g = np.broadcast_to(out.grad[(Ellipsis,) + (None,) * dims] / size, cols.shape)
+        xp._accumulate(_scatter_windows(g, xp.shape, kernel, stride, (1,) * dims))
+
+    out._backward = backward
+    return out
+
+
+def max_pool(x: Tensor, kernel, stride, padding) -> Tensor:
+    """Max pooling per channel (padding with -inf); the gradient goes to the first maximum."""
+    dims = len(kernel)
+    padded = np.pad(x.data, [(0, 0), (0, 0), *padding], constant_values=-np.inf)
+    cols = _windows(padded, kernel, stride, (1,) * dims)
+    flat = cols.reshape(cols.shape[: 2 + dims] + (-1,))
+    arg = flat.argmax(axis=-1)
+    out = Tensor(np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0], (x,))
+
+    def backward():
+        onehot = np.zeros(flat.shape)
+        np.put_along_axis(onehot, arg[..., None], out.grad[..., None], axis=-1)
+        g = _scatter_windows(onehot.reshape(cols.shape), padded.shape, kernel, stride, (1,) * dims)
+        crop = tuple(slice(b, b + n) for (b, _), n in zip(padding, x.shape[2:]))
+        x._accumulate(g[(slice(None), slice(None), *crop)])
+
+    out._backward = backward
+    return out
+
+
+def _pointwise(x: Tensor, value: np.ndarray, slope: np.ndarray) -> Tensor:
+    out = Tensor(value, (x,))
+    out._backward = lambda: x._accumulate(out.grad * slope)
+    return out
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0); its gate passes the gradient where x > 0."""
+    return _pointwise(x, np.maximum(x.data, 0.0), (x.data > 0).astype(float))
+
+
+def tanh(x: Tensor) -> Tensor:
+    """tanh(x), slope 1 - tanh^2."""
+    t = np.tanh(x.data)
+    return _pointwise(x, t, 1.0 - t * t)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)), slope s (1 - s)."""
+    s = 0.5 * (1.0 + np.tanh(0.5 * x.data))  # overflow-free logistic
+    return _pointwise(x, s, s * (1.0 - s))
+
+
+def identity(x: Tensor) -> Tensor:
+    """x itself."""
+    return x
+
+
+def dropout(x: Tensor, p: float, rng: np.random.Generator) -> Tensor:
+    """Keep each unit with probability 1 - p and scale it by 1 / (1 - p) (framework style)."""
+    if not 0 <= p < 1:
+        raise ERFError(f"dropout p={p!r} is outside [0, 1)")
+    mask = (rng.random(x.shape) >= p) / (1.0 - p)
+    return _pointwise(x, x.data * mask, mask)
+
+
+def add(a: Tensor, b: Tensor) -> Tensor:
+    """a + b (same shapes): residual joins and branch sums."""
+    out = Tensor(a.data + b.data, (a, b))
+
+    def backward():
+        a._accumulate(out.grad)
+        b._accumulate(out.grad)
+
+    out._backward = backward
+    return out
+
+
+def scale(x: Tensor, factor: float) -> Tensor:
+    """factor * x."""
+    return _pointwise(x, factor * x.data, np.full(x.shape, factor))
+
+
+def select(x: Tensor, position, channel: int | None = 0) -> Tensor:
+    """The ``(B,)`` values at one spatial ``position`` of one channel (None: summed)."""
+    index = (slice(None), slice(None) if channel is None else channel, *position)
+    picked = x.data[index]
+    out = Tensor(picked if channel is not None else picked.sum(axis=1), (x,))
+
+    def backward():
+        g = np.zeros(x.shape)
+        g[index] = out.grad if channel is not None else out.grad[:, None]
+        x._accumulate(g)
+
+    out._backward = backward
+    return out
+
+
+def total(x: Tensor) -> Tensor:
+    """The sum of all entries (a scalar tensor)."""
+    out = Tensor(x.data.sum(), (x,))
+    out._backward = lambda: x._accumulate(np.broadcast_to(out.grad, x.shape).copy())
+    return out

@@ -1,0 +1,157 @@
+"""The NumPy autograd: every op against central finite differences and brute-force loops."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import erftheory.autograd as ag
+from erftheory.errors import ERFError
+
+FD = dict(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+
+
+def numeric_grad(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        up = f(x)
+        x[i] = old - h
+        down = f(x)
+        x[i] = old
+        g[i] = (up - down) / (2 * h)
+    return g
+
+
+def check(op, *arrays, rng):
+    """d(sum(op(...) * R))/d(inputs) by autograd vs finite differences, R random."""
+    tensors = [ag.Tensor(a.copy(), requires_grad=True) for a in arrays]
+    out = op(*tensors)
+    weights = rng.normal(size=out.shape)
+    loss = ag.total(ag._pointwise(out, out.data * weights, weights))
+    loss.backward()
+    for k, a in enumerate(arrays):
+
+        def f(v, k=k):
+            args = [t.data if j != k else v for j, t in enumerate(tensors)]
+            return float((op(*[ag.Tensor(x) for x in args]).data * weights).sum())
+
+        expected = numeric_grad(f, a.copy())
+        np.testing.assert_allclose(tensors[k].grad, expected, rtol=1e-5, atol=1e-6)
+
+
+@st.composite
+def conv_case(draw):
+    dims = draw(st.integers(1, 3))
+    k = [draw(st.integers(1, 3)) for _ in range(dims)]
+    s = [draw(st.integers(1, 3)) for _ in range(dims)]
+    d = [draw(st.integers(1, 2)) for _ in range(dims)]
+    pad = [(draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(dims)]
+    mode = draw(st.sampled_from(["zeros", "circular", "reflect", "replicate"]))
+    n = [draw(st.integers(3 if dims < 3 else 3, 7 if dims < 3 else 4)) for _ in range(dims)]
+    per_sample = draw(st.booleans())
+    return dims, k, s, d, pad, mode, n, per_sample
+
+
+@settings(**FD)
+@given(conv_case(), st.integers(0, 2**31))
+def test_conv_gradients(case, seed):
+    dims, k, s, d, pad, mode, n, per_sample = case
+    assume(all(d_ * (k_ - 1) + 1 <= n_ + b + a for k_, d_, n_, (b, a) in zip(k, d, n, pad)))
+    assume(mode != "reflect" or all(max(b, a) < n_ for n_, (b, a) in zip(n, pad)))
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, 2, *n))
+    w = rng.normal(size=((2,) if per_sample else ()) + (3, 2, *k))
+    check(lambda a, b: ag.conv(a, b, tuple(s), tuple(d), tuple(pad), mode), x, w, rng=rng)
+
+
+def _brute_conv(x, w, s, d, pad, mode):
+    np_mode = {"zeros": "constant", "circular": "wrap", "reflect": "reflect", "replicate": "edge"}[
+        mode
+    ]
+    xp = np.pad(x, [(0, 0), (0, 0), *pad], mode=np_mode)
+    dims = len(s)
+    k = w.shape[-dims:]
+    out_n = [(xp.shape[2 + a] - d[a] * (k[a] - 1) - 1) // s[a] + 1 for a in range(dims)]
+    out = np.zeros((x.shape[0], w.shape[-dims - 2], *out_n))
+    for b, o, c in itertools.product(range(x.shape[0]), range(out.shape[1]), range(x.shape[1])):
+        for i in np.ndindex(*out_n):
+            for m in np.ndindex(*k):
+                src = tuple(s[a] * i[a] + d[a] * m[a] for a in range(dims))
+                wv = w[b, o, c][m] if w.ndim == dims + 3 else w[o, c][m]
+                out[(b, o, *i)] += wv * xp[(b, c, *src)]
+    return out
+
+
+@settings(**FD)
+@given(conv_case(), st.integers(0, 2**31))
+def test_conv_forward_against_loops(case, seed):
+    dims, k, s, d, pad, mode, n, per_sample = case
+    assume(all(d_ * (k_ - 1) + 1 <= n_ + b + a for k_, d_, n_, (b, a) in zip(k, d, n, pad)))
+    assume(mode != "reflect" or all(max(b, a) < n_ for n_, (b, a) in zip(n, pad)))
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, 2, *n))
+    w = rng.normal(size=((2,) if per_sample else ()) + (3, 2, *k))
+    got = ag.conv(ag.Tensor(x), ag.Tensor(w), tuple(s), tuple(d), tuple(pad), mode).data
+    np.testing.assert_allclose(got, _brute_conv(x, w, s, d, pad, mode), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_1d_equals_np_correlate():
+    rng = np.random.default_rng(3)
+    x, w = rng.normal(size=20), rng.normal(size=4)
+    got = ag.conv(ag.Tensor(x[None, None]), ag.Tensor(w[None, None]), (1,), (1,), ((0, 0),)).data
+    np.testing.assert_allclose(got[0, 0], np.correlate(x, w, mode="valid"), rtol=1e-12)
+
+
+@settings(**FD)
+@given(st.integers(1, 3), st.integers(0, 2**31))
+def test_pooling_and_pointwise_gradients(dims, seed):
+    rng = np.random.default_rng(seed)
+    n = 5 if dims < 3 else 4
+    x = rng.normal(size=(2, 2) + (n,) * dims)
+    k, s, pad = (2,) * dims, (2,) * dims, ((1, 0),) * dims
+    check(lambda a: ag.avg_pool(a, k, s, pad), x, rng=rng)
+    check(lambda a: ag.max_pool(a, (3,) * dims, (1,) * dims, ((1, 1),) * dims), x, rng=rng)
+    for op in (ag.relu, ag.tanh, ag.sigmoid, ag.identity, lambda a: ag.scale(a, -2.5)):
+        check(op, x, rng=rng)
+    check(lambda a, b: ag.add(a, b), x, rng.normal(size=x.shape), rng=rng)
+    check(lambda a: ag.select(ag.relu(a), (1,) * dims, channel=None), x, rng=rng)
+
+
+def test_pooling_against_brute_force():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(1, 1, 6, 6))
+    avg = ag.avg_pool(ag.Tensor(x), (2, 2), (2, 2), ((0, 0), (0, 0))).data
+    np.testing.assert_allclose(avg[0, 0], x[0, 0].reshape(3, 2, 3, 2).mean(axis=(1, 3)))
+    t = ag.Tensor(x, requires_grad=True)
+    mx = ag.max_pool(t, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    np.testing.assert_allclose(mx.data[0, 0], x[0, 0].reshape(3, 2, 3, 2).max(axis=(1, 3)))
+    ag.total(mx).backward()
+    blocks = x[0, 0].reshape(3, 2, 3, 2).transpose(0, 2, 1, 3).reshape(3, 3, 4)
+    routed = t.grad[0, 0].reshape(3, 2, 3, 2).transpose(0, 2, 1, 3).reshape(3, 3, 4)
+    assert np.array_equal(routed.argmax(axis=-1), blocks.argmax(axis=-1)) and routed.sum() == 9
+
+
+def test_dropout_mask_rate_and_seed():
+    x = ag.Tensor(np.ones((1, 1, 200, 200)))
+    a = ag.dropout(x, 0.3, np.random.default_rng(7)).data
+    b = ag.dropout(x, 0.3, np.random.default_rng(7)).data
+    assert np.array_equal(a, b)
+    kept = np.mean(a > 0)
+    assert abs(kept - 0.7) < 4 * np.sqrt(0.21 / 40000)  # binomial, 4 standard errors
+    assert np.allclose(a[a > 0], 1 / 0.7)
+
+
+def test_bad_arguments():
+    x = ag.Tensor(np.ones((1, 1, 4)))
+    with pytest.raises(ERFError, match="does not fit"):
+        ag.conv(x, ag.Tensor(np.ones((1, 1, 6))), (1,), (1,), ((0, 0),))
+    with pytest.raises(ERFError, match="outside"):
+        ag.dropout(x, 1.0, np.random.default_rng(0))
+    with pytest.raises(ERFError, match="padding_mode"):
+        ag.conv(x, ag.Tensor(np.ones((1, 1, 3))), (1,), (1,), ((1, 1),), "mirror")
