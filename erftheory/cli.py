@@ -169,6 +169,53 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--json", action="store_true", help='print {"rows": [...], "exponent": ...}')
     sw.add_argument("--max-memory", type=_memory, default=None, metavar="SIZE")
 
+    c = sub.add_parser(
+        "check",
+        help="Monte-Carlo cross-check: run the real network (NumPy autograd) against the theory",
+        epilog=_ARCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("arch", metavar="ARCH")
+    c.add_argument(
+        "--as-identity",
+        type=_names,
+        default=(),
+        metavar="TYPES",
+        help="treat these layer types as identity (opt-in, reported)",
+    )
+    c.add_argument("--samples", type=int, default=1000, help="random networks/inputs (1000)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--channels", type=int, default=1, help="channels of every conv (1)")
+    c.add_argument(
+        "--init",
+        default="normal",
+        metavar="NAME",
+        help="ones, normal, uniform, xavier, he (normal)",
+    )
+    c.add_argument(
+        "--activation",
+        default=None,
+        metavar="NAME",
+        help="relu, tanh, sigmoid, linear: replaces the architecture's activations",
+    )
+    c.add_argument(
+        "--statistic", choices=["sq", "abs", "mean"], default="sq", help="E[g^2], E|g| or E[g] (sq)"
+    )
+    c.add_argument(
+        "--input-array",
+        metavar="IN.npy",
+        default=None,
+        help="a fixed input instead of a fresh normal one per sample",
+    )
+    c.add_argument("--batch", type=int, default=256, help="samples per pass (256)")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.add_argument(
+        "--save-empirical",
+        metavar="OUT.npy",
+        help="the Monte-Carlo estimate, aligned like `erftheory erf --save`",
+    )
+    c.add_argument("--plot", metavar="OUT.png", help="estimate with theory contours and profiles")
+
     v = sub.add_parser(
         "validate",
         help="compare an empirical ERF (.npy/.npz/.csv/.png) with the theory",
@@ -226,6 +273,35 @@ def _cmd_sweep(args) -> int:
         _write_figure(plot_sweep(result).figure, args.plot)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result)
     return 0
+
+
+def _cmd_check(args) -> int:
+    from .montecarlo import check
+
+    array = None
+    if args.input_array:
+        from .empirical import load_map
+
+        array = load_map(args.input_array)
+    result = check(
+        _arch(args),
+        samples=args.samples,
+        seed=args.seed,
+        channels=args.channels,
+        init=args.init,
+        activation=args.activation,
+        statistic=args.statistic,
+        input=array,
+        batch=args.batch,
+    )
+    if args.save_empirical:
+        _save_array(result.empirical, args.save_empirical)
+    if args.plot:
+        from .plot import plot_check
+
+        _write_figure(plot_check(result).figure, args.plot)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    return 1 if result.verdict == "disagree" else 0
 
 
 def _cmd_validate(args) -> int:
@@ -338,15 +414,19 @@ def _cmd_erf(args) -> int:
 
 
 def _save(result, path: str) -> None:
+    _save_array(result.values, path)
+
+
+def _save_array(values: np.ndarray, path: str) -> None:
     try:
         if path.endswith(".csv"):
-            if result.values.ndim > 2:
+            if values.ndim > 2:
                 raise ERFError(f"--save {path}: CSV holds 1-D and 2-D arrays; use .npy for 3-D")
-            np.savetxt(path, np.atleast_2d(result.values), delimiter=",", fmt="%.17g")
+            np.savetxt(path, np.atleast_2d(values), delimiter=",", fmt="%.17g")
         elif path.endswith(".npy"):
-            np.save(path, result.values)
+            np.save(path, values)
         else:
-            raise ERFError(f"--save {path}: the file name must end in .npy or .csv")
+            raise ERFError(f"{path}: the file name must end in .npy or .csv")
     except OSError as err:
         raise ERFError(f"cannot write {path!r}: {err.strerror}") from None
 
@@ -362,6 +442,7 @@ _COMMANDS = {
     "rf": _cmd_rf,
     "erf": _cmd_erf,
     "sweep": _cmd_sweep,
+    "check": _cmd_check,
     "validate": _cmd_validate,
     "zoo": _cmd_zoo,
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_erf", "plot_sweep", "plot_validation"]
+__all__ = ["plot_erf", "plot_sweep", "plot_validation", "plot_check", "plot_comparison"]
 
 
 def _new_axes(ncols: int = 1, width: float = 5.0):
@@ -121,47 +121,79 @@ def plot_sweep(result, ax=None):
 
 
 def plot_validation(result, ax=None):
-    """The empirical map with the theory's contours, and both centre profiles.
+    """The empirical map of a :class:`~erftheory.validate.Validation` against its theory.
 
-    Both maps are normalised to sum 1 (the title says so). For 3-D maps the centre slice
-    of axis 0 is drawn.
+    See :func:`plot_comparison`; both maps are normalised to sum 1.
+    """
+    return plot_comparison(result.empirical, result.theoretical, result.theory, ax)
+
+
+def plot_check(result, ax=None):
+    """The Monte-Carlo estimate of a :class:`~erftheory.montecarlo.Check` against the theory.
+
+    See :func:`plot_comparison`; both maps are normalised to sum 1.
+    """
+    emp = result.empirical / result.empirical.sum() if result.empirical.sum() else result.empirical
+    pred = result.predicted / result.predicted.sum() if result.predicted.sum() else result.predicted
+    return plot_comparison(emp, pred, f"{result.theory} ({result.samples} samples)", ax)
+
+
+def plot_comparison(empirical, theoretical, theory: str, ax=None):
+    """A measured map with the theory's contours, and both centre profiles.
+
+    For 3-D maps the centre slice of axis 0 is drawn; 1-D maps are two curves.
 
     Parameters
     ----------
-    result : Validation
-        From :func:`erftheory.validate.validate`.
+    empirical, theoretical : numpy.ndarray
+        Maps of the same shape (normalised as the caller states).
+    theory : str
+        What the theoretical map is (shown in the legend and title).
     ax : matplotlib.axes.Axes, optional
         Where to draw the map; without it a new figure also gets the profiles panel.
 
     Returns
     -------
     matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> ax = plot_comparison(np.eye(5), np.eye(5), "identity")
+    >>> ax.get_title()
+    'measured (sum 1), theory contours'
     """
-    emp, theo = result.empirical, result.theoretical
+    emp, theo = np.asarray(empirical, float), np.asarray(theoretical, float)
     if emp.ndim == 3:
         emp, theo = emp[emp.shape[0] // 2], theo[theo.shape[0] // 2]
     axes = None
     if ax is None:
-        axes = _new_axes(2)
+        axes = _new_axes(2 if emp.ndim == 2 else 1)
         ax = axes[0]
     if emp.ndim == 1:
-        ax.plot(emp, label="empirical")
-        ax.plot(theo, "--", label=f"theory: {result.theory}")
-        ax.set(xlabel="position in the receptive field", ylabel="share (sum 1)")
+        ax.plot(emp, label="measured")
+        ax.plot(theo, "--", label=f"theory: {theory}")
+        ax.set(
+            xlabel="position in the receptive field",
+            ylabel="share (sum 1)",
+            title="measured vs theory (sum 1)",
+        )
         ax.legend(fontsize="small")
         return ax
     image = ax.imshow(emp, origin="upper", cmap="magma")
     ax.figure.colorbar(image, ax=ax, shrink=0.85)
-    levels = np.quantile(theo[theo > 0], [0.5, 0.9, 0.99]) if np.any(theo > 0) else None
-    if levels is not None and len(set(levels)) == 3:
-        ax.contour(theo, levels=sorted(levels), colors="cyan", linewidths=0.8)
-    ax.set(title="empirical (sum 1), theory contours", xlabel="axis -1", ylabel="axis -2")
+    positive = theo[theo > 0]
+    if positive.size:
+        levels = sorted(set(np.quantile(positive, [0.5, 0.9, 0.99])))
+        if len(levels) > 1:
+            ax.contour(theo, levels=levels, colors="cyan", linewidths=0.8)
+    ax.set(title="measured (sum 1), theory contours", xlabel="axis -1", ylabel="axis -2")
     if axes is not None:
         c = tuple(n // 2 for n in emp.shape)
-        axes[1].plot(emp[c[0], :], label="empirical, row")
+        axes[1].plot(emp[c[0], :], label="measured, row")
         axes[1].plot(theo[c[0], :], "--", label="theory, row")
-        axes[1].plot(emp[:, c[1]], label="empirical, column")
+        axes[1].plot(emp[:, c[1]], label="measured, column")
         axes[1].plot(theo[:, c[1]], ":", label="theory, column")
-        axes[1].set(title=f"centre profiles; theory: {result.theory}", xlabel="position")
+        axes[1].set(title="centre profiles (sum 1)", xlabel="position")
         axes[1].legend(fontsize="small")
+        ax.figure.suptitle(f"theory: {theory}", fontsize="medium")
     return ax

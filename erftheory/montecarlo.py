@@ -1,0 +1,479 @@
+"""The real network, run by the NumPy autograd, and the Monte-Carlo cross-check of the theory.
+
+The analytic ERF rests on assumptions (linearity, independent ReLU gates, independent
+weights). Here the network itself runs forward and backward on random inputs with freshly
+drawn weights per sample, the way Figure 1 of Luo et al. (2016) was made, and the estimates of
+E[dy/dx], E[(dy/dx)^2] and E|dy/dx| (with per-pixel standard errors) are compared with the
+theory.
+
+The network reads ``channels`` input channels; every conv maps ``channels`` to ``channels``;
+the output unit is channel 0 of the unit whose field starts at the input's first pixel
+(top-level layers run unpadded, residual bodies and branches with their own padding, so no
+padding ever reaches the unit's cone). Statistics are summed over input channels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import autograd as ag
+from .architecture import (
+    AvgPool,
+    BatchNorm,
+    Block,
+    Branches,
+    Conv,
+    Dropout,
+    Identity,
+    LayerNorm,
+    MaxPool,
+    Network,
+    ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    _Spatial,
+)
+from .errors import ERFError
+
+__all__ = ["INITS", "ACTIVATIONS", "MonteCarlo", "Check", "monte_carlo", "check", "with_activation"]
+
+INITS = ("ones", "normal", "uniform", "xavier", "he")
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "linear": None}
+_GATES = {ReLU: ag.relu, Tanh: ag.tanh, Sigmoid: ag.sigmoid}
+_STATISTICS = ("sq", "abs", "mean")
+
+
+def with_activation(net: Network, activation: str) -> Network:
+    """The network with its activations replaced: one ``activation`` after every conv.
+
+    ``"linear"`` removes them all. Examples: ``conv3, relu, conv3`` with ``"tanh"`` becomes
+    ``conv3, tanh, conv3, tanh``.
+    """
+    if activation not in ACTIVATIONS:
+        raise ERFError(f"activation={activation!r} is not one of {', '.join(ACTIVATIONS)}")
+    gate = ACTIVATIONS[activation]
+
+    def rebuild(layers):
+        out = []
+        for layer in layers:
+            if isinstance(layer, (ReLU, Tanh, Sigmoid)):
+                continue
+            if isinstance(layer, Branches):
+                out.append(
+                    replace(
+                        layer, branches=tuple(rebuild(b) or (Identity(),) for b in layer.branches)
+                    )
+                )
+            elif isinstance(layer, Block):
+                out.append(replace(layer, layers=rebuild(layer.layers) or (Identity(),)))
+            elif isinstance(layer, Conv) and gate is not None:
+                unit = (replace(layer, repeat=1), gate())
+                out.append(Block(unit, repeat=layer.repeat) if layer.repeat > 1 else unit[0])
+                if layer.repeat == 1:
+                    out.append(gate())
+            else:
+                out.append(layer)
+        return tuple(out)
+
+    return Network(rebuild(net.layers), net.dims)
+
+
+def _unpadded(net: Network) -> Network:
+    """Top-level conv/pool layers without padding (the ERF's shape does not depend on it)."""
+
+    def strip(layer):
+        if isinstance(layer, _Spatial):
+            return replace(layer, padding=((0, 0),) * net.dims)
+        if isinstance(layer, Block) and not isinstance(layer, Residual):
+            return replace(layer, layers=tuple(strip(x) for x in layer.layers))
+        return layer
+
+    return Network(tuple(strip(x) for x in net.layers), net.dims)
+
+
+class _Sampler:
+    """Draws per-sample conv weights ``(B, C, C, *k)`` for an initialisation scheme."""
+
+    def __init__(self, init: str, channels: int, rng, variance_map=None):
+        if init not in INITS:
+            raise ERFError(f"init={init!r} is not one of {', '.join(INITS)}")
+        self.init, self.channels, self.rng, self.variance_map = init, channels, rng, variance_map
+
+    def __call__(self, layer: Conv, batch: int) -> np.ndarray:
+        c, k = self.channels, layer.kernel
+        shape = (batch, c, c, *k)
+        if layer.weights is not None:  # a fixed kernel, the same for every channel pair
+            return np.broadcast_to(layer.weight_array, shape)
+        fan_in = fan_out = c * math.prod(k)
+        if self.init == "ones":
+            return np.ones(shape)
+        if self.init == "uniform":
+            w = self.rng.uniform(-math.sqrt(3), math.sqrt(3), size=shape)
+        else:
+            std = {
+                "normal": 1.0,
+                "xavier": math.sqrt(2 / (fan_in + fan_out)),
+                "he": math.sqrt(2 / fan_in),
+            }[self.init]
+            w = self.rng.normal(0.0, std, size=shape)
+        if self.variance_map is not None:
+            vmap = np.asarray(self.variance_map, dtype=float)
+            if vmap.shape != tuple(k):
+                raise ERFError(
+                    f"the variance map has shape {list(vmap.shape)} but a conv kernel is {list(k)}"
+                )
+            w = w * np.sqrt(vmap)
+        return w
+
+
+def _forward(layers, x: ag.Tensor, sampler: _Sampler, rng, batch: int) -> ag.Tensor:
+    for layer in layers:
+        for _ in range(layer.repeat):
+            x = _layer(layer, x, sampler, rng, batch)
+    return x
+
+
+def _layer(layer, x, sampler, rng, batch):
+    if isinstance(layer, Branches):
+        outs = [_forward(path, x, sampler, rng, batch) for path in layer.branches]
+        out = outs[0]
+        for o in outs[1:]:
+            out = ag.add(out, o)
+        return out
+    if isinstance(layer, Residual):
+        return ag.add(x, _forward(layer.layers, x, sampler, rng, batch))
+    if isinstance(layer, Block):
+        return _forward(layer.layers, x, sampler, rng, batch)
+    if isinstance(layer, Conv):
+        w = ag.Tensor(sampler(layer, batch))
+        return ag.conv(x, w, layer.stride, layer.dilation, layer.padding, layer.padding_mode)
+    if isinstance(layer, AvgPool):
+        if layer.dilation != (1,) * len(layer.kernel):
+            raise ERFError("the Monte-Carlo network does not run dilated pooling")
+        return ag.avg_pool(x, layer.kernel, layer.stride, layer.padding, layer.padding_mode)
+    if isinstance(layer, MaxPool):
+        if layer.dilation != (1,) * len(layer.kernel):
+            raise ERFError("the Monte-Carlo network does not run dilated pooling")
+        return ag.max_pool(x, layer.kernel, layer.stride, layer.padding)
+    if type(layer) in _GATES:
+        return _GATES[type(layer)](x)
+    if isinstance(layer, Dropout):
+        return ag.dropout(x, layer.p, rng)
+    if isinstance(layer, (Identity, BatchNorm, LayerNorm)):
+        return x
+    raise ERFError(f"the Monte-Carlo network cannot run a {layer.type} layer")
+
+
+@dataclass(frozen=True, eq=False)
+class MonteCarlo:
+    """Monte-Carlo estimates over ``samples`` random networks/inputs, RF-shaped.
+
+    ``mean``, ``sq``, ``abs`` estimate E[g], E[g^2], E|g| (summed over input channels), each
+    with its per-pixel standard error ``*_se`` (sample std / sqrt(samples)).
+    """
+
+    mean: np.ndarray
+    mean_se: np.ndarray
+    sq: np.ndarray
+    sq_se: np.ndarray
+    abs: np.ndarray
+    abs_se: np.ndarray
+    samples: int
+    network: Network
+
+
+def _input_geometry(net: Network):
+    from .receptive_field import receptive_field
+
+    rf = receptive_field(net)
+    unit = tuple(-(s // j) for s, j in zip(rf.start, rf.effective_stride))  # ceil(-s / j)
+    first = tuple(i * j + s for i, j, s in zip(unit, rf.effective_stride, rf.start))
+    size = tuple(f + r for f, r in zip(first, rf.size))
+    return rf.size, unit, first, size
+
+
+def monte_carlo(
+    arch,
+    samples: int = 1000,
+    seed: int = 0,
+    channels: int = 1,
+    init: str = "normal",
+    activation: str | None = None,
+    input=None,
+    variance_map=None,
+    batch: int = 256,
+    show_progress: bool | None = None,
+):
+    """Run the real network ``samples`` times and estimate E[g], E[g^2], E|g| per pixel.
+
+    Parameters
+    ----------
+    arch : Network, dict, str or path
+    samples : int
+        Number of (network, input) draws.
+    seed : int
+        Seed of the random generator (weights, inputs, dropout masks).
+    channels : int
+        Channels of the input and of every conv.
+    init : {"ones", "normal", "uniform", "xavier", "he"}
+        Weight initialisation; conv layers with explicit weights keep them.
+    activation : {"relu", "tanh", "sigmoid", "linear"}, optional
+        Replace the architecture's activations by one after every conv.
+    input : numpy.ndarray, optional
+        A fixed input ``(*spatial)`` or ``(channels, *spatial)`` of the size the unit needs
+        (see the error message); default a fresh standard normal input per sample.
+    variance_map : array, optional
+        Per-offset variance multiplier of random conv weights (kernel-shaped), e.g. a
+        centre-light initialisation.
+    batch : int
+        Samples per forward/backward pass.
+
+    Returns
+    -------
+    MonteCarlo
+
+    Examples
+    --------
+    >>> mc = monte_carlo("1d: conv3*2", samples=64, init="ones", batch=32)
+    >>> mc.mean.tolist()
+    [1.0, 2.0, 3.0, 2.0, 1.0]
+    """
+    from .parse import as_network
+    from .progress import progress
+
+    for name, value in (("samples", samples), ("channels", channels), ("batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ERFError(f"{name}={value!r} is not a positive integer")
+    net = as_network(arch)
+    if activation is not None:
+        net = with_activation(net, activation)
+    run = _unpadded(net)
+    shape, unit, first, size = _input_geometry(run)
+    if input is not None:
+        input = np.asarray(input, dtype=float)
+        if input.shape == size:
+            input = np.broadcast_to(input, (channels, *size))
+        if input.shape != (channels, *size):
+            raise ERFError(
+                f"the input has shape {list(input.shape)}; this unit needs {list(size)} "
+                f"(or {[channels, *size]} with channels)"
+            )
+    rng = np.random.default_rng(seed)
+    sampler = _Sampler(init, channels, rng, variance_map)
+    crop = (slice(None), slice(None), *(slice(f, f + r) for f, r in zip(first, shape)))
+    sums = {k: np.zeros(shape) for k in ("mean", "sq", "abs")}
+    squares = {k: np.zeros(shape) for k in ("mean", "sq", "abs")}
+    chunks = [min(batch, samples - i) for i in range(0, samples, batch)]
+    for n in progress(chunks, label="monte carlo", enabled=show_progress):
+        data = (
+            rng.normal(size=(n, channels, *size))
+            if input is None
+            else np.broadcast_to(input, (n, channels, *size))
+        )
+        x = ag.Tensor(np.array(data), requires_grad=True)
+        y = ag.select(_forward(run.layers, x, sampler, rng, n), unit, channel=0)
+        ag.total(y).backward()
+        g = x.grad[crop]
+        for key, value in (
+            ("mean", g.sum(axis=1)),
+            ("sq", (g * g).sum(axis=1)),
+            ("abs", np.abs(g).sum(axis=1)),
+        ):
+            sums[key] += value.sum(axis=0)
+            squares[key] += (value * value).sum(axis=0)
+    out = {}
+    for key in sums:
+        mean = sums[key] / samples
+        var = np.maximum(squares[key] / samples - mean * mean, 0.0)
+        out[key] = mean
+        out[f"{key}_se"] = np.sqrt(var / max(samples - 1, 1))
+    return MonteCarlo(samples=samples, network=net, **out)
+
+
+@dataclass(frozen=True, eq=False)
+class Check:
+    """The Monte-Carlo estimate of one statistic against the theory's prediction.
+
+    Maps are compared as shapes: ``l1`` is ``sum |p - q|`` of both normalised to sum 1
+    (twice the total variation); ``noise_l1`` the L1 distance expected from the Monte-Carlo
+    error alone (``sqrt(2/pi) sum se / total``); ``z`` the per-pixel z-scores of the estimate
+    against the theory scaled to the estimate's total; ``std_ratio`` the per-axis ratio of the
+    standard deviations (empirical / theory). ``verdict`` is ``"agree"`` (within 3 noise
+    levels), ``"disagree"`` (a linear network outside them: a failed check) or ``"gap"`` (a
+    nonlinear network, whose gap to the independent-gate theory is reported, not hidden).
+    """
+
+    statistic: str
+    theory: str
+    empirical: np.ndarray
+    standard_error: np.ndarray
+    predicted: np.ndarray
+    z: np.ndarray
+    l1: float
+    noise_l1: float
+    std_ratio: tuple[float, ...]
+    linear: bool
+    verdict: str
+    samples: int
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary of the comparison."""
+        finite = self.z[np.isfinite(self.z)]
+        return {
+            "statistic": self.statistic,
+            "theory": self.theory,
+            "samples": self.samples,
+            "l1": self.l1,
+            "noise_l1": self.noise_l1,
+            "gap": max(self.l1 - self.noise_l1, 0.0),
+            "std_ratio": list(self.std_ratio),
+            "max_abs_z": float(np.max(np.abs(finite))) if finite.size else 0.0,
+            "mean_z2": float(np.mean(finite**2)) if finite.size else 0.0,
+            "linear": self.linear,
+            "verdict": self.verdict,
+        }
+
+    def __str__(self) -> str:
+        d = self.to_dict()
+        return "\n".join(
+            [
+                f"Monte-Carlo check of {self.statistic} over {self.samples} samples "
+                f"against {self.theory}",
+                f"  normalised L1     {d['l1']:.4g}   (Monte-Carlo noise alone: "
+                f"{d['noise_l1']:.4g})",
+                f"  std ratio         {' x '.join(f'{v:.4g}' for v in self.std_ratio)}",
+                f"  max |z|           {d['max_abs_z']:.3g}   mean z^2 {d['mean_z2']:.3g}",
+                f"  verdict           {self.verdict}"
+                + ("" if self.linear else " (nonlinear network: gap to the theory reported)"),
+            ]
+        )
+
+
+def _is_linear(net: Network) -> bool:
+    from .architecture import _all_layers
+
+    return not any(isinstance(x, (ReLU, Tanh, Sigmoid, MaxPool)) for x in _all_layers(net.layers))
+
+
+def _shape_std(p: np.ndarray) -> np.ndarray:
+    from .erf import _moments
+
+    return np.array(_moments(p)[1])
+
+
+def check(
+    arch,
+    samples: int = 1000,
+    seed: int = 0,
+    channels: int = 1,
+    init: str = "normal",
+    activation: str | None = None,
+    statistic: str = "sq",
+    input=None,
+    variance_map=None,
+    batch: int = 256,
+    show_progress: bool | None = None,
+) -> Check:
+    """Cross-check the analytic ERF against the real network by Monte Carlo.
+
+    The prediction for each statistic: with ``init="ones"`` the weights are fixed, so E[g]
+    is the ``weights="ones"`` ERF (ReLU gates at 1/2), E[g^2] and E|g| its square and absolute
+    value for a linear network; with random zero-mean weights E[g] = 0, E[g^2] is the
+    ``weights="random"`` ERF and E|g| is compared with sqrt(E[g^2]) (equal in shape when g
+    is Gaussian). tanh and sigmoid have no closed form: the linear network's map is the
+    reference, and the gap is reported. Parameters are those of :func:`monte_carlo`.
+
+    Returns
+    -------
+    Check
+
+    Examples
+    --------
+    >>> c = check("1d: conv3*3", samples=2000, seed=1)
+    >>> c.verdict
+    'agree'
+    """
+    from .erf import erf
+    from .parse import as_network
+
+    if statistic not in _STATISTICS:
+        raise ERFError(f"statistic={statistic!r} is not one of {', '.join(_STATISTICS)}")
+    mc = monte_carlo(
+        arch, samples, seed, channels, init, activation, input, variance_map, batch, show_progress
+    )
+    net = mc.network
+    linear = _is_linear(net)
+    reference = (
+        net
+        if not any(isinstance(x, (Tanh, Sigmoid)) for x in _layers(net))
+        else (with_activation(net, "linear"))
+    )
+    label = "" if reference is net else " of the linear network (no closed form for tanh/sigmoid)"
+    random = init != "ones"
+    if statistic == "mean":
+        predicted = np.zeros(mc.mean.shape) if random else erf(reference).values
+        theory = ("E[g] = 0 (zero-mean weights)" if random else "E[g], ones weights") + label
+    elif random:
+        var = erf(reference, weights="random", normalize="sum").values
+        predicted = var if statistic == "sq" else np.sqrt(var)
+        theory = (
+            "E[g^2], random weights" if statistic == "sq" else "sqrt(E[g^2]), random weights"
+        ) + label
+    else:
+        g = erf(reference).values
+        predicted = g * g if statistic == "sq" else np.abs(g)
+        theory = ("E[g]^2" if statistic == "sq" else "|E[g]|") + ", ones weights" + label
+    empirical, se = getattr(mc, statistic), getattr(mc, f"{statistic}_se")
+    if statistic == "mean" and random:
+        return _zero_mean_check(mc, theory, linear)
+    total = float(empirical.sum())
+    if total == 0:
+        raise ERFError("the Monte-Carlo estimate is identically zero: nothing to compare")
+    p = empirical / total
+    q = predicted / predicted.sum()
+    scaled = q * total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, (empirical - scaled) / se, np.where(empirical == scaled, 0.0, np.inf))
+    l1 = float(np.abs(p - q).sum())
+    noise = float(math.sqrt(2 / math.pi) * se.sum() / abs(total))
+    within = l1 <= 3 * noise + 1e-9
+    verdict = "agree" if within else ("disagree" if linear else "gap")
+    ratio = tuple(float(v) for v in _shape_std(np.abs(p)) / _shape_std(np.abs(q)))
+    return Check(
+        statistic, theory, empirical, se, scaled, z, l1, noise, ratio, linear, verdict, samples
+    )
+
+
+def _layers(net):
+    from .architecture import _all_layers
+
+    return list(_all_layers(net.layers))
+
+
+def _zero_mean_check(mc: MonteCarlo, theory: str, linear: bool) -> Check:
+    """E[g] = 0 for zero-mean weights: the z-scores must look like standard normal noise."""
+    se = mc.mean_se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, mc.mean / se, 0.0)
+    npix = z.size
+    mean_z2 = float(np.mean(z**2))
+    within = mean_z2 <= 1 + 5 * math.sqrt(2 / npix) + 5 / math.sqrt(mc.samples)
+    verdict = "agree" if within else ("disagree" if linear else "gap")
+    return Check(
+        "mean",
+        theory,
+        mc.mean,
+        se,
+        np.zeros(se.shape),
+        z,
+        float("nan"),
+        float("nan"),
+        (float("nan"),) * mc.mean.ndim,
+        linear,
+        verdict,
+        mc.samples,
+    )
