@@ -32,6 +32,7 @@ __all__ = [
     "dropout",
     "add",
     "scale",
+    "square",
     "select",
     "total",
 ]
@@ -281,6 +282,11 @@ def add(a: Tensor, b: Tensor) -> Tensor:
 def scale(x: Tensor, factor: float) -> Tensor:
     """factor * x."""
     return _pointwise(x, factor * x.data, np.full(x.shape, factor))
+
+
+def square(x: Tensor) -> Tensor:
+    """x ** 2 elementwise (for squared-error losses)."""
+    return _pointwise(x, x.data * x.data, 2.0 * x.data)
 
 
 def select(x: Tensor, position, channel: int | None = 0) -> Tensor:

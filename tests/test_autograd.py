@@ -117,7 +117,7 @@ def test_pooling_and_pointwise_gradients(dims, seed):
     k, s, pad = (2,) * dims, (2,) * dims, ((1, 0),) * dims
     check(lambda a: ag.avg_pool(a, k, s, pad), x, rng=rng)
     check(lambda a: ag.max_pool(a, (3,) * dims, (1,) * dims, ((1, 1),) * dims), x, rng=rng)
-    for op in (ag.relu, ag.tanh, ag.sigmoid, ag.identity, lambda a: ag.scale(a, -2.5)):
+    for op in (ag.relu, ag.tanh, ag.sigmoid, ag.identity, ag.square, lambda a: ag.scale(a, -2.5)):
         check(op, x, rng=rng)
     check(lambda a, b: ag.add(a, b), x, rng.normal(size=x.shape), rng=rng)
     check(lambda a: ag.select(ag.relu(a), (1,) * dims, channel=None), x, rng=rng)
