@@ -129,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--save", metavar="OUT", help="write the array (.npy, or .csv for 1-D/2-D)")
     e.add_argument("--plot", metavar="OUT.png", help="heat map with centre profiles")
     e.add_argument("--log", action="store_true", help="logarithmic colour scale in --plot")
+    e.add_argument(
+        "--display",
+        choices=["raw", "sum", "peak", "log", "pow0.25", "minmax"],
+        default="raw",
+        help="normalisation of the map in --plot (log = log10(x+1), as RepLKNet)",
+    )
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument(
         "--symbolic",
@@ -387,7 +393,7 @@ def _cmd_erf(args) -> int:
     if args.plot:
         from .plot import plot_erf
 
-        _write_figure(plot_erf(result, log=args.log).figure, args.plot)
+        _write_figure(plot_erf(result, log=args.log, display=args.display).figure, args.plot)
     report = result.to_dict()
     if args.symbolic:
         from .symbolic import closed_form

@@ -17,7 +17,7 @@ def _new_axes(ncols: int = 1, width: float = 5.0):
     return fig.subplots(1, ncols, squeeze=False)[0]
 
 
-def plot_erf(result, ax=None, log: bool = False):
+def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
     """Draw an ERF: a heat map with its centre profile (2-D, 3-D centre slice) or a curve (1-D).
 
     Parameters
@@ -29,6 +29,9 @@ def plot_erf(result, ax=None, log: bool = False):
         a second panel with the centre profiles.
     log : bool
         Logarithmic colour scale (the tails of a deep ERF span many decades).
+    display : str
+        A normalisation from :data:`erftheory.normalization.NORMALIZATIONS` applied before
+        drawing (raw, sum, peak, log, pow0.25, minmax); the title says which.
 
     Returns
     -------
@@ -42,9 +45,13 @@ def plot_erf(result, ax=None, log: bool = False):
     >>> ax.get_title()
     'ERF, ones weights, raw'
     """
-    values = np.asarray(result.values, dtype=float)
+    from .normalization import normalize_map
+
+    values, shown = normalize_map(result.values, display)
     norm_text = {None: "raw", "sum": "sum 1", "peak": "peak 1"}[result.normalize]
     title = f"ERF, {result.weights} weights, {norm_text}"
+    if display != "raw":
+        title += f", shown as {shown}"
     centre = tuple(n // 2 for n in values.shape)
     if values.ndim == 1:
         ax = ax if ax is not None else _new_axes()[0]

@@ -52,3 +52,25 @@ def test_cli_identity_opt_in_and_inline_json(capsys):
     assert json.loads(capsys.readouterr().out)["treated_as_identity"] == ["se"]
     assert main(["erf", "conv3, se", "--as-identity", "se", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["receptive_field"] == [3, 3]
+
+
+def test_display_normalisations():
+    from erftheory.normalization import NORMALIZATIONS, normalize_map
+    from erftheory.plot import plot_erf
+
+    v = np.array([[0.0, 2.0], [6.0, 8.0]])
+    assert normalize_map(v, "sum")[0].sum() == pytest.approx(1.0)
+    assert normalize_map(v, "peak")[0].max() == 1.0
+    assert normalize_map(v, "minmax")[0].tolist() == [[0, 0.25], [0.75, 1]]
+    np.testing.assert_allclose(normalize_map(v, "log")[0], np.log10(v + 1))
+    np.testing.assert_allclose(normalize_map(v, "pow0.25")[0], v**0.25)
+    # the RepLKNet log map depends on the scale; the others are scale-free
+    assert not np.allclose(
+        normalize_map(10 * v, "log")[0] / normalize_map(10 * v, "log")[0].max(),
+        normalize_map(v, "log")[0] / normalize_map(v, "log")[0].max(),
+    )
+    for name in NORMALIZATIONS:
+        ax = plot_erf(et.erf("conv3*3"), display=name)
+        assert name == "raw" or "shown as" in ax.get_title()
+    with pytest.raises(et.ERFError, match="not one of"):
+        normalize_map(v, "zscore")
