@@ -41,6 +41,15 @@ def _memory(text: str) -> float:
     return float(m.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[unit]
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of sizes"
+        ) from None
+
+
 def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(","))
@@ -97,6 +106,21 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="per-layer table format",
     )
+    rf.add_argument(
+        "--input",
+        type=_ints,
+        default=None,
+        metavar="H,W",
+        help="input size: per-layer TRF/ERF coverage, unproductive layers",
+    )
+    rf.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        metavar="X",
+        help="physical size of one input pixel (with --input)",
+    )
+    rf.add_argument("--unit", default="px", help="name of the physical unit, e.g. mm or s")
 
     e = sub.add_parser(
         "erf",
@@ -357,7 +381,17 @@ def _version() -> str:
 def _cmd_rf(args) -> int:
     from .receptive_field import receptive_field
 
-    rf = receptive_field(_arch(args))
+    net = _arch(args)
+    rf = receptive_field(net)
+    if args.input is not None:
+        from .resolution import resolution_report
+
+        report = resolution_report(net, args.input, args.pixel_size, args.unit)
+        if args.json:
+            print(json.dumps({**rf.to_dict(), "resolution": report.to_dict()}, indent=2))
+        else:
+            print(report if args.format == "text" else report.table(args.format))
+        return 0
     if args.json:
         print(json.dumps(rf.to_dict(), indent=2))
     elif args.format != "text":

@@ -1,0 +1,237 @@
+"""Input-resolution diagnostics: is the network too deep, or reaching too far, for its images?
+
+For an input of a given size, per layer: the feature-map size (framework rule
+``floor((n + p_before + p_after - d (k - 1) - 1) / s) + 1``), the TRF and the ERF width as
+fractions of the image, and two flags:
+
+* **unproductive** (Richter et al., "Receptive field analysis", 2022): the TRF entering the
+  layer already covers the whole image, so the layer cannot add context;
+* **ERF-saturated**: the 2-sigma ERF entering the layer (width ``4 sigma``, ones weights)
+  already covers the image: a stricter, ERF-based criterion.
+
+The smallest input with no unproductive layer is one more than the TRF entering the last conv
+or pool. Repeated layers are listed one row each.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .architecture import Block, Branches, Network, Residual, _Spatial
+from .errors import ERFError
+
+__all__ = ["ResolutionRow", "ResolutionReport", "resolution_report", "output_shape"]
+
+
+def _out(n: int, layer) -> list[int]:
+    return [
+        (m + b + a - d * (k - 1) - 1) // s + 1
+        for m, (b, a), k, d, s in zip(n, layer.padding, layer.kernel, layer.dilation, layer.stride)
+    ]
+
+
+def output_shape(layers, shape, where: str = "input", first: int = 0) -> tuple[int, ...]:
+    """Feature-map size after ``layers`` for an input of ``shape`` (framework rule).
+
+    Raises
+    ------
+    ERFError
+        When a layer's output would have no position; the message gives the sizes.
+
+    Examples
+    --------
+    >>> from erftheory import as_network
+    >>> output_shape(as_network("conv7/s2/p3, maxpool3/s2/p1").layers, (224, 224))
+    (56, 56)
+    """
+    n = list(shape)
+    for index, layer in enumerate(layers, start=first):
+        for _ in range(layer.repeat):
+            if isinstance(layer, (Branches, Residual)):
+                n = list(output_shape(layer.paths()[0], n, f"{where} -> layer {index}"))
+            elif isinstance(layer, Block):
+                n = list(output_shape(layer.layers, n, f"{where} -> layer {index}"))
+            elif isinstance(layer, _Spatial):
+                new = _out(n, layer)
+                if min(new) < 1:
+                    raise ERFError(
+                        f"layer {index} ({layer.type}, kernel {list(layer.kernel)}) gets a "
+                        f"{list(n)} feature map ({where}) and would output {new}: the input is "
+                        "too small for this network"
+                    )
+                n = new
+    return tuple(n)
+
+
+@dataclass(frozen=True)
+class ResolutionRow:
+    """One layer entry for a given input size."""
+
+    index: int
+    layer: str
+    feature_map: tuple[int, ...]
+    trf: tuple[int, ...]
+    erf_width: tuple[float, ...]
+    trf_fraction: tuple[float, ...]
+    erf_fraction: tuple[float, ...]
+    unproductive: bool
+    erf_saturated: bool
+
+
+@dataclass(frozen=True)
+class ResolutionReport:
+    """Per-layer diagnostics for one input size, and the smallest sensible input."""
+
+    input_shape: tuple[int, ...]
+    rows: tuple[ResolutionRow, ...]
+    min_input_no_unproductive: tuple[int, ...]
+    min_input_erf: tuple[int, ...]
+    pixel_size: float | None
+    unit: str
+
+    def _phys(self, pixels) -> list:
+        scale = self.pixel_size or 1.0
+        return [round(p * scale, 6) for p in pixels]
+
+    def to_dict(self) -> dict:
+        """JSON-ready; widths in ``unit`` when a pixel size was given."""
+        return {
+            "input": list(self.input_shape),
+            "unit": self.unit,
+            "min_input_no_unproductive": list(self.min_input_no_unproductive),
+            "min_input_erf": list(self.min_input_erf),
+            "layers": [
+                {
+                    "index": r.index,
+                    "layer": r.layer,
+                    "feature_map": list(r.feature_map),
+                    "trf": self._phys(r.trf),
+                    "erf_width": self._phys(r.erf_width),
+                    "trf_fraction": list(r.trf_fraction),
+                    "erf_fraction": list(r.erf_fraction),
+                    "unproductive": r.unproductive,
+                    "erf_saturated": r.erf_saturated,
+                }
+                for r in self.rows
+            ],
+        }
+
+    def table(self, style: str = "text") -> str:
+        """The per-layer table as text, Markdown or CSV."""
+        from .report import table
+
+        def axes(values, spec=".3g"):
+            texts = [format(v, spec) for v in values]
+            return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+        unit = self.unit if self.pixel_size else "px"
+        header = [
+            "#",
+            "layer",
+            "map",
+            f"TRF ({unit})",
+            f"ERF 4sigma ({unit})",
+            "TRF/img",
+            "ERF/img",
+            "unproductive",
+            "ERF covers img",
+        ]
+        body = [
+            [
+                r.index,
+                r.layer,
+                axes(r.feature_map, "d"),
+                axes(self._phys(r.trf)),
+                axes(self._phys(r.erf_width)),
+                axes(r.trf_fraction),
+                axes(r.erf_fraction),
+                "yes" if r.unproductive else "",
+                "yes" if r.erf_saturated else "",
+            ]
+            for r in self.rows
+        ]
+        return table(header, body, style)
+
+    def __str__(self) -> str:
+        return (
+            self.table()
+            + f"\ninput {list(self.input_shape)}: no layer is unproductive from an input of "
+            f"{list(self.min_input_no_unproductive)} on; the 2-sigma ERF entering the last "
+            f"layer spans {list(self.min_input_erf)} pixels"
+        )
+
+
+def _expanded(net: Network) -> Network:
+    """Top-level repeats split into single entries, so every layer gets its own row."""
+    from dataclasses import replace
+
+    layers = []
+    for layer in net.layers:
+        layers += [replace(layer, repeat=1)] * layer.repeat
+    return Network(tuple(layers), net.dims)
+
+
+def resolution_report(
+    arch, input_shape, pixel_size: float | None = None, unit: str = "px"
+) -> ResolutionReport:
+    """Per-layer TRF/ERF coverage of an input of ``input_shape`` (see the module docstring).
+
+    Parameters
+    ----------
+    arch : Network, dict, str or path
+    input_shape : sequence of int
+        The input size per axis.
+    pixel_size : float, optional
+        Physical size of one input pixel; widths are then reported in ``unit``.
+    unit : str
+        Name of the physical unit (``"mm"``, ``"s"``, ...).
+
+    Examples
+    --------
+    >>> r = resolution_report("conv3/p1*20", (16, 16))
+    >>> [row.index for row in r.rows if row.unproductive][:1], r.min_input_no_unproductive
+    ([8], (40, 40))
+    """
+    from .parse import as_network
+    from .receptive_field import receptive_field
+
+    net: Network = _expanded(as_network(arch))
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != net.dims or min(shape) < 1:
+        raise ERFError(
+            f"input shape {list(shape)} needs {net.dims} positive sizes (dims={net.dims})"
+        )
+    if pixel_size is not None and not pixel_size > 0:
+        raise ERFError(f"pixel size {pixel_size!r} must be positive")
+    rf = receptive_field(net)
+    rows, entering_trf, entering_std = [], (1,) * net.dims, (0.0,) * net.dims
+    last_entering = (1,) * net.dims, (0.0,) * net.dims
+    n = shape
+    for index, (layer, row) in enumerate(zip(net.layers, rf.rows)):
+        n = output_shape((layer,), n, f"input {list(shape)}", index)
+        std = row.erf_std or (math.nan,) * net.dims
+        if isinstance(layer, (_Spatial, Block)):
+            last_entering = entering_trf, entering_std
+        rows.append(
+            ResolutionRow(
+                index=index,
+                layer=row.layer,
+                feature_map=n,
+                trf=row.size,
+                erf_width=tuple(4 * s for s in std),
+                trf_fraction=tuple(r / m for r, m in zip(row.size, shape)),
+                erf_fraction=tuple(4 * s / m for s, m in zip(std, shape)),
+                unproductive=any(r >= m for r, m in zip(entering_trf, shape)),
+                erf_saturated=any(4 * s >= m for s, m in zip(entering_std, shape)),
+            )
+        )
+        entering_trf, entering_std = row.size, std
+    return ResolutionReport(
+        input_shape=shape,
+        rows=tuple(rows),
+        min_input_no_unproductive=tuple(t + 1 for t in last_entering[0]),
+        min_input_erf=tuple(math.ceil(4 * s) for s in last_entering[1]),
+        pixel_size=pixel_size,
+        unit=unit,
+    )

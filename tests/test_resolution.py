@@ -1,0 +1,43 @@
+"""Input-resolution diagnostics against hand computations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import erftheory as et
+from erftheory.cli import main
+from erftheory.resolution import output_shape, resolution_report
+
+
+def test_output_sizes_follow_the_framework_rule():
+    net = et.as_network("conv7/s2/p3, maxpool3/s2/p1, conv3/d2, res(conv3)")
+    # 224 -> (224 + 6 - 6 - 1)//2 + 1 = 112 -> (112 + 2 - 2 - 1)//2 + 1 = 56 -> 56 - 4 = 52
+    assert output_shape(net.layers, (224, 224)) == (52, 52)
+    with pytest.raises(et.ERFError, match=r"layer 2 .* gets a \[2, 2\] .* would output \[-2, -2\]"):
+        output_shape(net.layers, (8, 8))
+
+
+def test_unproductive_layers_and_minimum_input():
+    r = resolution_report("1d: conv3/p1*10", (12,))
+    # TRF after layer i is 2i + 3; layer i is unproductive when the TRF entering it (2i + 1)
+    # reaches the image (12): from i = 6 (entering 13) on
+    assert [row.unproductive for row in r.rows] == [False] * 6 + [True] * 4
+    assert r.min_input_no_unproductive == (2 * 9 + 1 + 1,)
+    # ERF width 4 sigma with sigma^2 = 2 n / 3 after n layers
+    assert r.rows[5].erf_width[0] == pytest.approx(4 * (2 * 6 / 3) ** 0.5)
+    assert r.rows[5].trf_fraction[0] == pytest.approx(13 / 12)
+
+
+def test_physical_units_and_formats(capsys):
+    r = resolution_report("1d: conv5*3", (100,), pixel_size=0.5, unit="mm")
+    assert r.to_dict()["layers"][-1]["trf"] == [6.5]  # 13 pixels of 0.5 mm
+    assert "TRF (mm)" in r.table("markdown") and r.table("csv").startswith("#,layer")
+    assert main(["rf", "conv3*4", "--input", "32,32", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["resolution"]["layers"][0]["feature_map"] == [30, 30]
+    assert main(["rf", "conv3*4", "--input", "32"]) == 2
+    assert "needs 2 positive sizes" in capsys.readouterr().err
+    assert main(["rf", "conv3*20", "--input", "16,16"]) == 2
+    assert "too small" in capsys.readouterr().err
