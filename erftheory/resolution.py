@@ -1,4 +1,4 @@
-"""Input-resolution diagnostics: is the network too deep, or reaching too far, for its images?
+"""Input-resolution diagnostics: is a network too deep, or too far-reaching, for its images.
 
 For an input of a given size, per layer: the feature-map size (framework rule
 ``floor((n + p_before + p_after - d (k - 1) - 1) / s) + 1``), the TRF and the ERF width as
