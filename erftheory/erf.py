@@ -81,6 +81,16 @@ class ERFResult:
         return self.values.shape
 
     @property
+    def path_lengths(self) -> list[float] | None:
+        """Share of the ERF mass through 0, 1, ... residual bodies (unit-gain bodies).
+
+        See :func:`erftheory.paths.path_lengths`; None without residual blocks.
+        """
+        from .paths import path_lengths
+
+        return None if self.network is None else path_lengths(self.network)
+
+    @property
     def mean(self) -> tuple[float, ...]:
         """Mean position per axis of ``|values|`` taken as a distribution (array indices)."""
         return _moments(self.values)[0]
@@ -107,6 +117,7 @@ class ERFResult:
             "float_exact": self.float_exact,
             "underflow": self.underflow,
             "treated_as_identity": list(self.receptive_field.treated_as_identity),
+            "path_lengths": self.path_lengths,
         }
 
     def __str__(self) -> str:
@@ -134,6 +145,13 @@ class ERFResult:
             f"  peak value        {float(np.max(np.abs(self.values))):.6g}",
             f"  accuracy          {accuracy}",
         ]
+        shares = self.path_lengths
+        if shares:
+            mean = sum(j * p for j, p in enumerate(shares))
+            lines.append(
+                f"  path lengths      residual bodies per path: mean {mean:.3g} of "
+                f"{len(shares) - 1} (Veit et al. 2016; unit-gain bodies)"
+            )
         if self.receptive_field.treated_as_identity:
             lines.append(
                 "  identity (opt-in) " + ", ".join(self.receptive_field.treated_as_identity)

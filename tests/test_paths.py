@@ -1,0 +1,37 @@
+"""Path-length distributions of residual networks (Veit et al. 2016)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import erftheory as et
+from erftheory.paths import path_lengths
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_identical_unit_gain_blocks_are_binomial(n):
+    shares = path_lengths(f"conv3, res(conv3, relu, conv3)*{n}")
+    assert shares == pytest.approx([math.comb(n, j) / 2**n for j in range(n + 1)])
+
+
+def test_ones_gain_uses_path_counts():
+    # body conv3, relu, conv3 in 2-D: 9 * 9 / 2 = 40.5 paths; shares ~ C(2, j) 40.5^j
+    shares = path_lengths("res(conv3, relu, conv3)*2", gain="ones")
+    weights = [1, 2 * 40.5, 40.5**2]
+    assert shares == pytest.approx([w / sum(weights) for w in weights])
+    # the shares add up to the ERF's total mass split: check against the ERF itself
+    total = et.erf("res(conv3, relu, conv3)*2").values.sum()
+    assert total == pytest.approx(sum(weights))
+
+
+def test_nested_blocks_and_none():
+    # outer identity (length 0), or the body: conv3 then an inner block (1 or 2 bodies)
+    assert path_lengths("res(conv3, res(conv3))") == pytest.approx([0.5, 0.25, 0.25])
+    assert path_lengths("conv3*4") is None
+    assert et.erf("res(conv3)*3").to_dict()["path_lengths"] == pytest.approx(
+        [1 / 8, 3 / 8, 3 / 8, 1 / 8]
+    )
+    with pytest.raises(et.ERFError, match="gain"):
+        path_lengths("res(conv3)", gain="two")
