@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         help="physical size of one input pixel (with --input)",
     )
     rf.add_argument("--unit", default="px", help="name of the physical unit, e.g. mm or s")
+    rf.add_argument("--plot", metavar="OUT.png", help="TRF and ERF growth through the layers")
 
     e = sub.add_parser(
         "erf",
@@ -383,6 +384,10 @@ def _cmd_rf(args) -> int:
 
     net = _arch(args)
     rf = receptive_field(net)
+    if args.plot:
+        from .plot import plot_growth
+
+        _write_figure(plot_growth(rf, title=args.arch[:40]).figure, args.plot)
     if args.input is not None:
         from .resolution import resolution_report
 

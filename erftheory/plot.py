@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_erf", "plot_sweep", "plot_validation", "plot_check", "plot_comparison"]
+__all__ = [
+    "plot_erf",
+    "plot_growth",
+    "plot_sweep",
+    "plot_validation",
+    "plot_check",
+    "plot_comparison",
+]
 
 
 def _new_axes(ncols: int = 1, width: float = 5.0):
@@ -203,4 +210,43 @@ def plot_comparison(empirical, theoretical, theory: str, ax=None):
         axes[1].set(title="centre profiles (sum 1)", xlabel="position")
         axes[1].legend(fontsize="small")
         ax.figure.suptitle(f"theory: {theory}", fontsize="medium")
+    return ax
+
+
+def plot_growth(rf, ax=None, title: str = ""):
+    """TRF size and ERF width (4 sigma, ones weights) after every layer of a network.
+
+    Parameters
+    ----------
+    rf : ReceptiveField
+        From :func:`erftheory.receptive_field` (its rows carry the ERF std so far).
+    ax : matplotlib.axes.Axes, optional
+    title : str
+        A name for the title (e.g. the zoo entry).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> from erftheory import receptive_field
+    >>> ax = plot_growth(receptive_field("conv3*4, maxpool2, conv3*4"))
+    >>> ax.get_yscale()
+    'log'
+    """
+    ax = ax if ax is not None else _new_axes(width=7.0)[0]
+    index = np.arange(len(rf.rows))
+    trf = np.array([max(r.size) for r in rf.rows], dtype=float)
+    width = np.array([4 * max(r.erf_std) if r.erf_std else np.nan for r in rf.rows])
+    ax.semilogy(index, trf, "o-", label="TRF size (largest axis)")
+    ax.semilogy(index, width, "s-", label="ERF width, 4 sigma (ones weights)")
+    ax.set(
+        xlabel="layer entry",
+        ylabel="input pixels",
+        title=f"growth of the receptive field{': ' + title if title else ''}",
+    )
+    if len(rf.rows) <= 30:
+        ax.set_xticks(index, [r.layer[:14] for r in rf.rows], rotation=70, fontsize="x-small")
+    ax.legend(fontsize="small")
     return ax

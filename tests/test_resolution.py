@@ -41,3 +41,9 @@ def test_physical_units_and_formats(capsys):
     assert "needs 2 positive sizes" in capsys.readouterr().err
     assert main(["rf", "conv3*20", "--input", "16,16"]) == 2
     assert "too small" in capsys.readouterr().err
+
+
+def test_rf_growth_plot(tmp_path, capsys):
+    png = tmp_path / "g.png"
+    assert main(["rf", "conv7/s2/p3, maxpool3/s2/p1, res(conv3)*2", "--plot", str(png)]) == 0
+    assert png.stat().st_size > 1000
