@@ -18,6 +18,7 @@ from .architecture import (
     Block,
     Branches,
     Conv,
+    ConvTranspose,
     Dropout,
     Identity,
     MaxPool,
@@ -26,6 +27,7 @@ from .architecture import (
     Residual,
     Sigmoid,
     Tanh,
+    Upsample,
 )
 from .erf import ERFResult, erf
 from .errors import ERFError
@@ -39,6 +41,7 @@ __all__ = [
     "Block",
     "Branches",
     "Conv",
+    "ConvTranspose",
     "Dropout",
     "ERFError",
     "ERFResult",
@@ -50,6 +53,7 @@ __all__ = [
     "Residual",
     "Sigmoid",
     "Tanh",
+    "Upsample",
     "as_network",
     "erf",
     "from_compact",

@@ -35,6 +35,8 @@ __all__ = [
     "Identity",
     "BatchNorm",
     "LayerNorm",
+    "ConvTranspose",
+    "Upsample",
     "Network",
     "Layer",
 ]
@@ -67,6 +69,8 @@ def _padding(value, dims: int, span: tuple[int, ...], where: str) -> tuple[tuple
             return tuple((t // 2, t - t // 2) for t in span)
         raise ERFError(f"{where}: padding={value!r} is not 'same', 'valid' or an amount")
     values = value if isinstance(value, (tuple, list)) else (value,) * dims
+    if len(values) == 1 and isinstance(values[0], (tuple, list)):
+        values = tuple(values) * dims  # one [before, after] pair for every axis
     if len(values) != dims:
         raise ERFError(f"{where}: padding={list(values)} has {len(values)} entries but dims={dims}")
     pairs = []
@@ -157,17 +161,22 @@ class Conv(_Spatial):
     def _resolve(self, dims, where, inside_residual):
         layer = super()._resolve(dims, where, inside_residual)
         _axes(layer.groups, 1, "groups", where)
-        if layer.weights is None:
-            return layer
-        w = layer.weight_array
-        if w.shape != layer.kernel:
-            raise ERFError(
-                f"{where}: weights have shape {list(w.shape)} but the kernel is "
-                f"{list(layer.kernel)} (dims={dims})"
-            )
-        if not np.all(np.isfinite(w)):
-            raise ERFError(f"{where}: weights contain NaN or inf")
+        return _check_weights(layer, dims, where)
+
+
+def _check_weights(layer, dims: int, where: str):
+    """Explicit weights must have the kernel's shape and finite values."""
+    if layer.weights is None:
         return layer
+    w = layer.weight_array
+    if w.shape != layer.kernel:
+        raise ERFError(
+            f"{where}: weights have shape {list(w.shape)} but the kernel is "
+            f"{list(layer.kernel)} (dims={dims})"
+        )
+    if not np.all(np.isfinite(w)):
+        raise ERFError(f"{where}: weights contain NaN or inf")
+    return layer
 
 
 def _freeze(array: np.ndarray):
@@ -203,6 +212,60 @@ class MaxPool(_Spatial):
     padding: Padding | None = None
     padding_mode: str = "zeros"
     repeat: int = 1
+
+
+@dataclass(frozen=True)
+class ConvTranspose(_Spatial):
+    """A transposed convolution: ``z[s i + d m - p] += w[m] x[i]`` (a fractional stride 1/s).
+
+    Its ERF depends on the output unit's phase; erftheory computes it exactly for the unit
+    asked for (by default unit 0) by backpropagating through the layers' adjoints, in
+    ``weights="ones"`` mode. ``padding`` is the framework's ``padding`` (cropped from the
+    output's start).
+    """
+
+    kernel: Axes = 2
+    stride: Axes = 2
+    dilation: Axes = 1
+    padding: Padding | None = None
+    padding_mode: str = "zeros"
+    weights: tuple | None = field(default=None)
+    repeat: int = 1
+
+    __post_init__ = Conv.__post_init__
+    weight_array = Conv.weight_array
+
+    def _resolve(self, dims, where, inside_residual):
+        if inside_residual:
+            raise ERFError(
+                f"{where}: a transposed conv inside a residual block or branch is not modelled "
+                "yet (the alignment of fractional strides)"
+            )
+        return _check_weights(_Spatial._resolve(self, dims, where, False), dims, where)
+
+
+@dataclass(frozen=True)
+class Upsample(_Layer):
+    """Upsampling by an integer factor, ``nearest`` or ``bilinear`` (align_corners=False).
+
+    Nearest: ``z[i] = x[floor(i / u)]``; bilinear interpolates at ``(i + 1/2) / u - 1/2``.
+    A fractional stride: see :class:`ConvTranspose` for how its ERF is computed.
+    """
+
+    factor: Axes = 2
+    mode: str = "nearest"
+    repeat: int = 1
+
+    def _resolve(self, dims, where, inside_residual):
+        super()._resolve(dims, where, inside_residual)
+        if inside_residual:
+            raise ERFError(
+                f"{where}: upsampling inside a residual block or branch is not modelled yet "
+                "(the alignment of fractional strides)"
+            )
+        if self.mode not in ("nearest", "bilinear"):
+            raise ERFError(f"{where}: upsample mode={self.mode!r} is not 'nearest' or 'bilinear'")
+        return replace(self, factor=_axes(self.factor, dims, "factor", where))
 
 
 @dataclass(frozen=True)
@@ -441,6 +504,11 @@ class Network:
     def repeated(self, n: int) -> Network:
         """The whole network repeated ``n`` times in sequence (for depth sweeps)."""
         return Network((Block(self.layers, repeat=1) * n,), self.dims)
+
+    @property
+    def fractional(self) -> bool:
+        """Whether the network has upsampling or transposed convs (fractional strides)."""
+        return any(isinstance(x, (Upsample, ConvTranspose)) for x in _all_layers(self.layers))
 
     @property
     def treated_as_identity(self) -> tuple[str, ...]:

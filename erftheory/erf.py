@@ -320,6 +320,8 @@ def erf(
             f"{max_bytes / 2**30:.3g} GiB; raise it with max_bytes= (--max-memory on the "
             "command line) or describe a shallower network"
         )
+    if net.fractional:
+        return _fractional_result(net, rf, weights, normalize, exact)
     terms = linearize(net, weights, exact)
     if exact:
         ops = size * sum(
@@ -420,3 +422,41 @@ def _log10(x) -> float:
 def _ilog10(n: int) -> float:
     shift = max(n.bit_length() - 60, 0)
     return math.log10(n >> shift) + shift * math.log10(2)
+
+
+def _fractional_result(net, rf, weights, normalize, exact) -> ERFResult:
+    """The ERF of a network with upsampling/transposed convs (see :mod:`erftheory.adjoint`)."""
+    from .adjoint import backpropagate
+    from .architecture import _all_layers
+
+    if weights != "ones" or exact:
+        raise ERFError(
+            "networks with upsampling or transposed convs have an analytic ERF in "
+            "weights='ones' float mode only (random weights and exact mode are not modelled "
+            "for fractional strides yet)"
+        )
+    values, _ = backpropagate(net)
+    total = float(values.sum())
+    peak = float(np.max(np.abs(values)))
+    if peak == 0 and normalize is not None:
+        raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
+    divisor = (
+        1.0 if normalize is None or peak == 0 else (abs(total) if normalize == "sum" else peak)
+    )
+    ops = sum(
+        getattr(x, "repeat", 1) * int(np.prod(getattr(x, "kernel", (2,))))
+        for x in _all_layers(net.layers)
+    )
+    eps = np.finfo(float).eps
+    nonneg = bool(np.all(values >= 0))
+    return ERFResult(
+        values=values / divisor,
+        receptive_field=rf,
+        weights=weights,
+        normalize=normalize,
+        method="adjoint",
+        log10_mass=math.log10(abs(total)) if total else -math.inf,
+        abs_error=ops * eps * float(np.abs(values).sum()) / divisor,
+        rel_error=ops * eps if nonneg else None,
+        network=net,
+    )

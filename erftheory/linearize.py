@@ -168,6 +168,11 @@ class _Linearizer:
         return terms, jump
 
     def layer(self, layer, jump):
+        if layer.type in ("upsample", "convtranspose"):
+            raise ERFError(
+                f"{layer.type} has a fractional stride: its ERF comes from erftheory.erf "
+                "(backpropagation), not from kernel composition"
+            )
         if isinstance(layer, (Residual, Branches)):
             return self.join(layer, jump)
         if isinstance(layer, Block):

@@ -398,7 +398,6 @@ def check(
     'agree'
     """
     from .erf import erf
-    from .parse import as_network
 
     if statistic not in _STATISTICS:
         raise ERFError(f"statistic={statistic!r} is not one of {', '.join(_STATISTICS)}")

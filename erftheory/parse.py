@@ -33,6 +33,7 @@ from .architecture import (
     Block,
     Branches,
     Conv,
+    ConvTranspose,
     Dropout,
     Identity,
     LayerNorm,
@@ -42,13 +43,15 @@ from .architecture import (
     Residual,
     Sigmoid,
     Tanh,
+    Upsample,
     _Spatial,
 )
 from .errors import ERFError
 
 __all__ = ["as_network", "from_dict", "from_compact", "to_dict", "to_compact", "describe"]
 
-_SPATIAL = {"conv": Conv, "avgpool": AvgPool, "maxpool": MaxPool}
+_SPATIAL = {"conv": Conv, "avgpool": AvgPool, "maxpool": MaxPool, "convtranspose": ConvTranspose}
+_SHORT = {"convt": "convtranspose"}
 _POINTWISE = {
     "relu": ReLU,
     "tanh": Tanh,
@@ -80,15 +83,13 @@ _KEYS = {
     "residual": {"layers", "repeat"},
     "block": {"layers", "repeat"},
     "branches": {"branches", "join", "repeat"},
+    "upsample": {"factor", "mode", "repeat"},
+    "convtranspose": {"kernel", "stride", "dilation", "padding", "weights", "repeat"},
 }
 _ALIASES = {"bn": "batchnorm", "ln": "layernorm", "gn": "layernorm", "id": "identity"}
 _PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 # layers people use that the linear model does not cover yet, with the reason
 _UNMODELLED = {
-    "upsample": "upsampling has a fractional stride, so the ERF depends on the output unit's "
-    "phase; it is not modelled yet",
-    "convtranspose": "a transposed convolution has a fractional stride, so the ERF depends on "
-    "the output unit's phase; it is not modelled yet",
     "pixelshuffle": "pixel shuffle has a fractional stride (phase-dependent ERF); not modelled yet",
     "globalavgpool": "global pooling spans the whole feature map, whose size depends on the "
     "input resolution; describe the network up to it",
@@ -157,6 +158,8 @@ def _layer(item, where: str, identity: frozenset = frozenset()):
             f"valid keys: {sorted(_KEYS[kind])}"
         )
     args = {k: _tuples(v) if k != "weights" else v for k, v in args.items()}
+    if kind == "upsample":
+        return Upsample(**args)
     if kind in _SPATIAL:
         if "kernel" not in args:
             raise ERFError(f"{where}: {kind!r} needs a 'kernel'")
@@ -213,6 +216,8 @@ def _layer_dict(layer) -> dict:
             out["groups"] = layer.groups
     elif isinstance(layer, Identity) and layer.origin:
         out["type"] = layer.origin
+    elif isinstance(layer, Upsample):
+        out.update(factor=list(layer.factor), mode=layer.mode)
     elif isinstance(layer, Dropout):
         out["p"] = layer.p
     elif isinstance(layer, Branches):
@@ -296,6 +301,13 @@ class _Parser:
             self.expect(")")
             join = "add" if name == "add" else "concat"
             return {"type": "branches", "join": join, "branches": branches}
+        if name == "up":
+            factor = self.axes("up needs a factor, as in up2")
+            layer = {"type": "upsample", "factor": factor}
+            if self.match(r"/\s*(nearest|bilinear)"):
+                layer["mode"] = self.text[self.pos - 8 : self.pos].split("/")[-1].strip()
+            return layer
+        name = _SHORT.get(name, name)
         if name in _POINTWISE or name in _ALIASES:
             return {"type": _ALIASES.get(name, name)}
         if name in self.identity:
@@ -356,8 +368,9 @@ class _Parser:
         if text in ("same", "valid"):
             return text
         parts = [[int(v) for v in part.split("-")] for part in text.split("x")]
-        parts = [p[0] if len(p) == 1 else p for p in parts]
-        return parts[0] if len(parts) == 1 else parts
+        if len(parts) == 1:  # one amount, or one before-after pair, for every axis
+            return parts[0][0] if len(parts[0]) == 1 else [parts[0]]
+        return [p[0] if len(p) == 1 else p for p in parts]
 
     def json_array(self):
         self.skip()
@@ -449,7 +462,10 @@ def describe(layer, inside_residual: bool = False) -> str:
         text = f"res({inner})" if isinstance(layer, Residual) else f"({inner})"
     elif isinstance(layer, _Spatial):
         text = layer.type + _axes(layer.kernel)
-        default_stride = layer.kernel if not isinstance(layer, Conv) else (1,) * len(layer.kernel)
+        default_stride = {Conv: (1,), ConvTranspose: (2,)}.get(type(layer))
+        default_stride = (
+            layer.kernel if default_stride is None else default_stride * len(layer.kernel)
+        )
         if layer.stride != default_stride:
             text += "/s" + _axes(layer.stride)
         if any(d != 1 for d in layer.dilation):
@@ -467,6 +483,8 @@ def describe(layer, inside_residual: bool = False) -> str:
             text += f"/g{layer.groups}"
         if isinstance(layer, Conv) and layer.weights is not None:
             text += "/w" + json.dumps(layer.weight_array.tolist(), separators=(",", ":"))
+    elif isinstance(layer, Upsample):
+        text = "up" + _axes(layer.factor) + ("" if layer.mode == "nearest" else "/bilinear")
     elif isinstance(layer, Dropout):
         text = f"dropout{layer.p!r}"
     elif isinstance(layer, Identity):

@@ -109,7 +109,7 @@ class LayerRow:
             "dilation": _list(self.dilation),
             "repeat": self.repeat,
             "receptive_field": list(self.size),
-            "jump": list(self.jump),
+            "jump": _list(self.jump),
             "start": list(self.start),
             "centre": list(self.centre),
             "erf_std": _list(self.erf_std),
@@ -117,7 +117,9 @@ class LayerRow:
 
 
 def _list(value):
-    return None if value is None else list(value)
+    if value is None:
+        return None
+    return [v if isinstance(v, (int, float)) else str(v) for v in value]
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ class ReceptiveField:
         """A JSON-ready dict with ``receptive_field``, ``effective_stride`` and the rows."""
         return {
             "receptive_field": list(self.size),
-            "effective_stride": list(self.effective_stride),
+            "effective_stride": _list(self.effective_stride),
             "effective_padding": list(self.effective_padding),
             "start": list(self.start),
             "centre": list(self.centre),
@@ -234,6 +236,8 @@ def receptive_field(arch) -> ReceptiveField:
     from .parse import as_network, describe
 
     net: Network = as_network(arch)
+    if net.fractional:
+        return _fractional(net)
     state = _walk((), net.dims)
     growth = _ERFGrowth(net.dims)
     rows = []
@@ -288,3 +292,46 @@ class _ERFGrowth:
         scale = np.asarray(jump, dtype=float)
         self.cov = self.cov + cov * np.outer(scale, scale)
         return tuple(float(np.sqrt(max(self.cov[a, a], 0.0))) for a in range(self.dims))
+
+
+def _fractional(net: Network) -> ReceptiveField:
+    """Rows of a network with upsampling/transposed convs, from exact backpropagation.
+
+    With fractional strides the field depends on the output unit's phase; the rows describe
+    output unit 0 of each prefix. The jump is a fraction (input pixels per output unit).
+    """
+    from fractions import Fraction
+
+    from .adjoint import backpropagate
+    from .architecture import ConvTranspose, Upsample
+    from .erf import _moments
+    from .parse import describe
+
+    rows, jump = [], (Fraction(1),) * net.dims
+    for index, layer in enumerate(net.layers):
+        prefix = Network(net.layers[: index + 1], net.dims)
+        g, start = backpropagate(prefix)
+        for _ in range(layer.repeat):
+            if isinstance(layer, Upsample):
+                jump = tuple(j / u for j, u in zip(jump, layer.factor))
+            elif isinstance(layer, ConvTranspose):
+                jump = tuple(j / s for j, s in zip(jump, layer.stride))
+            elif isinstance(layer, _Spatial):
+                jump = tuple(j * s for j, s in zip(jump, layer.stride))
+        spatial = isinstance(layer, _Spatial)
+        rows.append(
+            LayerRow(
+                index=index,
+                layer=describe(layer),
+                kernel=layer.kernel if spatial else None,
+                stride=layer.stride if spatial else None,
+                dilation=layer.dilation if spatial else None,
+                repeat=layer.repeat,
+                size=g.shape,
+                jump=tuple(int(j) if j.denominator == 1 else j for j in jump),
+                start=start,
+                erf_std=_moments(g)[1],
+            )
+        )
+    last = rows[-1]
+    return ReceptiveField(last.size, last.jump, last.start, tuple(rows), net.treated_as_identity)

@@ -4,7 +4,8 @@ For ``weights="ones"`` a network whose kernels are separable has, per axis, the 
 generating function ``G(x) = prod_l (sum_m w_l[m] x^(m s_l))^(n_l)`` with ``s_l`` the layer's
 scale (dilation times jump): the coefficient of ``x^p`` is the ERF at position ``p``. When
 the whole network is one entry of total stride 1 repeated ``n`` times (``"conv3*10"``,
-``"(conv3, relu)*8"``), ``n`` is kept as a symbol, so the mean ``n mu``, the variance ``n sigma^2`` and the Gaussian
+``"(conv3, relu)*8"``), ``n`` is kept as a symbol, so the mean ``n mu``, the variance
+``n sigma^2`` and the Gaussian
 limit ``M^n / sqrt(2 pi n sigma^2) exp(-(p - n mu)^2 / (2 n sigma^2))`` read as formulas.
 """
 

@@ -1,0 +1,144 @@
+"""Upsampling and transposed convolutions against a brute-force forward pass (1-D to 3-D)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import erftheory as et
+from erftheory.adjoint import backpropagate
+
+
+# ------------------------------------------------------------ an independent forward pass
+def _conv(x, w, s, d, pad):
+    x = np.pad(x, pad)
+    k = w.shape
+    out_n = [(x.shape[a] - d[a] * (k[a] - 1) - 1) // s[a] + 1 for a in range(x.ndim)]
+    out = np.zeros(out_n)
+    for i in np.ndindex(*out_n):
+        for m in np.ndindex(*k):
+            out[i] += w[m] * x[tuple(s[a] * i[a] + d[a] * m[a] for a in range(x.ndim))]
+    return out
+
+
+def _transposed(x, w, s, d, pad):
+    k = w.shape
+    full = [(x.shape[a] - 1) * s[a] + d[a] * (k[a] - 1) + 1 for a in range(x.ndim)]
+    out = np.zeros(full)
+    for i in np.ndindex(*x.shape):
+        for m in np.ndindex(*k):
+            out[tuple(s[a] * i[a] + d[a] * m[a] for a in range(x.ndim))] += w[m] * x[i]
+    return out[tuple(slice(b, n - a) for (b, a), n in zip(pad, full))]
+
+
+def _upsample(x, factor, mode):
+    for axis, u in enumerate(factor):
+        n = x.shape[axis]
+        if mode == "nearest":
+            x = np.repeat(x, u, axis=axis)
+            continue
+        pos = (np.arange(n * u) + 0.5) / u - 0.5
+        pos = np.clip(pos, 0, n - 1)  # frameworks clamp at the borders
+        left = np.floor(pos).astype(int)
+        right = np.minimum(left + 1, n - 1)
+        frac = (pos - left).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
+        x = np.take(x, left, axis=axis) * (1 - frac) + np.take(x, right, axis=axis) * frac
+    return x
+
+
+def _forward(net, x):
+    for layer in net.layers:
+        for _ in range(layer.repeat):
+            if isinstance(layer, et.Upsample):
+                x = _upsample(x, layer.factor, layer.mode)
+            elif isinstance(layer, et.ConvTranspose):
+                w = np.ones(layer.kernel) if layer.weights is None else layer.weight_array
+                x = _transposed(x, w, layer.stride, layer.dilation, layer.padding)
+            elif isinstance(layer, et.Conv):
+                w = np.ones(layer.kernel) if layer.weights is None else layer.weight_array
+                x = _conv(x, w, layer.stride, layer.dilation, layer.padding)
+            elif isinstance(layer, et.AvgPool):
+                w = np.full(layer.kernel, 1 / math.prod(layer.kernel))
+                x = _conv(x, w, layer.stride, layer.dilation, layer.padding)
+            elif isinstance(layer, et.ReLU):
+                x = 0.5 * x
+    return x
+
+
+def _jacobian_row(net, n, unit):
+    """d y[unit] / d x for an input of n pixels per axis, by pushing every basis vector."""
+    row = np.zeros((n,) * net.dims)
+    for p in itertools.product(range(n), repeat=net.dims):
+        x = np.zeros((n,) * net.dims)
+        x[p] = 1
+        row[p] = _forward(net, x)[unit]
+    return row
+
+
+# ------------------------------------------------------------ tests
+@st.composite
+def fractional_net(draw):
+    dims = draw(st.integers(1, 2))
+    layers = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["conv", "up", "convt"]))
+        if kind == "up":
+            layers.append(f"up{draw(st.integers(2, 3))}" + draw(st.sampled_from(["", "/bilinear"])))
+        else:
+            k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+            b, a = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+            name = "conv" if kind == "conv" else "convtranspose"
+            layers.append(f"{name}{k}/s{s}/d{d}/p{b}-{a}")
+    return f"{dims}d: " + ", ".join(layers)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fractional_net(), st.data())
+def test_backpropagation_matches_the_brute_force_jacobian(arch, data):
+    net = et.as_network(arch)
+    n = 14 if net.dims == 1 else 9
+    try:
+        out = _forward(net, np.zeros((n,) * net.dims))
+    except (ValueError, IndexError):
+        assume(False)
+    assume(min(out.shape) >= 3 and all(v <= 60 for v in out.shape))
+    unit = tuple(data.draw(st.integers(1, m - 2)) for m in out.shape)
+    g, start = backpropagate(net, unit)
+    row = _jacobian_row(net, n, unit)
+    # compare only units whose field lies inside the input (no border effects)
+    assume(all(s >= 1 and s + m <= n - 1 for s, m in zip(start, g.shape)))
+    expected = row[tuple(slice(s, s + m) for s, m in zip(start, g.shape))]
+    np.testing.assert_allclose(g, expected, rtol=1e-12, atol=1e-12)
+    assert np.abs(row).sum() == pytest.approx(np.abs(g).sum(), rel=1e-12)
+
+
+def test_hand_computed_cases():
+    # z1[i] = x[2i] + x[2i+1] + x[2i+2]; z2[j] = z1[j // 2]; y = z2[0] + z2[1] + z2[2]
+    assert et.erf("1d: conv3/s2, up2, conv3").values.tolist() == [2, 2, 3, 1, 1]
+    # transposed conv k3 s2: y[0] = x[0] (m = 0) + x[-1] (m = 2); the field starts at -1
+    g, start = backpropagate(et.as_network("1d: convtranspose3/s2"))
+    assert g.tolist() == [1, 1] and start == (-1,)
+    # bilinear x2 then conv3 at unit 0: x[-1] 1/4, x[0] 3/4 + 3/4 + 1/4, x[1] 1/4 + 3/4
+    assert et.erf("1d: up2/bilinear, conv3").values.tolist() == [0.25, 1.75, 1.0]
+
+
+def test_3d_and_reports():
+    net = et.as_network("3d: conv3/s2, up2, conv2")
+    n = 8
+    g, start = backpropagate(net, (2, 2, 2))
+    row = _jacobian_row(net, n, (2, 2, 2))
+    np.testing.assert_allclose(g, row[tuple(slice(s, s + m) for s, m in zip(start, g.shape))])
+    rf = et.receptive_field("conv3/s2, up2, conv3, up2/bilinear")
+    assert str(rf.effective_stride[0]) == "1/2"
+    assert et.to_compact(et.as_network("up2/bilinear, convtranspose4/s2/p1")) == (
+        "2d: up2/bilinear, convtranspose4/p1"
+    )
+    with pytest.raises(et.ERFError, match="weights='ones'"):
+        et.erf("conv3, up2", weights="random")
+    with pytest.raises(et.ERFError, match="not modelled yet"):
+        et.erf("res(conv3, up2)")
