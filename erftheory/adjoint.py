@@ -52,7 +52,7 @@ def _transposed_adjoint(g, offset, kernel, stride, dilation, pad_before):
         for o, p, d, k, s in zip(offset, pad_before, dilation, kernel.shape, stride)
     ]
     hi = [(o + n - 1 + p) // s for o, n, p, s in zip(offset, g.shape, pad_before, stride)]
-    out = np.zeros([h - lw + 1 for lw, h in zip(lo, hi)])
+    out = np.zeros([max(h - lw + 1, 0) for lw, h in zip(lo, hi)])
     for tap in np.ndindex(*kernel.shape):
         w = kernel[tap]
         if w == 0:
@@ -102,6 +102,8 @@ def _add(a, a_off, b, b_off):
 def _backward(layers, g, offset):
     for layer in reversed(layers):
         for _ in range(layer.repeat):
+            if g.size == 0:  # no input reaches this unit (a transposed conv's empty phase)
+                return g, offset
             g, offset = _layer(layer, g, offset)
     return g, offset
 
@@ -169,8 +171,8 @@ def backpropagate(net, unit=None) -> tuple[np.ndarray, tuple[int, ...]]:
     unit = (0,) * dims if unit is None else tuple(unit)
     g, offset = _backward(net.layers, np.ones((1,) * dims), unit)
     nonzero = np.nonzero(g)
-    if not nonzero[0].size:
-        return g, offset
+    if not nonzero[0].size:  # the unit sees no input at all: an all-zero one-pixel field
+        return np.zeros((1,) * dims), tuple(offset)
     lo = [int(a.min()) for a in nonzero]
     hi = [int(a.max()) + 1 for a in nonzero]
     g = g[tuple(slice(a, b) for a, b in zip(lo, hi))]

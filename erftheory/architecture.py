@@ -37,6 +37,8 @@ __all__ = [
     "LayerNorm",
     "ConvTranspose",
     "Upsample",
+    "GlobalAvgPool",
+    "AdaptiveAvgPool",
     "Network",
     "Layer",
 ]
@@ -266,6 +268,42 @@ class Upsample(_Layer):
         if self.mode not in ("nearest", "bilinear"):
             raise ERFError(f"{where}: upsample mode={self.mode!r} is not 'nearest' or 'bilinear'")
         return replace(self, factor=_axes(self.factor, dims, "factor", where))
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(_Layer):
+    """Global average pooling: an average over the whole feature map.
+
+    Its kernel is the feature map, whose size depends on the input: give the input
+    resolution (``input_shape=``, ``--input H,W``) and it becomes an :class:`AvgPool`.
+    """
+
+    repeat: int = 1
+
+    def _resolve(self, dims, where, inside_residual):
+        super()._resolve(dims, where, inside_residual)
+        if inside_residual:
+            raise ERFError(f"{where}: global pooling inside a residual block or branch")
+        return self
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool(_Layer):
+    """Adaptive average pooling to ``output`` positions per axis (needs the input resolution).
+
+    At a resolution where the feature map ``n`` is a multiple of ``output`` it is an
+    :class:`AvgPool` of kernel and stride ``n / output``; otherwise its windows differ in
+    size from unit to unit and it is refused with the sizes.
+    """
+
+    output: Axes = 1
+    repeat: int = 1
+
+    def _resolve(self, dims, where, inside_residual):
+        super()._resolve(dims, where, inside_residual)
+        if inside_residual:
+            raise ERFError(f"{where}: adaptive pooling inside a residual block or branch")
+        return replace(self, output=_axes(self.output, dims, "output", where))
 
 
 @dataclass(frozen=True)
@@ -504,6 +542,11 @@ class Network:
     def repeated(self, n: int) -> Network:
         """The whole network repeated ``n`` times in sequence (for depth sweeps)."""
         return Network((Block(self.layers, repeat=1) * n,), self.dims)
+
+    @property
+    def needs_resolution(self) -> bool:
+        """Whether the network has global or adaptive pooling (sized by the input)."""
+        return any(isinstance(x, (GlobalAvgPool, AdaptiveAvgPool)) for x in self.layers)
 
     @property
     def fractional(self) -> bool:

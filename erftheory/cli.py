@@ -383,7 +383,7 @@ def _cmd_rf(args) -> int:
     from .receptive_field import receptive_field
 
     net = _arch(args)
-    rf = receptive_field(net)
+    rf = receptive_field(net, args.input)
     if args.plot:
         from .plot import plot_growth
 

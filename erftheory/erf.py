@@ -258,6 +258,7 @@ def erf(
     exact: bool = False,
     method: str = "auto",
     max_bytes: float = DEFAULT_MAX_BYTES,
+    input_shape=None,
 ) -> ERFResult:
     """The effective receptive field of the centre output unit.
 
@@ -278,6 +279,8 @@ def erf(
         Float composition method (see :mod:`erftheory.compose`); the result records it.
     max_bytes : float
         Refuse, before allocating, an ERF whose working memory would exceed this.
+    input_shape : sequence of int, optional
+        The input resolution, needed (only) to size global and adaptive pooling.
 
     Returns
     -------
@@ -310,6 +313,10 @@ def erf(
     _check("normalize", normalize, _NORMALIZE)
     _check("method", method, _METHODS)
     net = as_network(arch)
+    if input_shape is not None:
+        from .resolution import at_resolution
+
+        net = at_resolution(net, input_shape)
     rf = receptive_field(net)
     size = math.prod(rf.size)
     needed = size * 8 * (12 if exact else 6)

@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 
 from .architecture import (
+    AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
     Block,
@@ -35,6 +36,7 @@ from .architecture import (
     Conv,
     ConvTranspose,
     Dropout,
+    GlobalAvgPool,
     Identity,
     LayerNorm,
     MaxPool,
@@ -84,6 +86,8 @@ _KEYS = {
     "block": {"layers", "repeat"},
     "branches": {"branches", "join", "repeat"},
     "upsample": {"factor", "mode", "repeat"},
+    "globalavgpool": {"repeat"},
+    "adaptiveavgpool": {"output", "repeat"},
     "convtranspose": {"kernel", "stride", "dilation", "padding", "weights", "repeat"},
 }
 _ALIASES = {"bn": "batchnorm", "ln": "layernorm", "gn": "layernorm", "id": "identity"}
@@ -91,10 +95,6 @@ _PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 # layers people use that the linear model does not cover yet, with the reason
 _UNMODELLED = {
     "pixelshuffle": "pixel shuffle has a fractional stride (phase-dependent ERF); not modelled yet",
-    "globalavgpool": "global pooling spans the whole feature map, whose size depends on the "
-    "input resolution; describe the network up to it",
-    "adaptiveavgpool": "adaptive pooling depends on the input resolution; describe the "
-    "network up to it",
     "linear": "a fully connected layer sees its whole input; describe the convolutional part",
     "flatten": "flattening ends the spatial part of a network; describe the part before it",
     "attention": "attention is a data-dependent global operator; measure its ERF and check it "
@@ -160,6 +160,10 @@ def _layer(item, where: str, identity: frozenset = frozenset()):
     args = {k: _tuples(v) if k != "weights" else v for k, v in args.items()}
     if kind == "upsample":
         return Upsample(**args)
+    if kind == "globalavgpool":
+        return GlobalAvgPool(**args)
+    if kind == "adaptiveavgpool":
+        return AdaptiveAvgPool(**args)
     if kind in _SPATIAL:
         if "kernel" not in args:
             raise ERFError(f"{where}: {kind!r} needs a 'kernel'")
@@ -218,6 +222,8 @@ def _layer_dict(layer) -> dict:
         out["type"] = layer.origin
     elif isinstance(layer, Upsample):
         out.update(factor=list(layer.factor), mode=layer.mode)
+    elif isinstance(layer, AdaptiveAvgPool):
+        out["output"] = list(layer.output)
     elif isinstance(layer, Dropout):
         out["p"] = layer.p
     elif isinstance(layer, Branches):
@@ -301,6 +307,10 @@ class _Parser:
             self.expect(")")
             join = "add" if name == "add" else "concat"
             return {"type": "branches", "join": join, "branches": branches}
+        if name in ("gap", "globalavgpool"):
+            return {"type": "globalavgpool"}
+        if name in ("adaptiveavgpool", "aap"):
+            return {"type": "adaptiveavgpool", "output": self.axes("aap needs its output size")}
         if name == "up":
             factor = self.axes("up needs a factor, as in up2")
             layer = {"type": "upsample", "factor": factor}
@@ -485,6 +495,10 @@ def describe(layer, inside_residual: bool = False) -> str:
             text += "/w" + json.dumps(layer.weight_array.tolist(), separators=(",", ":"))
     elif isinstance(layer, Upsample):
         text = "up" + _axes(layer.factor) + ("" if layer.mode == "nearest" else "/bilinear")
+    elif isinstance(layer, GlobalAvgPool):
+        text = "gap"
+    elif isinstance(layer, AdaptiveAvgPool):
+        text = "aap" + _axes(layer.output)
     elif isinstance(layer, Dropout):
         text = f"dropout{layer.p!r}"
     elif isinstance(layer, Identity):

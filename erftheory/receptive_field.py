@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .architecture import Block, Branches, Network, Residual, _Spatial
+from .errors import ERFError
 
 __all__ = ["receptive_field", "ReceptiveField", "LayerRow"]
 
@@ -44,6 +45,11 @@ def _step(state: _State, layer) -> _State:
         for inner in layer.layers:
             state = _apply(state, inner)
         return state
+    if layer.type in ("globalavgpool", "adaptiveavgpool"):
+        raise ERFError(
+            f"{layer.type} spans the whole feature map: give the input resolution "
+            "(input_shape=, --input H,W)"
+        )
     if isinstance(layer, _Spatial):
         return _State(
             tuple(
@@ -212,13 +218,15 @@ def _axes_text(values) -> str:
     return "x".join(str(v) for v in values)
 
 
-def receptive_field(arch) -> ReceptiveField:
+def receptive_field(arch, input_shape=None) -> ReceptiveField:
     """The theoretical receptive field of a network, with one row per layer entry.
 
     Parameters
     ----------
     arch : Network, dict, str or path
         A network, a dict in the JSON format, a path to a JSON file, or a compact string.
+    input_shape : sequence of int, optional
+        The input resolution; needed (only) by global and adaptive pooling.
 
     Returns
     -------
@@ -236,6 +244,10 @@ def receptive_field(arch) -> ReceptiveField:
     from .parse import as_network, describe
 
     net: Network = as_network(arch)
+    if input_shape is not None:
+        from .resolution import at_resolution
+
+        net = at_resolution(net, input_shape)
     if net.fractional:
         return _fractional(net)
     state = _walk((), net.dims)

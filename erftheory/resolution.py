@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from .architecture import Block, Branches, Network, Residual, _Spatial
 from .errors import ERFError
 
-__all__ = ["ResolutionRow", "ResolutionReport", "resolution_report", "output_shape"]
+__all__ = [
+    "ResolutionRow",
+    "ResolutionReport",
+    "resolution_report",
+    "output_shape",
+    "at_resolution",
+]
 
 
 def _out(n: int, layer) -> list[int]:
@@ -162,6 +168,40 @@ class ResolutionReport:
         )
 
 
+def at_resolution(net: Network, input_shape) -> Network:
+    """The network with its global/adaptive pools sized for an input of ``input_shape``.
+
+    Examples
+    --------
+    >>> from erftheory import as_network
+    >>> net = at_resolution(as_network("conv3/s2, globalavgpool"), (9, 9))
+    >>> net.layers[1].kernel
+    (4, 4)
+    """
+    from .architecture import AdaptiveAvgPool, AvgPool, GlobalAvgPool
+
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != net.dims or min(shape) < 1:
+        raise ERFError(
+            f"input shape {list(shape)} needs {net.dims} positive sizes (dims={net.dims})"
+        )
+    layers, n = [], shape
+    for index, layer in enumerate(net.layers):
+        if isinstance(layer, (GlobalAvgPool, AdaptiveAvgPool)):
+            out = (1,) * net.dims if isinstance(layer, GlobalAvgPool) else layer.output
+            if any(m % o for m, o in zip(n, out)):
+                raise ERFError(
+                    f"layer {index}: adaptive pooling of a {list(n)} map to {list(out)} has "
+                    "windows of different sizes (the ERF would differ from unit to unit); "
+                    "choose an input whose map there is a multiple of the output"
+                )
+            kernel = tuple(m // o for m, o in zip(n, out))
+            layer = AvgPool(kernel, stride=kernel)._resolve(net.dims, f"layers[{index}]", False)
+        layers.append(layer)
+        n = output_shape((layer,), n, f"input {list(shape)}", index)
+    return Network(tuple(layers), net.dims)
+
+
 def _expanded(net: Network) -> Network:
     """Top-level repeats split into single entries, so every layer gets its own row."""
     from dataclasses import replace
@@ -196,12 +236,8 @@ def resolution_report(
     from .parse import as_network
     from .receptive_field import receptive_field
 
-    net: Network = _expanded(as_network(arch))
     shape = tuple(int(v) for v in input_shape)
-    if len(shape) != net.dims or min(shape) < 1:
-        raise ERFError(
-            f"input shape {list(shape)} needs {net.dims} positive sizes (dims={net.dims})"
-        )
+    net: Network = _expanded(at_resolution(as_network(arch), shape))
     if pixel_size is not None and not pixel_size > 0:
         raise ERFError(f"pixel size {pixel_size!r} must be positive")
     rf = receptive_field(net)

@@ -25,7 +25,7 @@ def test_grouped_and_depthwise_convs_are_spatially_plain():
     assert net.layers[0].groups == 96 and et.from_compact(et.to_compact(net)) == net
 
 
-@pytest.mark.parametrize("kind", ["pixelshuffle", "globalavgpool", "linear", "attention", "se"])
+@pytest.mark.parametrize("kind", ["pixelshuffle", "linear", "flatten", "attention", "se"])
 def test_unmodelled_layers_are_refused_by_name_with_a_reason(kind):
     spec = {"dims": 2, "layers": [{"type": "conv", "kernel": 3}, {"type": kind}]}
     with pytest.raises(et.ERFError, match=f"'{kind}' is not modelled: .*--as-identity {kind}"):
@@ -74,3 +74,23 @@ def test_display_normalisations():
         assert name == "raw" or "shown as" in ax.get_title()
     with pytest.raises(et.ERFError, match="not one of"):
         normalize_map(v, "zscore")
+
+
+def test_global_and_adaptive_pooling_at_a_resolution():
+    # valid conv3/s2 on 11 pixels: map of (11 - 3) // 2 + 1 = 5; global pool averages them
+    expected = np.zeros(11)
+    for i in range(5):
+        expected[2 * i : 2 * i + 3] += 1 / 5
+    np.testing.assert_allclose(et.erf("1d: conv3/s2, gap", input_shape=(11,)).values, expected)
+    rf = et.receptive_field("1d: conv3/s2, gap", input_shape=(11,))
+    assert rf.size == (11,)  # the whole image
+    # adaptive pooling to 2 of a 4-wide map: kernel and stride 2
+    net = et.as_network("1d: conv3, aap2")
+    np.testing.assert_allclose(
+        et.erf(net, input_shape=(6,)).values, np.convolve(np.ones(3), [0.5, 0.5])
+    )
+    with pytest.raises(et.ERFError, match="give the input resolution"):
+        et.erf("conv3, gap")
+    with pytest.raises(et.ERFError, match="windows of different sizes"):
+        et.erf("1d: conv3, aap3", input_shape=(9,))
+    assert et.to_compact(et.as_network("conv3, gap, aap2x1")) == "2d: conv3, gap, aap2x1"

@@ -1,0 +1,251 @@
+"""ERF size measures against closed forms and an independent RepLKNet reference."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from erftheory.errors import ERFError
+from erftheory.metrics import (
+    all_metrics,
+    area_ratio,
+    area_ratio_rectangle,
+    effective_area,
+    luo_size,
+    mass_region,
+    std_radius,
+    trf_fraction_in_sigma_region,
+)
+
+LUO_RADIUS = math.sqrt(2 * math.log(1 / 0.0455))  # 2.49 sigma, THEORY.md section 8
+
+
+def gaussian_map(sigma_x: float, sigma_y: float, half: int) -> np.ndarray:
+    x = np.arange(-half, half + 1, dtype=float)
+    return np.outer(np.exp(-(x**2) / (2 * sigma_x**2)), np.exp(-(x**2) / (2 * sigma_y**2)))
+
+
+def replknet_get_rectangle(data, thresh):
+    """RepLKNet's erf/analyze_erf.py get_rectangle, transcribed (returns None at the border)."""
+    h, w = data.shape
+    all_sum = np.sum(data)
+    for i in range(1, h // 2):
+        selected = data[h // 2 - i : h // 2 + 1 + i, w // 2 - i : w // 2 + 1 + i]
+        if np.sum(selected) / all_sum > thresh:
+            return i * 2 + 1, (i * 2 + 1) / h * (i * 2 + 1) / w
+    return None
+
+
+# ------------------------------------------------------------------------------ std, Luo
+
+
+def test_std_of_a_sampled_gaussian():
+    r = std_radius(gaussian_map(6.0, 11.0, 80), k=3.0)
+    assert r.std == pytest.approx((6.0, 11.0), rel=1e-6)
+    assert r.radius == pytest.approx((18.0, 33.0), rel=1e-6)
+    with pytest.raises(ERFError, match="k ="):
+        std_radius(np.ones(3), k=0)
+
+
+@pytest.mark.parametrize("sigma", [15.0, 30.0])
+@pytest.mark.parametrize("relative_to", ["peak", "centre"])
+def test_luo_size_is_a_disc_of_radius_2_49_sigma(sigma, relative_to):
+    s = luo_size(gaussian_map(sigma, sigma, int(4 * sigma)), relative_to=relative_to)
+    assert s.count == pytest.approx(math.pi * (LUO_RADIUS * sigma) ** 2, rel=0.01)
+    assert s.radius / sigma == pytest.approx(LUO_RADIUS, abs=0.01)
+    assert s.radius / sigma > 2.4  # not the 2 sigma that "95.45%" suggests
+
+
+def test_luo_size_centre_of_even_maps_and_errors():
+    s = luo_size([1.0, 2.0, 8.0, 1.0], fraction=0.2)  # centre 4 // 2 = 2, value 8: > 1.6
+    assert (s.count, s.reference_index, s.reference_value) == (2, (2,), 8.0)
+    assert luo_size([5.0, 1.0, 1.0, 0.5], fraction=0.5, relative_to="peak").count == 1
+    with pytest.raises(ERFError, match="relative_to='peak'"):
+        luo_size([1.0, 0.0, 1.0])
+    with pytest.raises(ERFError, match="relative_to"):
+        luo_size([1.0, 2.0, 1.0], relative_to="middle")
+
+
+# ------------------------------------------------------------------------------ mass region
+
+
+def test_mass_region_of_gaussians():
+    x = np.arange(-100, 101)
+    line = mass_region(np.exp(-(x**2) / (2 * 20.0**2)), 0.9545)
+    assert line.count == pytest.approx(2 * 2 * 20.0, abs=2)  # the 2-sigma interval
+    assert line.mass >= 0.9545
+    disc = mass_region(gaussian_map(20.0, 20.0, 100), 0.9545)
+    # a 2-d Gaussian holds 1 - exp(-r^2 / 2) inside radius r sigma
+    assert disc.radius / 20.0 == pytest.approx(LUO_RADIUS, abs=0.02)
+    assert mass_region(np.ones(10), 0.5).count == 5  # rounding must not add a pixel
+    assert mass_region([1, 2, 4, 2, 1], 1.0).count == 5
+
+
+# ------------------------------------------------------------------------------ area ratio
+
+
+def test_area_ratio_of_a_centre_spike_is_the_smallest_square():
+    spike = np.zeros((11, 11))
+    spike[5, 5] = 7.0
+    for t in (0.2, 0.3, 0.5, 0.99):
+        for log_scale in (True, False):
+            r = area_ratio(spike, t, log_scale=log_scale)
+            assert (r.side, r.ratio, r.reached_border) == (3, 9 / 121, False)
+
+
+def test_area_ratio_of_a_uniform_map():
+    # (2i + 1)^2 / 121 > 0.5 first at side 9; > 0.3 at side 7 (49 > 36.3)
+    flat = np.ones((11, 11))
+    assert area_ratio(flat, 0.5).side == 9
+    assert area_ratio(flat, 0.3, log_scale=False).side == 7
+    assert area_ratio(flat, 0.5).ratio == pytest.approx(81 / 121)
+    line = area_ratio(np.ones(11), 0.5)  # 1-d: a centred interval, 7 / 11 > 0.5
+    assert line.side == 7 and line.ratio == pytest.approx(7 / 11)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(3, 15).flatmap(lambda n: arrays(float, (n, n), elements=st.floats(0, 1e3))),
+    st.sampled_from([0.2, 0.3, 0.5, 0.99]),
+)
+def test_area_ratio_agrees_with_replknet(values, t):
+    # square maps, as RepLKNet's script assumes (it slices past the edge of others), and not
+    # all below 1e-16, where its log10(x + 1) rounds to 0 and it divides 0 by 0
+    assume(values.max() > 1e-3)
+    data = np.log10(values + 1)
+    data = data / np.max(data)
+    reference = replknet_get_rectangle(data, t)
+    ours = area_ratio(values, t)
+    n = values.shape[0]
+    if reference is not None:
+        assert ours.side == reference[0] and ours.ratio == pytest.approx(reference[1])
+        assert not ours.reached_border
+    elif n % 2:  # RepLKNet stops two pixels short of the border; the whole map holds 100%
+        assert ours.side == n and not ours.reached_border
+    else:  # an even map has no centred square of side n: the whole map, flagged
+        assert ours.reached_border and ours.side == n and ours.ratio == 1.0
+
+
+def test_area_ratio_depends_on_scale_only_with_the_log():
+    g = gaussian_map(5.0, 5.0, 30)
+    for t in (0.3, 0.5):
+        assert area_ratio(g, t).side != area_ratio(1000 * g, t).side
+        assert area_ratio(g, t, log_scale=False) == area_ratio(1000 * g, t, log_scale=False)
+    assert area_ratio(1000 * g, 0.5).side > area_ratio(g, 0.5).side  # the log flattens
+
+
+def test_area_ratio_at_the_border():
+    corner = np.zeros((8, 8))  # centre 4: the largest centred square spans rows 1 to 7
+    corner[0, 0] = 1.0
+    r = area_ratio(corner, 0.5)
+    assert r.reached_border and r.sides == (8, 8) and r.ratio == 1.0 and r.held == 1.0
+    odd = np.zeros((9, 9))
+    odd[0, 0] = 1.0
+    r = area_ratio(odd, 0.5)  # the whole 9 x 9 square is centred and holds it all
+    assert r.side == 9 and not r.reached_border
+    full = area_ratio(np.ones((9, 9)), 1.0)  # "exceeds" 100% never happens
+    assert full.reached_border and full.side == 9
+    wide = area_ratio(odd[:, :5], 0.5)  # 9 x 5: the whole, non-square map
+    assert wide.reached_border and wide.side is None and wide.sides == (9, 5)
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 1.5, float("nan"), "0.5"])
+def test_thresholds_outside_the_unit_interval(bad):
+    with pytest.raises(ERFError, match="threshold"):
+        area_ratio(np.ones((5, 5)), bad)
+    with pytest.raises(ERFError, match="threshold"):
+        area_ratio_rectangle(np.ones((5, 5)), bad)
+    with pytest.raises(ERFError, match="fraction"):
+        mass_region(np.ones(5), bad)
+    with pytest.raises(ERFError, match="fraction"):
+        luo_size(np.ones(5), bad)
+
+
+def brute_force_rectangle(values: np.ndarray, t: float):
+    """Every centred box with half-widths >= 1: the least area whose share exceeds t."""
+    p = values / values.sum()
+    (h, w), (ch, cw) = p.shape, (p.shape[0] // 2, p.shape[1] // 2)
+    best = None
+    for i in range(1, min(ch, h - 1 - ch) + 1):
+        for j in range(1, min(cw, w - 1 - cw) + 1):
+            share = p[ch - i : ch + i + 1, cw - j : cw + j + 1].sum()
+            if share > t and (best is None or (2 * i + 1) * (2 * j + 1) < best):
+                best = (2 * i + 1) * (2 * j + 1)
+    return best
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.tuples(st.integers(3, 13), st.integers(3, 13)).flatmap(
+        lambda s: arrays(float, s, elements=st.floats(0, 10))
+    ),
+    st.sampled_from([0.2, 0.5, 0.9]),
+)
+def test_rectangle_is_the_smallest_box(values, t):
+    if values.sum() == 0:
+        values[0, 0] = 1.0
+    p = values / values.sum()
+    (h, w), (ch, cw) = p.shape, (p.shape[0] // 2, p.shape[1] // 2)
+    shares = [
+        p[ch - i : ch + i + 1, cw - j : cw + j + 1].sum()
+        for i in range(min(ch, h - 1 - ch) + 1)
+        for j in range(min(cw, w - 1 - cw) + 1)
+    ]
+    assume(all(abs(s - t) > 1e-9 for s in shares))  # a share equal to t is a round-off tie
+    r = area_ratio_rectangle(values, t)
+    best = brute_force_rectangle(values, t)
+    if best is None:
+        assert r.reached_border
+    else:
+        assert math.prod(r.sides) == best and r.held > t
+        assert math.prod(r.sides) <= math.prod(area_ratio(values, t, log_scale=False).sides)
+
+
+def test_rectangle_follows_an_anisotropic_map():
+    g = gaussian_map(2.0, 8.0, 40)
+    r = area_ratio_rectangle(g, 0.5)
+    assert r.sides[0] < r.sides[1]
+    assert r.ratio < area_ratio(g, 0.5, log_scale=False).ratio
+
+
+# ---------------------------------------------------------------------- entropy, TRF share
+
+
+def test_effective_area():
+    assert effective_area(np.ones((7, 9))) == pytest.approx(63, rel=1e-12)
+    assert effective_area(np.ones(5)) == pytest.approx(5, rel=1e-12)
+    x = np.arange(-200, 201)
+    gauss = np.exp(-(x**2) / (2 * 25.0**2))
+    assert effective_area(gauss) == pytest.approx(math.sqrt(2 * math.pi * math.e) * 25.0, rel=1e-4)
+    spike = np.zeros((5, 5))
+    spike[2, 2] = 1
+    assert effective_area(spike) == 1
+
+
+def test_trf_fraction_in_sigma_region():
+    # uniform on n pixels: 2 sigma = 2 sqrt((n^2 - 1) / 12) > n / 2, every pixel inside
+    assert trf_fraction_in_sigma_region(np.ones(21)) == 1.0
+    g = gaussian_map(10.0, 10.0, 100)
+    expected = math.pi * 20.0**2 / 201**2
+    assert trf_fraction_in_sigma_region(g) == pytest.approx(expected, rel=0.02)
+    assert trf_fraction_in_sigma_region(g, k=1.0) == pytest.approx(expected / 4, rel=0.03)
+    with pytest.raises(ERFError, match="positive definite"):
+        trf_fraction_in_sigma_region(np.ones((1, 5)))
+
+
+def test_all_metrics_is_plain_json():
+    g = gaussian_map(3.0, 5.0, 30)
+    data = all_metrics(g)
+    text = json.dumps(data, allow_nan=False)
+    assert json.loads(text) == data
+    assert data["std"] == pytest.approx([3.0, 5.0], rel=1e-3)
+    assert data["area_ratio_thresholds"] == [0.2, 0.3, 0.5, 0.99]
+    assert len(data["area_ratio_side"]) == len(data["area_ratio_raw"]) == 4
+    assert data["luo_count"] == luo_size(g).count
+    assert all_metrics(np.ones((1, 5)))["trf_fraction_2sigma"] is None
