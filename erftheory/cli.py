@@ -162,6 +162,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument(
+        "--thresholds",
+        type=_floats,
+        default=(0.2, 0.3, 0.5, 0.99),
+        metavar="T,...",
+        help="area-ratio thresholds in (0, 1] (RepLKNet: 0.2,0.3,0.5,0.99)",
+    )
+    e.add_argument(
+        "--luo-fraction",
+        type=float,
+        default=0.0455,
+        metavar="F",
+        help="Luo et al. size: pixels above F of the centre (0.0455)",
+    )
+    e.add_argument(
+        "--mass-fraction",
+        type=float,
+        default=0.9545,
+        metavar="F",
+        help="smallest region holding F of the mass (0.9545)",
+    )
+    e.add_argument(
         "--symbolic",
         action="store_true",
         help="closed forms with sympy: generating function, mean and variance in n, "
@@ -433,7 +454,10 @@ def _cmd_erf(args) -> int:
         from .plot import plot_erf
 
         _write_figure(plot_erf(result, log=args.log, display=args.display).figure, args.plot)
-    report = result.to_dict()
+    options = dict(
+        thresholds=args.thresholds, luo_fraction=args.luo_fraction, mass_fraction=args.mass_fraction
+    )
+    report = {**result.to_dict(analysis=False), **result.analysis(**options)}
     if args.symbolic:
         from .symbolic import closed_form
 

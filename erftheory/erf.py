@@ -100,8 +100,47 @@ class ERFResult:
         """Standard deviation per axis of ``|values|`` taken as a distribution."""
         return _moments(self.values)[1]
 
-    def to_dict(self) -> dict:
-        """A JSON-ready summary (not the array itself)."""
+    def analysis(self, **metric_options) -> dict:
+        """Covariance, predicted std, distances to the Gaussian and size metrics (JSON-ready).
+
+        ``predicted_std`` comes from the layer kernels alone (:mod:`erftheory.moments`);
+        ``gaussian`` holds the distances of the ERF to the moment-matched Gaussian and to its
+        first Edgeworth correction (:mod:`erftheory.gaussian`); ``metrics`` the size measures
+        of :func:`erftheory.metrics.all_metrics` (``metric_options`` are its keyword
+        arguments; bad ones raise). A part that does not apply (an all-zero map) is None.
+        """
+        from .metrics import all_metrics as _check
+
+        if metric_options:  # validate the user's options before anything else
+            _check(np.ones((1,) * self.values.ndim), **metric_options)
+        from .gaussian import compare_to_gaussian
+        from .gaussian import moments as map_moments
+        from .metrics import all_metrics
+        from .moments import predicted_moments
+
+        def attempt(function):
+            try:
+                return function()
+            except ERFError:
+                return None
+
+        moments = attempt(lambda: map_moments(self.values))
+        predicted = attempt(lambda: predicted_moments(self.network, self.weights))
+        return {
+            "covariance": None if moments is None else [list(r) for r in moments.covariance],
+            "predicted_std": None if predicted is None else list(predicted.std),
+            "gaussian": attempt(lambda: compare_to_gaussian(self.values).to_dict()),
+            "metrics": attempt(lambda: all_metrics(self.values, **metric_options)),
+        }
+
+    def to_dict(self, analysis: bool = True) -> dict:
+        """A JSON-ready summary (not the array itself), with :meth:`analysis` by default."""
+        return {
+            **self._summary(),
+            **(self.analysis() if analysis else {}),
+        }
+
+    def _summary(self) -> dict:
         return {
             "receptive_field": list(self.receptive_field.size),
             "effective_stride": list(self.receptive_field.effective_stride),
@@ -163,7 +202,31 @@ class ERFResult:
             )
         if self.exact_values is not None and not self.float_exact:
             lines.append("  note              float64 cannot hold every count: see exact_values")
+        if self.values.size <= 4_000_000:
+            lines += self._analysis_lines()
         return "\n".join(lines)
+
+    def _analysis_lines(self) -> list[str]:
+        a = self.analysis()
+        lines = []
+        if a["predicted_std"]:
+            lines.append(f"  std from kernels  {_fmt(a['predicted_std'], '.4g')}  (no ERF needed)")
+        if a["gaussian"]:
+            g = a["gaussian"]
+            edge = g.get("tv_edgeworth")
+            lines.append(
+                f"  vs Gaussian       total variation {g['tv_gaussian']:.3g}"
+                + (f", with Edgeworth correction {edge:.3g}" if edge is not None else "")
+            )
+        if a["metrics"]:
+            m = a["metrics"]
+            if m.get("luo_count") is not None:
+                lines.append(
+                    f"  Luo size          {m['luo_count']} pixels above 4.55% of the centre "
+                    "(Luo et al. 2016)"
+                )
+            lines.append(f"  effective area    {m['effective_area']:.4g} pixels (exp entropy)")
+        return lines
 
 
 def _json_floats(values) -> list:

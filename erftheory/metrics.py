@@ -499,8 +499,16 @@ def trf_fraction_in_sigma_region(erf, k: float = 2.0) -> float:
     return float(np.count_nonzero(quad <= k * k) / math.prod(shape))
 
 
-def all_metrics(erf) -> dict:
+def all_metrics(
+    erf,
+    thresholds=REPLKNET_THRESHOLDS,
+    luo_fraction: float = 0.0455,
+    mass_fraction: float = TWO_SIGMA_MASS,
+) -> dict:
     """Every size measure of the ERF as a flat dict of plain numbers and lists (JSON-ready).
+
+    ``thresholds`` (area ratio), ``luo_fraction`` and ``mass_fraction`` default to the
+    published settings; each must lie in (0, 1].
 
     Keys: ``mean``, ``std``, ``std_over_trf`` (std / array size per axis), ``radius_2sigma``;
     ``luo_count``, ``luo_side``, ``luo_radius`` (4.55% of the centre pixel; None when the
@@ -516,6 +524,11 @@ def all_metrics(erf) -> dict:
     >>> round(m["effective_area"], 9), m["area_ratio_side"], m["luo_count"]
     (25.0, [3, 3, 5, 5], 25)
     """
+    for name, value in [("luo fraction", luo_fraction), ("mass fraction", mass_fraction)] + [
+        ("threshold", t) for t in thresholds
+    ]:
+        if not 0 < value <= 1:
+            raise ERFError(f"{name} {value!r} is outside (0, 1]")
     shape = np.shape(erf)
     mom = moments(erf)
     out: dict = {
@@ -525,16 +538,18 @@ def all_metrics(erf) -> dict:
         "radius_2sigma": [2.0 * s for s in mom.std],
     }
     try:
-        luo = luo_size(erf)
-        out.update(luo_count=luo.count, luo_side=luo.side, luo_radius=luo.radius)
+        luo = luo_size(erf, luo_fraction)
+        out.update(
+            luo_fraction=luo_fraction, luo_count=luo.count, luo_side=luo.side, luo_radius=luo.radius
+        )
     except ERFError:
         out.update(luo_count=None, luo_side=None, luo_radius=None)
-    out["luo_peak_count"] = luo_size(erf, relative_to="peak").count
-    mass = mass_region(erf, TWO_SIGMA_MASS)
-    out.update(mass_fraction=TWO_SIGMA_MASS, mass_count=mass.count, mass_radius=mass.radius)
-    out["area_ratio_thresholds"] = list(REPLKNET_THRESHOLDS)
+    out["luo_peak_count"] = luo_size(erf, luo_fraction, relative_to="peak").count
+    mass = mass_region(erf, mass_fraction)
+    out.update(mass_fraction=mass_fraction, mass_count=mass.count, mass_radius=mass.radius)
+    out["area_ratio_thresholds"] = list(thresholds)
     for key, log in (("area_ratio", True), ("area_ratio_raw", False)):
-        regions = [area_ratio(erf, t, log_scale=log) for t in REPLKNET_THRESHOLDS]
+        regions = [area_ratio(erf, t, log_scale=log) for t in thresholds]
         out[f"{key}_side"] = [r.side for r in regions]
         out[key] = [r.ratio for r in regions]
     out["effective_area"] = effective_area(erf)

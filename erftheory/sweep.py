@@ -71,7 +71,7 @@ class Sweep:
                 _axes(r.receptive_field, "d"),
                 _axes(r.std, ".4g"),
                 _axes(r.erf_trf, ".4g"),
-                *(f"{r.distances[k]:.3g}" for k in keys),
+                *("-" if r.distances[k] is None else f"{r.distances[k]:.3g}" for k in keys),
             ]
             for r in self.rows
         ]

@@ -117,3 +117,30 @@ def test_cli_matches_api(capsys):
     status, out, _ = run(capsys, "erf", "conv3/s2, conv5/d2", "--weights", "random", "--json")
     api = et.erf("conv3/s2, conv5/d2", weights="random")
     assert json.loads(out)["std"] == pytest.approx(list(api.std))
+
+
+def test_erf_json_has_the_gaussian_side(capsys):
+    assert main(["erf", "conv3x5*6", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    for key in ("mean", "std", "covariance", "predicted_std", "gaussian", "metrics"):
+        assert key in data
+    # the kernels alone predict the std of the composed ERF: n (k^2 - 1) / 12 per axis
+    assert data["predicted_std"] == pytest.approx([np.sqrt(6 * 8 / 12), np.sqrt(6 * 24 / 12)])
+    assert data["predicted_std"] == pytest.approx(data["std"], rel=1e-12)
+    assert data["covariance"][0][1] == pytest.approx(0.0, abs=1e-12)
+    assert 0 < data["gaussian"]["tv_gaussian"] < 0.05
+    assert data["metrics"]["area_ratio_thresholds"] == [0.2, 0.3, 0.5, 0.99]
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--thresholds", "0.5,1.5"),
+        ("--thresholds", "0"),
+        ("--luo-fraction", "-1"),
+        ("--mass-fraction", "2"),
+    ],
+)
+def test_metric_options_outside_the_unit_interval(capsys, flag, value):
+    assert main(["erf", "conv3*3", flag, value]) == 2
+    assert "outside (0, 1]" in capsys.readouterr().err

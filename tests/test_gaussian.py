@@ -16,15 +16,13 @@ from scipy.special import logsumexp
 
 from erftheory.errors import ERFError
 from erftheory.gaussian import (
-    BERRY_ESSEEN_C,
-    berry_esseen_bound,
-    clt_rates,
     compare_to_gaussian,
     distances,
     edgeworth_prediction,
     gaussian_prediction,
     moments,
 )
+from erftheory.rates import BERRY_ESSEEN_C, berry_esseen_bound, clt_rates
 
 
 def ones_stack(k: int, n: int) -> np.ndarray:
