@@ -358,8 +358,216 @@ assert validate(grads, "conv3*6", aggregate="abs").theory.startswith("sqrt")
 """),
 ]
 
+LESSON_2 = [
+    ("md", r"""
+# Lesson 2 — The central limit theorem at work
+
+**Question.** Lesson 1 showed path counts turning into a bell. How fast? How wide is the bell
+compared with the theoretical receptive field, and what happens when kernels are not uniform?
+
+**Theory.** Normalised, the ERF of $n$ layers is the law of a sum of $n$ independent offsets,
+one per layer. Means and variances add:
+$\mu_n = \sum_l s_l\,\mathbb{E}_l[m]$, $\sigma_n^2 = \sum_l s_l^2\,\mathrm{Var}_l[m]$ with $s_l$ the
+layer's scale. A uniform kernel of size $k$ has variance $(k^2-1)/12$, so
+$\sigma_n = \sqrt{n (k^2-1)/12}$ while the TRF is $n(k-1)+1$: **ERF/TRF $\sim 1/\sqrt{n}$**
+(Luo et al. 2016). The local CLT says the pointwise error shrinks like $1/n$ for symmetric
+kernels and $1/\sqrt n$ otherwise; an Edgeworth correction (skewness, kurtosis) does better.
+"""),
+    ("code", r"""
+%matplotlib inline
+import numpy as np
+from matplotlib.figure import Figure
+import erftheory as et
+from erftheory.gaussian import compare_to_gaussian, gaussian_prediction, moments
+from erftheory.moments import predicted_moments
+from erftheory.rates import clt_rates
+from erftheory.sweep import sweep
+from erftheory.plot import plot_sweep
+"""),
+    ("md", "## Exact ERF against its Gaussian, as depth grows"),
+    ("code", r"""
+fig = Figure(figsize=(12, 3.2), layout="constrained")
+for ax, n in zip(fig.subplots(1, 4), (2, 4, 8, 32)):
+    erf = et.erf(f"1d: conv3*{n}", normalize="sum").values
+    m = moments(erf)
+    gauss = gaussian_prediction(erf.shape, m.mean, m.covariance, discretisation="point").values
+    ax.bar(np.arange(erf.size), erf, color="lightgray", label="exact")
+    ax.plot(gauss, "r.-", label="Gaussian")
+    ax.set_title(f"n = {n}, TV = {0.5 * np.abs(erf - gauss).sum():.4f}")
+    ax.legend(fontsize="small")
+fig
+"""),
+    ("md", r"""
+## sqrt(n) against n
+
+A depth sweep repeats the layer and fits the slope of ERF std / TRF against depth on a log-log
+scale. The fitted exponent approaches $-1/2$ as depth grows (the $+1$ of the TRF bends short
+ranges).
+"""),
+    ("code", r"""
+s = sweep("conv3*n", "2:200:22")
+print(s)
+plot_sweep(s).figure
+"""),
+    ("md", r"""
+## How fast does the Gaussian arrive?
+
+For $n$ layers of one kernel, `clt_rates` gives the exact Kolmogorov distance of the CDF (bounded
+by Berry-Esseen, $C\rho/(\sigma^3\sqrt n)$) and the scaled local error. Symmetric kernels
+converge like $1/n$ pointwise, a skewed kernel like $[1, 2, 4]$ like $1/\sqrt n$.
+"""),
+    ("code", r"""
+depths = np.array([4, 8, 16, 32, 64, 128])
+fig = Figure(figsize=(7, 4), layout="constrained")
+ax = fig.subplots()
+for kernel, label in (([1, 1, 1], "uniform [1,1,1]"), ([1, 2, 4], "skewed [1,2,4]")):
+    local = [clt_rates(kernel, int(n)).local_error for n in depths]
+    slope = np.polyfit(np.log(depths), np.log(local), 1)[0]
+    ax.loglog(depths, local, "o-", label=f"{label}: slope {slope:.2f}")
+    be = [clt_rates(kernel, int(n)).berry_esseen for n in depths]
+    ax.loglog(depths, be, ":", label=f"{label}: Berry-Esseen bound (CDF)")
+ax.set(xlabel="depth n", ylabel="error", title="local CLT error against depth")
+ax.legend(fontsize="small")
+fig
+"""),
+    ("md", r"""
+## Where the Edgeworth correction helps
+
+THEORY.md's check: for $k = 3$, $n = 5$ the exact peak over the Gaussian peak is 0.9605, and the
+first Edgeworth correction predicts $1 - 1.5 \cdot 3/(24 \cdot 5) = 0.9625$. For shallow or
+skewed stacks the corrected prediction is much closer:
+"""),
+    ("code", r"""
+for arch in ("1d: conv3*5", "1d: conv3*30", "1d: conv3/w[1,2,4]*4", "1d: conv3/w[1,2,4]*30"):
+    c = compare_to_gaussian(et.erf(arch, normalize="sum").values)
+    d = c.to_dict()
+    print(f"{arch:24s} TV to Gaussian {d['tv_gaussian']:.5f}   with Edgeworth {d['tv_edgeworth']:.5f}")
+erf5 = et.erf("1d: conv3*5", normalize="sum").values
+sigma = np.sqrt(5 * 8 / 12)
+peak_ratio = erf5[5] / (1 / (sigma * np.sqrt(2 * np.pi)))
+print("peak ratio", round(peak_ratio, 4))
+"""),
+    ("md", r"""
+## Kernels that are not uniform
+
+Means and variances still add, so the width follows from the kernels alone, without computing
+the ERF: `predicted_moments` does exactly that.
+"""),
+    ("code", r"""
+arch = "conv3/w[[1,2,1],[2,4,2],[1,2,1]]*6, conv5/s2, conv3/d3*3"
+pred = predicted_moments(arch)
+print("predicted from kernels:", [round(v, 6) for v in pred.std])
+print("from the composed ERF :", [round(v, 6) for v in et.erf(arch).std])
+"""),
+    ("md", r"""
+## Exercises
+
+1. Which exponent do you get for a sweep of `"conv5*n"` over depths 100 to 1000? Why is it
+   closer to $-1/2$ than the 2 to 200 sweep above?
+2. With dilations `conv3/d2*n`, what is the lattice the ERF lives on, and what does
+   `compare_to_gaussian` report as `lattice_span`?
+3. Predict $\sigma$ of `"1d: conv3/s2*4"` by hand (scales 1, 2, 4, 8) and check it.
+
+## Solutions
+
+1. About $-0.50$: the TRF's $+1$ and the $\sqrt{\cdot}$ are negligible at large $n$.
+2. The even positions only: span 2 (gridding); the local CLT holds on that lattice.
+3. $\sigma^2 = (1 + 4 + 16 + 64) \cdot 2/3 = 56.67$, $\sigma \approx 7.53$.
+"""),
+    ("code", r"""
+assert abs(sweep("1d: conv5*n", "100:1000:300").exponent + 0.5) < 0.01
+assert abs(peak_ratio - 0.9605) < 5e-4
+assert np.allclose(pred.std, et.erf(arch).std, rtol=1e-10)
+assert abs(et.erf("1d: conv3/s2*4").std[0] - np.sqrt(85 * 2 / 3)) < 1e-9
+assert compare_to_gaussian(et.erf("1d: conv3/d2*8").values).lattice_span == (2,)
+"""),
+]
+
+LESSON_4 = [
+    ("md", r"""
+# Lesson 4 — Making the field larger
+
+**Question.** A deep stack of 3x3 convolutions sees only a small Gaussian patch. Which design
+choices make the *effective* field larger — subsampling, dilation, residual connections, large
+kernels — and at what price?
+
+**Theory.** Every layer is a kernel at scale $d_l J_{l-1}$ (dilation times the stride below), so
+strides and dilations multiply later layers' contributions to the variance by $s^2$. Residual
+blocks $y = x + F(x)$ mix short and long paths (Veit et al. 2016): the ERF is a binomial
+mixture, narrower than the plain stack of the same depth. A large kernel of size $k$ adds
+$(k^2-1)/12$ at once.
+"""),
+    ("code", r"""
+%matplotlib inline
+import numpy as np
+from matplotlib.figure import Figure
+import erftheory as et
+from erftheory.metrics import all_metrics
+from erftheory.report import table
+"""),
+    ("code", r"""
+designs = {
+    "plain 3x3 x8": "conv3*8",
+    "stride 2 first": "conv3/s2, conv3*7",
+    "dilation 2": "conv3/d2*8",
+    "dilations 1,2,4,8 x2": "(conv3, conv3/d2, conv3/d4, conv3/d8)*2",
+    "residual x4": "conv3, res(conv3, conv3)*4",
+    "large kernel 31": "conv31, conv3*7",
+}
+rows, maps = [], {}
+for name, arch in designs.items():
+    r = et.erf(arch, normalize="sum")
+    m = all_metrics(r.values)
+    maps[name] = r.values
+    rows.append([name, r.receptive_field.size[0], f"{r.std[0]:.2f}",
+                 f"{r.std[0] / r.receptive_field.size[0]:.3f}", m["area_ratio_raw_side"][2],
+                 f"{m['effective_area']:.0f}"])
+print(table(["design", "TRF", "ERF std", "std/TRF", "50% square side", "effective area"], rows))
+"""),
+    ("code", r"""
+fig = Figure(figsize=(12, 6), layout="constrained")
+for ax, (name, values) in zip(fig.subplots(2, 3).ravel(), maps.items()):
+    ax.imshow(values ** 0.25, cmap="magma")
+    ax.set_title(f"{name} (x^0.25)")
+    ax.set_xticks([]); ax.set_yticks([])
+fig
+"""),
+    ("md", r"""
+Dilation widens the field at no cost in depth, but the dilation-2 stack puts its mass on a
+sublattice: every other pixel is never used (the "gridding" artefact, visible as a checkerboard).
+Mixing dilations 1, 2, 4, 8 fills the lattice. Subsampling early multiplies every later
+layer's reach. Residual blocks *narrow* the ERF at a given depth: most of the mass flows through
+short paths. A single large kernel adds as much variance as many small layers.
+
+## Exercises
+
+1. Which design has the largest std/TRF, and why is that not the same as the largest ERF?
+2. Show the gridding numerically: what fraction of the dilation-2 ERF's pixels are zero?
+3. How many plain 3x3 layers give the same std as one 31x31 kernel? (Variances add.)
+
+## Solutions
+
+1. The large kernel: its TRF grows only by 30 but its variance by $(31^2-1)/12 = 80$; the
+   widest ERF in pixels is a different question from the best use of the TRF.
+2. Only the 17 even positions of the 33 per axis are ever used: $1 - (17/33)^2 \approx 73\%$ of
+   the pixels are zero.
+3. $n \cdot 8/12 = 80$ gives $n = 120$ layers.
+"""),
+    ("code", r"""
+dil = maps["dilation 2"]
+assert abs(np.mean(dil == 0) - (1 - (17 / 33) ** 2)) < 1e-12   # 17 of 33 positions per axis used
+stds = {name: np.sqrt(((np.arange(v.shape[0]) - np.arange(v.shape[0]) @ v.sum(1)) ** 2) @ v.sum(1))
+        for name, v in maps.items()}
+assert stds["residual x4"] < et.erf("conv3*9").std[0]
+assert stds["large kernel 31"] > stds["plain 3x3 x8"]
+assert abs(et.erf("1d: conv3*120").std[0] - et.erf("1d: conv31").std[0]) < 1e-9
+"""),
+]
+
 LESSONS = {
     "01_counting_paths": LESSON_1,
+    "02_central_limit_theorem": LESSON_2,
     "03_random_weights_and_activations": LESSON_3,
+    "04_making_the_field_larger": LESSON_4,
     "06_measuring_and_validating": LESSON_6,
 }
