@@ -45,6 +45,33 @@ def _conv_adjoint(g, offset, kernel, stride, dilation, pad_before):
     return out, tuple(s * o - p for s, o, p in zip(stride, offset, pad_before))
 
 
+def _local_adjoint(g, offset, layer):
+    """Adjoint of a locally connected layer: each output position scatters its own kernel."""
+    weights = layer.weight_array
+    positions = layer.positions
+    stride, dilation = layer.stride, layer.dilation
+    kernel = weights.shape[len(positions) :]
+    shape = tuple(
+        (n - 1) * s + d * (k - 1) + 1 for n, k, s, d in zip(g.shape, kernel, stride, dilation)
+    )
+    out = np.zeros(shape)
+    for index in zip(*np.nonzero(g)):
+        position = tuple(o + i for o, i in zip(offset, index))
+        if any(p < 0 or p >= n for p, n in zip(position, positions)):
+            raise ERFError(
+                f"a path reaches output position {list(position)} of a locally connected layer "
+                f"whose weights cover {list(positions)} positions; pick a unit inside the grid"
+            )
+        w = weights[position]
+        region = tuple(
+            slice(s * i, s * i + d * (k - 1) + 1, d)
+            for i, s, d, k in zip(index, stride, dilation, kernel)
+        )
+        out[region] += g[index] * w
+    before = tuple(p[0] for p in layer.padding)
+    return out, tuple(s * o - p for s, o, p in zip(stride, offset, before))
+
+
 def _transposed_adjoint(g, offset, kernel, stride, dilation, pad_before):
     """Adjoint of a transposed conv: x_grad[i] = sum_m w[m] g[s i + d m - p] (a correlation)."""
     lo = [
@@ -116,6 +143,7 @@ def _layer(layer, g, offset):
         Conv,
         ConvTranspose,
         Dropout,
+        LocallyConnected,
         MaxPool,
         ReLU,
         Residual,
@@ -135,6 +163,8 @@ def _layer(layer, g, offset):
             g, lo = _upsample_axis(g, offset[axis], axis, factor, layer.mode)
             offset = offset[:axis] + (lo,) + offset[axis + 1 :]
         return g, offset
+    if isinstance(layer, LocallyConnected):
+        return _local_adjoint(g, offset, layer)
     if isinstance(layer, (Conv, ConvTranspose, AvgPool, MaxPool)):
         if isinstance(layer, (Conv, ConvTranspose)) and layer.weights is not None:
             kernel = layer.weight_array
@@ -157,8 +187,8 @@ def _layer(layer, g, offset):
 def backpropagate(net, unit=None) -> tuple[np.ndarray, tuple[int, ...]]:
     """E[dy/dx] (all-ones weights) of output ``unit`` and the input position of its index 0.
 
-    The array is trimmed to the bounding box of its support; the offset is the input
-    coordinate of its first entry (the start of the unit's field).
+    The array spans every input the unit's paths reach (its theoretical field, whatever the
+    weights' values); the offset is the input coordinate of its first entry.
 
     Examples
     --------
@@ -170,10 +200,6 @@ def backpropagate(net, unit=None) -> tuple[np.ndarray, tuple[int, ...]]:
     dims = net.dims
     unit = (0,) * dims if unit is None else tuple(unit)
     g, offset = _backward(net.layers, np.ones((1,) * dims), unit)
-    nonzero = np.nonzero(g)
-    if not nonzero[0].size:  # the unit sees no input at all: an all-zero one-pixel field
+    if g.size == 0:  # the unit sees no input at all: an all-zero one-pixel field
         return np.zeros((1,) * dims), tuple(offset)
-    lo = [int(a.min()) for a in nonzero]
-    hi = [int(a.max()) + 1 for a in nonzero]
-    g = g[tuple(slice(a, b) for a, b in zip(lo, hi))]
-    return g, tuple(o + a for o, a in zip(offset, lo))
+    return g, tuple(offset)

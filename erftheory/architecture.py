@@ -36,6 +36,7 @@ __all__ = [
     "BatchNorm",
     "LayerNorm",
     "ConvTranspose",
+    "LocallyConnected",
     "Upsample",
     "GlobalAvgPool",
     "AdaptiveAvgPool",
@@ -244,6 +245,53 @@ class ConvTranspose(_Spatial):
                 "yet (the alignment of fractional strides)"
             )
         return _check_weights(_Spatial._resolve(self, dims, where, False), dims, where)
+
+
+@dataclass(frozen=True)
+class LocallyConnected(_Spatial):
+    """A locally connected layer: its own kernel at every output position (no sharing).
+
+    ``weights`` has shape ``(*positions, *kernel)``: the output positions (index 0 = output
+    unit 0) lead. The linearised ERF is still a sum over paths; erftheory computes it by
+    backpropagation (``weights="ones"`` mode) for units whose paths stay on the weight grid.
+    """
+
+    kernel: Axes = 3
+    stride: Axes = 1
+    dilation: Axes = 1
+    padding: Padding | None = None
+    padding_mode: str = "zeros"
+    weights: tuple | None = field(default=None)
+    repeat: int = 1
+
+    __post_init__ = Conv.__post_init__
+    weight_array = Conv.weight_array
+
+    @property
+    def type(self) -> str:
+        """The layer's name in the JSON format."""
+        return "local"
+
+    @property
+    def positions(self) -> tuple[int, ...]:
+        """The output grid the weights cover."""
+        return self.weight_array.shape[: len(self.kernel)]
+
+    def _resolve(self, dims, where, inside_residual):
+        layer = _Spatial._resolve(self, dims, where, inside_residual)
+        if inside_residual:
+            raise ERFError(f"{where}: a locally connected layer inside a residual or branch")
+        if layer.weights is None:
+            raise ERFError(f"{where}: a locally connected layer needs its weights")
+        w = layer.weight_array
+        if w.ndim != 2 * dims or w.shape[dims:] != layer.kernel:
+            raise ERFError(
+                f"{where}: locally connected weights have shape {list(w.shape)}; expected "
+                f"[*output positions ({dims} axes), *kernel {list(layer.kernel)}]"
+            )
+        if not np.all(np.isfinite(w)):
+            raise ERFError(f"{where}: weights contain NaN or inf")
+        return layer
 
 
 @dataclass(frozen=True)
@@ -550,8 +598,13 @@ class Network:
 
     @property
     def fractional(self) -> bool:
-        """Whether the network has upsampling or transposed convs (fractional strides)."""
-        return any(isinstance(x, (Upsample, ConvTranspose)) for x in _all_layers(self.layers))
+        """Whether the ERF needs backpropagation: fractional strides or position-dependent kernels.
+
+        Upsampling and transposed convs (the ERF depends on the unit's phase) and locally
+        connected layers (a kernel per position) are not kernel compositions.
+        """
+        kinds = (Upsample, ConvTranspose, LocallyConnected)
+        return any(isinstance(x, kinds) for x in _all_layers(self.layers))
 
     @property
     def treated_as_identity(self) -> tuple[str, ...]:

@@ -322,6 +322,7 @@ def erf(
     method: str = "auto",
     max_bytes: float = DEFAULT_MAX_BYTES,
     input_shape=None,
+    unit=None,
 ) -> ERFResult:
     """The effective receptive field of the centre output unit.
 
@@ -344,6 +345,10 @@ def erf(
         Refuse, before allocating, an ERF whose working memory would exceed this.
     input_shape : sequence of int, optional
         The input resolution, needed (only) to size global and adaptive pooling.
+    unit : sequence of int, optional
+        The output unit (default 0), where the ERF depends on it: upsampling and transposed
+        convs (the unit's phase) and locally connected layers. On an unbounded input every
+        other network gives every unit the same ERF.
 
     Returns
     -------
@@ -391,7 +396,7 @@ def erf(
             "command line) or describe a shallower network"
         )
     if net.fractional:
-        return _fractional_result(net, rf, weights, normalize, exact)
+        return _fractional_result(net, rf, weights, normalize, exact, unit)
     terms = linearize(net, weights, exact)
     if exact:
         ops = size * sum(
@@ -494,7 +499,7 @@ def _ilog10(n: int) -> float:
     return math.log10(n >> shift) + shift * math.log10(2)
 
 
-def _fractional_result(net, rf, weights, normalize, exact) -> ERFResult:
+def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
     """The ERF of a network with upsampling/transposed convs (see :mod:`erftheory.adjoint`)."""
     from .adjoint import backpropagate
     from .architecture import _all_layers
@@ -505,7 +510,12 @@ def _fractional_result(net, rf, weights, normalize, exact) -> ERFResult:
             "weights='ones' float mode only (random weights and exact mode are not modelled "
             "for fractional strides yet)"
         )
-    values, _ = backpropagate(net)
+    if unit is not None and len(unit) != net.dims:
+        raise ERFError(f"unit {list(unit)} needs {net.dims} indices (dims={net.dims})")
+    values, start = backpropagate(net, unit)
+    rf = ReceptiveField(
+        values.shape, base.effective_stride, start, base.rows, base.treated_as_identity
+    )
     total = float(values.sum())
     peak = float(np.max(np.abs(values)))
     if peak == 0 and normalize is not None:

@@ -168,10 +168,10 @@ class _Linearizer:
         return terms, jump
 
     def layer(self, layer, jump):
-        if layer.type in ("upsample", "convtranspose"):
+        if layer.type in ("upsample", "convtranspose", "local"):
             raise ERFError(
-                f"{layer.type} has a fractional stride: its ERF comes from erftheory.erf "
-                "(backpropagation), not from kernel composition"
+                f"{layer.type} is not a kernel composition (a fractional stride or a kernel per "
+                "position): its ERF comes from erftheory.erf by backpropagation"
             )
         if isinstance(layer, (Residual, Branches)):
             return self.join(layer, jump)

@@ -39,6 +39,7 @@ from .architecture import (
     GlobalAvgPool,
     Identity,
     LayerNorm,
+    LocallyConnected,
     MaxPool,
     Network,
     ReLU,
@@ -52,7 +53,13 @@ from .errors import ERFError
 
 __all__ = ["as_network", "from_dict", "from_compact", "to_dict", "to_compact", "describe"]
 
-_SPATIAL = {"conv": Conv, "avgpool": AvgPool, "maxpool": MaxPool, "convtranspose": ConvTranspose}
+_SPATIAL = {
+    "conv": Conv,
+    "avgpool": AvgPool,
+    "maxpool": MaxPool,
+    "convtranspose": ConvTranspose,
+    "local": LocallyConnected,
+}
 _SHORT = {"convt": "convtranspose"}
 _POINTWISE = {
     "relu": ReLU,
@@ -86,6 +93,7 @@ _KEYS = {
     "block": {"layers", "repeat"},
     "branches": {"branches", "join", "repeat"},
     "upsample": {"factor", "mode", "repeat"},
+    "local": {"kernel", "stride", "dilation", "padding", "padding_mode", "weights", "repeat"},
     "globalavgpool": {"repeat"},
     "adaptiveavgpool": {"output", "repeat"},
     "convtranspose": {"kernel", "stride", "dilation", "padding", "weights", "repeat"},
@@ -214,7 +222,7 @@ def _layer_dict(layer) -> dict:
         )
         if layer.padding_mode != "zeros":
             out["padding_mode"] = layer.padding_mode
-        if isinstance(layer, Conv) and layer.weights is not None:
+        if getattr(layer, "weights", None) is not None:
             out["weights"] = layer.weight_array.tolist()
         if isinstance(layer, Conv) and layer.groups != 1:
             out["groups"] = layer.groups
@@ -450,7 +458,7 @@ def _axes_needed(item: dict) -> int:
     depth = 0
     while isinstance(weights, list):
         depth, weights = depth + 1, weights[0] if weights else None
-    need = max(need, depth)
+    need = max(need, depth // 2 if item.get("type") == "local" else depth)
     for inner in item.get("layers", []) + sum(item.get("branches", []), []):
         need = max(need, _axes_needed(inner))
     return need
@@ -472,7 +480,7 @@ def describe(layer, inside_residual: bool = False) -> str:
         text = f"res({inner})" if isinstance(layer, Residual) else f"({inner})"
     elif isinstance(layer, _Spatial):
         text = layer.type + _axes(layer.kernel)
-        default_stride = {Conv: (1,), ConvTranspose: (2,)}.get(type(layer))
+        default_stride = {Conv: (1,), ConvTranspose: (2,), LocallyConnected: (1,)}.get(type(layer))
         default_stride = (
             layer.kernel if default_stride is None else default_stride * len(layer.kernel)
         )
@@ -491,7 +499,7 @@ def describe(layer, inside_residual: bool = False) -> str:
             text += "/" + layer.padding_mode
         if isinstance(layer, Conv) and layer.groups != 1:
             text += f"/g{layer.groups}"
-        if isinstance(layer, Conv) and layer.weights is not None:
+        if getattr(layer, "weights", None) is not None:
             text += "/w" + json.dumps(layer.weight_array.tolist(), separators=(",", ":"))
     elif isinstance(layer, Upsample):
         text = "up" + _axes(layer.factor) + ("" if layer.mode == "nearest" else "/bilinear")

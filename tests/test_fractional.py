@@ -142,3 +142,41 @@ def test_3d_and_reports():
         et.erf("conv3, up2", weights="random")
     with pytest.raises(et.ERFError, match="not modelled yet"):
         et.erf("res(conv3, up2)")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 2), st.integers(1, 2), st.integers(0, 1), st.data())
+def test_locally_connected_against_brute_force(k, s, d, p, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    positions = 6
+    w = rng.normal(size=(positions, k))
+    spec = {
+        "dims": 1,
+        "layers": [
+            {"type": "conv", "kernel": 2},
+            {
+                "type": "local",
+                "kernel": k,
+                "stride": s,
+                "dilation": d,
+                "padding": p,
+                "weights": w.tolist(),
+            },
+        ],
+    }
+    unit = data.draw(st.integers(0, positions - 1))
+    r = et.erf(spec, unit=(unit,))
+    start = r.receptive_field.start[0]
+
+    def y(x, margin):
+        """y[unit] = sum_m W[unit, m] z[s unit + d m - p], z[t] = x[t] + x[t + 1], by loops."""
+        z = lambda t: x[t + margin] + x[t + 1 + margin]  # noqa: E731
+        return sum(w[unit, m] * z(s * unit + d * m - p) for m in range(k))
+
+    margin, n = 5, 20
+    jac = np.array([y(np.eye(n + 2 * margin)[j], margin) for j in range(n + 2 * margin)])
+    expected = np.zeros(n + 2 * margin)
+    expected[margin + start : margin + start + r.values.size] = r.values
+    np.testing.assert_allclose(expected, jac, atol=1e-12)
+    with pytest.raises(et.ERFError, match="pick a unit inside the grid"):
+        et.erf(spec, unit=(positions + 3,))
