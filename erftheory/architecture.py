@@ -190,8 +190,8 @@ def _freeze(array: np.ndarray):
 
 
 @dataclass(frozen=True)
-class AvgPool(_Spatial):
-    """Average pooling: a fixed kernel of value ``1 / prod(kernel)``; stride defaults to kernel."""
+class _Pool(_Spatial):
+    """The fields of a pooling layer; the stride defaults to the kernel."""
 
     kernel: Axes = 2
     stride: Axes | None = None
@@ -202,19 +202,17 @@ class AvgPool(_Spatial):
 
 
 @dataclass(frozen=True)
-class MaxPool(_Spatial):
+class AvgPool(_Pool):
+    """Average pooling: a fixed kernel of value ``1 / prod(kernel)``; stride defaults to kernel."""
+
+
+@dataclass(frozen=True)
+class MaxPool(_Pool):
     """Max pooling: in expectation over iid continuous inputs it routes the gradient uniformly.
 
     Its mean kernel is the average-pool kernel; in ``weights="random"`` mode it is a random
     routing whose squared-gradient kernel is ``1 / prod(kernel)`` per tap.
     """
-
-    kernel: Axes = 2
-    stride: Axes | None = None
-    dilation: Axes = 1
-    padding: Padding | None = None
-    padding_mode: str = "zeros"
-    repeat: int = 1
 
 
 @dataclass(frozen=True)

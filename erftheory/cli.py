@@ -319,11 +319,9 @@ def _cmd_sweep(args) -> int:
         max_bytes=args.max_memory,
         identity=args.as_identity,
     )
-    if args.plot:
-        from .plot import plot_sweep
+    from .plot import plot_sweep
 
-        _write_figure(plot_sweep(result).figure, args.plot)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    _finish(args, result, plot_sweep)
     return 0
 
 
@@ -348,11 +346,9 @@ def _cmd_check(args) -> int:
     )
     if args.save_empirical:
         _save_array(result.empirical, args.save_empirical)
-    if args.plot:
-        from .plot import plot_check
+    from .plot import plot_check
 
-        _write_figure(plot_check(result).figure, args.plot)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    _finish(args, result, plot_check)
     return 1 if result.verdict == "disagree" else 0
 
 
@@ -368,11 +364,9 @@ def _cmd_validate(args) -> int:
         key=args.key,
         theory=args.theory,
     )
-    if args.plot:
-        from .plot import plot_validation
+    from .plot import plot_validation
 
-        _write_figure(plot_validation(result).figure, args.plot)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    _finish(args, result, plot_validation)
     return 0
 
 
@@ -498,6 +492,13 @@ def _save_array(values: np.ndarray, path: str) -> None:
             raise ERFError(f"{path}: the file name must end in .npy or .csv")
     except OSError as err:
         raise ERFError(f"cannot write {path!r}: {err.strerror}") from None
+
+
+def _finish(args, result, plot) -> None:
+    """Write ``--plot`` with ``plot(result)``, then print ``--json`` or the text report."""
+    if args.plot:
+        _write_figure(plot(result).figure, args.plot)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
 
 
 def _write_figure(fig, path: str) -> None:

@@ -241,7 +241,7 @@ def receptive_field(arch, input_shape=None) -> ReceptiveField:
     >>> receptive_field("1d: conv7/s2/p3, maxpool3/s2/p1").size
     (11,)
     """
-    from .parse import as_network, describe
+    from .parse import as_network
 
     net: Network = as_network(arch)
     if input_shape is not None:
@@ -256,21 +256,7 @@ def receptive_field(arch, input_shape=None) -> ReceptiveField:
     for index, layer in enumerate(net.layers):
         erf_std = growth.add(layer, state.jump)
         state = _apply(state, layer)
-        spatial = isinstance(layer, _Spatial)
-        rows.append(
-            LayerRow(
-                index=index,
-                layer=describe(layer),
-                kernel=layer.kernel if spatial else None,
-                stride=layer.stride if spatial else None,
-                dilation=layer.dilation if spatial else None,
-                repeat=layer.repeat,
-                size=state.size,
-                jump=state.jump,
-                start=state.start,
-                erf_std=erf_std,
-            )
-        )
+        rows.append(_row(index, layer, state.size, state.jump, state.start, erf_std))
     return ReceptiveField(state.size, state.jump, state.start, tuple(rows), net.treated_as_identity)
 
 
@@ -306,6 +292,24 @@ class _ERFGrowth:
         return tuple(float(np.sqrt(max(self.cov[a, a], 0.0))) for a in range(self.dims))
 
 
+def _row(index, layer, size, jump, start, erf_std) -> LayerRow:
+    from .parse import describe
+
+    spatial = isinstance(layer, _Spatial)
+    return LayerRow(
+        index=index,
+        layer=describe(layer),
+        kernel=layer.kernel if spatial else None,
+        stride=layer.stride if spatial else None,
+        dilation=layer.dilation if spatial else None,
+        repeat=layer.repeat,
+        size=tuple(size),
+        jump=jump,
+        start=start,
+        erf_std=erf_std,
+    )
+
+
 def _fractional(net: Network) -> ReceptiveField:
     """Rows of a network with upsampling/transposed convs, from exact backpropagation.
 
@@ -317,7 +321,6 @@ def _fractional(net: Network) -> ReceptiveField:
     from .adjoint import backpropagate
     from .architecture import ConvTranspose, Upsample
     from .erf import _moments
-    from .parse import describe
 
     rows, jump = [], (Fraction(1),) * net.dims
     for index, layer in enumerate(net.layers):
@@ -330,20 +333,7 @@ def _fractional(net: Network) -> ReceptiveField:
                 jump = tuple(j / s for j, s in zip(jump, layer.stride))
             elif isinstance(layer, _Spatial):
                 jump = tuple(j * s for j, s in zip(jump, layer.stride))
-        spatial = isinstance(layer, _Spatial)
-        rows.append(
-            LayerRow(
-                index=index,
-                layer=describe(layer),
-                kernel=layer.kernel if spatial else None,
-                stride=layer.stride if spatial else None,
-                dilation=layer.dilation if spatial else None,
-                repeat=layer.repeat,
-                size=g.shape,
-                jump=tuple(int(j) if j.denominator == 1 else j for j in jump),
-                start=start,
-                erf_std=_moments(g)[1],
-            )
-        )
+        jump_shown = tuple(int(j) if j.denominator == 1 else j for j in jump)
+        rows.append(_row(index, layer, g.shape, jump_shown, start, _moments(g)[1]))
     last = rows[-1]
     return ReceptiveField(last.size, last.jump, last.start, tuple(rows), net.treated_as_identity)
