@@ -17,17 +17,20 @@ from .errors import ERFError
 __all__ = ["main"]
 
 _ARCH_HELP = """\
-ARCH is a zoo name (erftheory zoo), a JSON file, or a compact string such as "conv3*10" or
-"conv7/s2/p3, maxpool3/s2/p1, res(conv3, relu, conv3)*2":
+ARCH is a zoo name (erftheory zoo), a JSON file, inline JSON, or a compact string such as
+"conv3*10" or "conv7/s2/p3, maxpool3/s2/p1, res(conv3, relu, conv3)*2":
 
   [1d:|2d:|3d:] layer, layer, ...       (dims default to 2)
   conv K | avgpool K | maxpool K        K = 3 or 3x5 (per axis)
      /sS stride   /dD dilation   /pP padding (1, 1x2, 0-1 before-after, same, valid)
-     /w[[...]] explicit weights (JSON array)   /circular /reflect /replicate /zeros
+     /w[[...]] explicit weights (JSON array)   /gG groups   /circular /reflect /replicate
+  convtranspose K | upN[/bilinear]      transposed conv, upsampling (fractional strides)
+  local K /w[...]                       locally connected (weights: positions, then kernel)
+  gap | aapN                            global / adaptive average pooling (need --input)
   relu | tanh | sigmoid | dropoutP      e.g. dropout0.5
+  bn | ln | id                          pass-through layers
   res(layer, ...)                       residual block y = x + F(x), F centred
   add(a, b | c) | cat(a | b | id)       aligned branches, added or concatenated
-  id                                    identity (pass-through)
   (layer, ...)                          a group
   ITEM*N                                repeat N times
 """
