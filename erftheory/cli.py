@@ -262,6 +262,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="a fixed input instead of a fresh normal one per sample",
     )
+    c.add_argument(
+        "--variance-map",
+        metavar="MAP.npy|.csv",
+        default=None,
+        help="per-offset variance multiplier of random conv weights (kernel-shaped)",
+    )
     c.add_argument("--batch", type=int, default=256, help="samples per pass (256)")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument(
@@ -331,11 +337,10 @@ def _cmd_sweep(args) -> int:
 def _cmd_check(args) -> int:
     from .montecarlo import check
 
-    array = None
-    if args.input_array:
-        from .empirical import load_map
+    from .empirical import load_map
 
-        array = load_map(args.input_array)
+    array = load_map(args.input_array) if args.input_array else None
+    vmap = load_map(args.variance_map) if args.variance_map else None
     result = check(
         _arch(args),
         samples=args.samples,
@@ -345,6 +350,7 @@ def _cmd_check(args) -> int:
         activation=args.activation,
         statistic=args.statistic,
         input=array,
+        variance_map=vmap,
         batch=args.batch,
     )
     if args.save_empirical:

@@ -323,6 +323,7 @@ def erf(
     max_bytes: float = DEFAULT_MAX_BYTES,
     input_shape=None,
     unit=None,
+    variance=None,
 ) -> ERFResult:
     """The effective receptive field of the centre output unit.
 
@@ -345,6 +346,9 @@ def erf(
         Refuse, before allocating, an ERF whose working memory would exceed this.
     input_shape : sequence of int, optional
         The input resolution, needed (only) to size global and adaptive pooling.
+    variance : array, optional
+        With ``weights="random"``: the per-offset variance of the conv weights whose kernel
+        has this shape (a centre-light or border-heavy initialisation), instead of 1.
     unit : sequence of int, optional
         The output unit (default 0), where the ERF depends on it: upsampling and transposed
         convs (the unit's phase) and locally connected layers. On an unbounded input every
@@ -397,7 +401,13 @@ def erf(
         )
     if net.fractional:
         return _fractional_result(net, rf, weights, normalize, exact, unit)
-    terms = linearize(net, weights, exact)
+    if variance is not None:
+        v = np.asarray(variance, dtype=float)
+        if weights != "random" or not np.all(np.isfinite(v)) or np.any(v < 0):
+            raise ERFError(
+                "variance= takes non-negative finite per-offset variances, with weights='random'"
+            )
+    terms = linearize(net, weights, exact, variance)
     if exact:
         ops = size * sum(
             f.power * np.count_nonzero(f.kernel) for t in terms for f in t.random + t.fixed

@@ -111,8 +111,9 @@ def _times(a: list[Term], b: list[Term]) -> list[Term]:
 
 
 class _Linearizer:
-    def __init__(self, dims: int, mode: str, exact: bool):
+    def __init__(self, dims: int, mode: str, exact: bool, variance=None):
         self.dims, self.mode, self.exact = dims, mode, exact
+        self.variance = None if variance is None else np.asarray(variance, dtype=float)
         self.one = Fraction(1) if exact else 1.0
 
     def number(self, x):
@@ -134,8 +135,11 @@ class _Linearizer:
         if isinstance(layer, Conv):
             if layer.weights is not None:
                 return "fixed", self.array(layer.weight_array)
-            kind = "random" if self.mode == "random" else "fixed"
-            return kind, self.array(np.ones(layer.kernel))
+            if self.mode != "random":
+                return "fixed", self.array(np.ones(layer.kernel))
+            if self.variance is not None and self.variance.shape == layer.kernel:
+                return "random", self.array(self.variance)  # the initialisation's variance map
+            return "random", self.array(np.ones(layer.kernel))
         uniform = self.array(np.ones(layer.kernel))
         uniform = uniform * (Fraction(1, size) if self.exact else 1.0 / size)
         if isinstance(layer, MaxPool) and self.mode == "random":
@@ -217,7 +221,7 @@ class _Linearizer:
         """The sum of the branches' kernels at unit scale, each placed within the union field."""
         from .erf import _evaluate  # the one place that turns terms into an array
 
-        inner = _Linearizer(self.dims, mode, self.exact)
+        inner = _Linearizer(self.dims, mode, self.exact, self.variance)
         inner.no_fixed = self.no_fixed
         kernel = np.zeros(union.size, dtype=object if self.exact else float)
         for path, state in branches:
@@ -249,7 +253,7 @@ def _has_fixed(layers) -> bool:
     )
 
 
-def linearize(net, mode: str = "ones", exact: bool = False) -> list[Term]:
+def linearize(net, mode: str = "ones", exact: bool = False, variance=None) -> list[Term]:
     """The path groups of a network's linearised model (see the module docstring).
 
     Parameters
@@ -258,13 +262,16 @@ def linearize(net, mode: str = "ones", exact: bool = False) -> list[Term]:
     mode : {"ones", "random"}
     exact : bool
         Kernels as Fractions instead of floats.
+    variance : array, optional
+        Per-offset weight variances of the random convs whose kernel has its shape (an
+        initialisation scheme; THEORY.md section 4); unit variances otherwise.
 
     Returns
     -------
     list of Term
         In ``"ones"`` mode a single term whose fixed factors compose to E[d y / d x].
     """
-    lin = _Linearizer(net.dims, mode, exact)
+    lin = _Linearizer(net.dims, mode, exact, variance)
     lin.no_fixed = not _has_fixed(net.layers)
     terms, _ = lin.layers(net.layers, (1,) * net.dims)
     return terms

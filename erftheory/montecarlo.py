@@ -417,7 +417,7 @@ def check(
         predicted = np.zeros(mc.mean.shape) if random else erf(reference).values
         theory = ("E[g] = 0 (zero-mean weights)" if random else "E[g], ones weights") + label
     elif random:
-        var = erf(reference, weights="random", normalize="sum").values
+        var = erf(reference, weights="random", normalize="sum", variance=variance_map).values
         predicted = var if statistic == "sq" else np.sqrt(var)
         theory = (
             "E[g^2], random weights" if statistic == "sq" else "sqrt(E[g^2]), random weights"

@@ -116,3 +116,37 @@ def test_cli(tmp_path, capsys):
     assert np.load(out).shape == et.erf("conv3*2").values.shape
     assert png.stat().st_size > 1000
     assert main(["check", "conv3", "--channels", "0"]) == 2
+
+
+def test_cli_variance_map_and_bad_map(tmp_path, capsys):
+    light = tmp_path / "light.csv"
+    np.savetxt(light, [[1, 1, 1], [1, 0.2, 1], [1, 1, 1]], delimiter=",")
+    assert (
+        main(["check", "conv3*3", "--samples", "400", "--variance-map", str(light), "--json"]) == 0
+    )
+    capsys.readouterr()
+    wrong = tmp_path / "wrong.csv"
+    np.savetxt(wrong, [[1, 1], [1, 1]], delimiter=",")
+    assert main(["check", "conv3*3", "--samples", "10", "--variance-map", str(wrong)]) == 2
+    assert "variance map has shape [2, 2]" in capsys.readouterr().err
+
+
+def test_variance_map_theory_is_the_composition_of_variance_kernels():
+    light = np.array([[4.0, 0.1, 4.0], [0.1, 0.1, 0.1], [4.0, 0.1, 4.0]])  # corner-heavy
+    predicted = et.erf("conv3*4", weights="random", variance=light).values
+    # independent: compose the variance kernel four times with numpy
+    expected = light
+    for _ in range(3):
+        expected = _full_conv2d(expected, light)
+    np.testing.assert_allclose(predicted, expected, rtol=1e-12)
+    c = check("conv3*4", samples=3000, seed=4, variance_map=light)
+    assert c.verdict == "agree"
+    plain = et.erf("conv3*4", weights="random", normalize="sum").values
+    assert np.abs(c.empirical / c.empirical.sum() - plain).sum() > 3 * c.noise_l1
+
+
+def _full_conv2d(a, b):
+    out = np.zeros((a.shape[0] + b.shape[0] - 1, a.shape[1] + b.shape[1] - 1))
+    for i, j in np.ndindex(*b.shape):
+        out[i : i + a.shape[0], j : j + a.shape[1]] += b[i, j] * a
+    return out
