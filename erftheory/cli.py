@@ -165,6 +165,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument(
+        "--input",
+        type=_ints,
+        default=None,
+        metavar="H,W",
+        help="a finite input of this size: the ERF of one unit, shaped like it",
+    )
+    e.add_argument(
+        "--padding",
+        default=None,
+        metavar="MODE",
+        help="with --input: zeros, circular, reflect or replicate for every layer",
+    )
+    e.add_argument(
+        "--unit",
+        type=_ints,
+        default=None,
+        metavar="I,J",
+        help="with --input: the output unit (default the centre, n // 2)",
+    )
+    e.add_argument(
         "--thresholds",
         type=_floats,
         default=(0.2, 0.3, 0.5, 0.99),
@@ -313,6 +333,30 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print JSON")
     v.add_argument("--plot", metavar="OUT.png", help="empirical map, theory contours, profiles")
 
+    b = sub.add_parser(
+        "borders",
+        help="every output unit on a finite input: ERF mass lost to padding, pull of its centre",
+        epilog=_ARCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    b.add_argument("arch", metavar="ARCH")
+    b.add_argument(
+        "--as-identity",
+        type=_names,
+        default=(),
+        metavar="TYPES",
+        help="treat these layer types as identity (opt-in, reported)",
+    )
+    b.add_argument("--input", type=_ints, required=True, metavar="H,W", help="the input size")
+    b.add_argument(
+        "--padding",
+        default=None,
+        metavar="MODE",
+        help="zeros, circular, reflect or replicate for every layer",
+    )
+    b.add_argument("--json", action="store_true", help="print JSON (with the maps)")
+    b.add_argument("--plot", metavar="OUT.png", help="lost-mass and centre-pull maps")
+
     z = sub.add_parser("zoo", help="list the built-in architectures (usable wherever ARCH is)")
     z.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -439,8 +483,49 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
+def _cmd_finite(args) -> int:
+    from .finite import finite_erf
+
+    result = finite_erf(_arch(args), args.input, args.unit, args.padding)
+    if args.save:
+        _save_array(result.values, args.save)
+    if args.plot:
+        from .plot import plot_map
+
+        title = f"ERF of unit {list(result.unit)}, {args.padding or 'declared'} padding"
+        _write_figure(plot_map(result.values, title, log=args.log).figure, args.plot)
+    d = result.to_dict()
+    if args.json:
+        print(json.dumps(d, indent=2))
+    else:
+        lost = d["lost_fraction"]
+        print(
+            f"ERF of output unit {d['unit']} of {d['output']} on a {d['input']} input "
+            f"({args.padding or 'declared'} padding)\n"
+            f"  mass              {d['mass']:.6g} of {d['unbounded_mass']:.6g} unbounded"
+            + (f" ({lost:.1%} lost to padding)" if lost is not None else "")
+            + f"\n  centre            {[round(c, 3) for c in d['centre']]}"
+            f" (nominal {d['nominal_centre']})"
+        )
+    return 0
+
+
+def _cmd_borders(args) -> int:
+    from .finite import border_maps
+    from .plot import plot_borders
+
+    result = border_maps(_arch(args), args.input, args.padding)
+    _finish(args, result, plot_borders)
+    return 0
+
+
 def _cmd_erf(args) -> int:
     from .erf import DEFAULT_MAX_BYTES, erf
+
+    if args.input is not None:
+        return _cmd_finite(args)
+    if args.unit is not None or args.padding is not None:
+        raise ERFError("--unit and --padding describe a finite input: give --input too")
 
     result = erf(
         _arch(args),
@@ -521,6 +606,7 @@ _COMMANDS = {
     "erf": _cmd_erf,
     "sweep": _cmd_sweep,
     "check": _cmd_check,
+    "borders": _cmd_borders,
     "validate": _cmd_validate,
     "zoo": _cmd_zoo,
 }

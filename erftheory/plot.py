@@ -9,6 +9,8 @@ import numpy as np
 
 __all__ = [
     "plot_erf",
+    "plot_map",
+    "plot_borders",
     "plot_growth",
     "plot_sweep",
     "plot_validation",
@@ -250,3 +252,54 @@ def plot_growth(rf, ax=None, title: str = ""):
         ax.set_xticks(index, [r.layer[:14] for r in rf.rows], rotation=70, fontsize="x-small")
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_map(values, title: str = "", ax=None, log: bool = False):
+    """A heat map of any 1-D to 3-D array (3-D: the centre slice of axis 0).
+
+    Examples
+    --------
+    >>> ax = plot_map(np.eye(4), "identity")
+    >>> ax.get_title()
+    'identity'
+    """
+    values = np.asarray(values, dtype=float)
+    ax = ax if ax is not None else _new_axes()[0]
+    if values.ndim == 1:
+        ax.plot(values, marker=".")
+        if log:
+            ax.set_yscale("log")
+        ax.set(title=title, xlabel="input position")
+        return ax
+    if values.ndim == 3:
+        values = values[values.shape[0] // 2]
+    from matplotlib.colors import LogNorm
+
+    positive = values[values > 0]
+    norm = LogNorm(positive.min(), positive.max()) if log and positive.size else None
+    image = ax.imshow(values, origin="upper", cmap="viridis", norm=norm)
+    ax.figure.colorbar(image, ax=ax, shrink=0.85)
+    ax.set(title=title, xlabel="axis -1", ylabel="axis -2")
+    return ax
+
+
+def plot_borders(maps, ax=None):
+    """Two maps over the output units: ERF mass lost to padding, and the pull of its centre.
+
+    Parameters
+    ----------
+    maps : BorderMaps
+        From :func:`erftheory.finite.border_maps`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes of the lost-mass map (its figure holds both).
+    """
+    if ax is not None:
+        return plot_map(maps.lost_fraction, "fraction of ERF mass lost to padding", ax)
+    axes = _new_axes(2)
+    plot_map(maps.lost_fraction, "fraction of ERF mass lost to padding", axes[0])
+    pull = np.sqrt(np.sum(np.nan_to_num(maps.pull) ** 2, axis=0))
+    plot_map(pull, "pull of the ERF centre (pixels)", axes[1])
+    return axes[0]

@@ -1,0 +1,294 @@
+"""Finite images: the ERF of any output unit, and what the borders do to every unit at once.
+
+On a finite input every padded position is a zero (zero padding) or a copy of an image pixel
+(circular, reflect, replicate), so the network is still a linear map ``y = A x`` of the image
+(THEORY.md, section 5), with all-ones weights (or explicit ones), average kernels for pools,
+ReLU gates at 1/2 and dropout at 1 as in :func:`erftheory.erf`. The ERF of output unit ``u``
+is the row ``A^T e_u``, shaped like the input: one backward pass of the NumPy autograd.
+
+For all units at once no backward pass per unit is needed, by linearity: the forward pass of
+an all-ones image gives every unit's ERF mass ``(A 1)(u)``, and that of the coordinate image
+``c(p) = p`` (per axis) its first moment, so the ERF centre of every unit is
+``(A c)(u) / (A 1)(u)``. With zero padding the mass lost to the padding is the unbounded
+mass minus ``(A 1)(u)``; the pull is the centre's offset from the unit's nominal (TRF) centre.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import autograd as ag
+from .architecture import (
+    AvgPool,
+    BatchNorm,
+    Block,
+    Branches,
+    Conv,
+    Dropout,
+    Identity,
+    LayerNorm,
+    MaxPool,
+    Network,
+    ReLU,
+    Residual,
+    _all_layers,
+    _Spatial,
+)
+from .errors import ERFError
+
+__all__ = ["FiniteERF", "BorderMaps", "finite_erf", "border_maps", "PADDING_MODES"]
+
+PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
+
+
+def _with_mode(net: Network, mode: str | None) -> Network:
+    """Every conv/pool padded with ``mode`` (None keeps each layer's own mode)."""
+    if mode is None:
+        return net
+    if mode not in PADDING_MODES:
+        raise ERFError(f"padding mode {mode!r} is not one of {', '.join(PADDING_MODES)}")
+
+    def set_mode(layer):
+        if isinstance(layer, _Spatial):
+            return replace(layer, padding_mode=mode)
+        if isinstance(layer, Branches):
+            return replace(
+                layer, branches=tuple(tuple(set_mode(x) for x in b) for b in layer.branches)
+            )
+        if isinstance(layer, Block):
+            return replace(layer, layers=tuple(set_mode(x) for x in layer.layers))
+        return layer
+
+    return Network(tuple(set_mode(x) for x in net.layers), net.dims)
+
+
+def _forward(layers, x: ag.Tensor) -> ag.Tensor:
+    for layer in layers:
+        for _ in range(layer.repeat):
+            x = _layer(layer, x)
+    return x
+
+
+def _layer(layer, x: ag.Tensor) -> ag.Tensor:
+    if isinstance(layer, Branches):
+        outs = [_forward(path, x) for path in layer.branches]
+        for o in outs[1:]:
+            outs[0] = ag.add(outs[0], o)
+        return outs[0]
+    if isinstance(layer, Residual):
+        return ag.add(x, _forward(layer.layers, x))
+    if isinstance(layer, Block):
+        return _forward(layer.layers, x)
+    if type(layer) is Conv:
+        w = np.ones(layer.kernel) if layer.weights is None else layer.weight_array
+        return ag.conv(
+            x,
+            ag.Tensor(w[None, None]),
+            layer.stride,
+            layer.dilation,
+            layer.padding,
+            layer.padding_mode,
+        )
+    if isinstance(layer, (AvgPool, MaxPool)):  # max pooling: its expectation, the average
+        w = np.full(layer.kernel, 1.0 / math.prod(layer.kernel))
+        return ag.conv(
+            x,
+            ag.Tensor(w[None, None]),
+            layer.stride,
+            layer.dilation,
+            layer.padding,
+            layer.padding_mode,
+        )
+    if isinstance(layer, ReLU):
+        return ag.scale(x, 0.5)
+    if isinstance(layer, (Dropout, Identity, BatchNorm, LayerNorm)):
+        return x
+    raise ERFError(
+        f"finite-image ERFs cover conv, pooling, residual and branch layers; {layer.type} is "
+        "not modelled on finite inputs yet"
+    )
+
+
+def _prepare(arch, input_shape, padding_mode):
+    from .parse import as_network
+    from .resolution import at_resolution, output_shape
+
+    net = as_network(arch)
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != net.dims or min(shape) < 1:
+        raise ERFError(
+            f"input shape {list(shape)} needs {net.dims} positive sizes (dims={net.dims})"
+        )
+    net = _with_mode(at_resolution(net, shape), padding_mode)
+    if any(type(x).__name__ in ("Tanh", "Sigmoid") for x in _all_layers(net.layers)):
+        raise ERFError(
+            "the analytic ERF has no closed form for tanh/sigmoid; use `erftheory check`"
+        )
+    out = output_shape(net.layers, shape, f"input {list(shape)}")
+    return net, shape, out
+
+
+def _unbounded_mass(net: Network) -> float:
+    """The ERF mass of a unit on an unbounded input (exact in float64 when it fits)."""
+    from .erf import erf
+
+    try:
+        return float(erf(net).values.sum())
+    except ERFError:  # beyond float64 raw: the logarithm is what there is
+        return 10.0 ** erf(net, normalize="sum").log10_mass
+
+
+@dataclass(frozen=True, eq=False)
+class FiniteERF:
+    """The ERF of one output unit on a finite input, shaped like the input.
+
+    ``mass`` is its total; ``unbounded_mass`` that of the same unit on an unbounded input;
+    ``centre`` its centre of mass per axis and ``nominal_centre`` the TRF centre of the unit.
+    """
+
+    values: np.ndarray
+    unit: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    mass: float
+    unbounded_mass: float
+    centre: tuple[float, ...]
+    nominal_centre: tuple[float, ...]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary (without the array)."""
+        return {
+            "input": list(self.values.shape),
+            "output": list(self.output_shape),
+            "unit": list(self.unit),
+            "mass": self.mass,
+            "unbounded_mass": self.unbounded_mass,
+            "lost_fraction": 1 - self.mass / self.unbounded_mass if self.unbounded_mass else None,
+            "centre": list(self.centre),
+            "nominal_centre": list(self.nominal_centre),
+        }
+
+
+def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) -> FiniteERF:
+    """The ERF (all-ones weights) of output ``unit`` on an input of ``input_shape``.
+
+    Parameters
+    ----------
+    arch : Network, dict, str or path
+        Layers pad as they declare (amounts, ``'same'``/``'valid'``, mode).
+    input_shape : sequence of int
+    unit : sequence of int, optional
+        Output index per axis; default the centre unit ``n // 2`` of the output.
+    padding_mode : {"zeros", "circular", "reflect", "replicate"}, optional
+        Override every layer's padding mode (the network-wide setting); None keeps each
+        layer's own.
+
+    Returns
+    -------
+    FiniteERF
+
+    Examples
+    --------
+    >>> r = finite_erf("1d: conv3/p1", (5,), unit=(0,))      # a border unit, zero padding
+    >>> r.values.tolist(), r.mass, r.unbounded_mass
+    ([1.0, 1.0, 0.0, 0.0, 0.0], 2.0, 3.0)
+    """
+    from .receptive_field import receptive_field
+
+    net, shape, out = _prepare(arch, input_shape, padding_mode)
+    unit = tuple(n // 2 for n in out) if unit is None else tuple(int(u) for u in unit)
+    if len(unit) != len(out) or any(not 0 <= u < n for u, n in zip(unit, out)):
+        raise ERFError(f"unit {list(unit)} is outside the output of shape {list(out)}")
+    x = ag.Tensor(np.zeros((1, 1, *shape)), requires_grad=True)
+    ag.total(ag.select(_forward(net.layers, x), unit)).backward()
+    values = x.grad[0, 0]
+    mass = float(values.sum())
+    grids = np.indices(shape).reshape(len(shape), -1)
+    centre = tuple(float(g @ values.reshape(-1) / mass) if mass else math.nan for g in grids)
+    rf = receptive_field(net)
+    nominal = tuple(
+        s + u * j + (r - 1) / 2 for s, u, j, r in zip(rf.start, unit, rf.effective_stride, rf.size)
+    )
+    return FiniteERF(values, unit, out, mass, _unbounded_mass(net), centre, nominal)
+
+
+@dataclass(frozen=True, eq=False)
+class BorderMaps:
+    """Per output unit: ERF mass, the fraction lost to padding, the ERF centre and its pull.
+
+    ``lost_fraction = 1 - mass / unbounded_mass`` (zero padding loses mass; the other modes
+    fold it back onto the image); ``pull[a]`` is the centre minus the nominal TRF centre
+    along axis ``a`` (input pixels).
+    """
+
+    mass: np.ndarray
+    lost_fraction: np.ndarray
+    centre: np.ndarray
+    pull: np.ndarray
+    unbounded_mass: float
+    input_shape: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary statistics and the maps as nested lists."""
+        return {
+            "input": list(self.input_shape),
+            "output": list(self.mass.shape),
+            "unbounded_mass": self.unbounded_mass,
+            "max_lost_fraction": float(self.lost_fraction.max()),
+            "units_losing_mass": int(np.count_nonzero(self.lost_fraction > 1e-12)),
+            "max_pull": [float(np.abs(p).max()) for p in self.pull],
+            "lost_fraction": self.lost_fraction.tolist(),
+            "pull": [p.tolist() for p in self.pull],
+        }
+
+    def __str__(self) -> str:
+        d = self.to_dict()
+        return "\n".join(
+            [
+                f"borders of a {' x '.join(map(str, self.input_shape))} input "
+                f"({' x '.join(map(str, self.mass.shape))} output units)",
+                f"  units losing ERF mass to zero padding  {d['units_losing_mass']} of "
+                f"{self.mass.size}",
+                f"  largest mass lost                      {d['max_lost_fraction']:.1%}",
+                f"  largest pull of the ERF centre         "
+                f"{' x '.join(f'{v:.3g}' for v in d['max_pull'])} pixels",
+            ]
+        )
+
+
+def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMaps:
+    """How much ERF mass each output unit loses to the padding, and where its centre moves.
+
+    Two forward passes per axis (an all-ones image and a coordinate image), never one
+    backward pass per unit: see the module docstring.
+
+    Examples
+    --------
+    >>> b = border_maps("1d: conv3/p1*2", (6,))
+    >>> b.mass.tolist()                  # 9 paths per unit, minus those into the padding
+    [5.0, 8.0, 9.0, 9.0, 8.0, 5.0]
+    """
+    from .receptive_field import receptive_field
+
+    net, shape, out = _prepare(arch, input_shape, padding_mode)
+    ones = _forward(net.layers, ag.Tensor(np.ones((1, 1, *shape)))).data[0, 0]
+    unbounded = _unbounded_mass(net)
+    rf = receptive_field(net)
+    centres, pulls = [], []
+    for axis, n in enumerate(shape):
+        coord = np.broadcast_to(
+            np.arange(n, dtype=float).reshape([-1 if a == axis else 1 for a in range(len(shape))]),
+            shape,
+        )
+        first = _forward(net.layers, ag.Tensor(np.array(coord)[None, None])).data[0, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre = np.where(ones != 0, first / ones, np.nan)
+        units = np.arange(out[axis]).reshape([-1 if a == axis else 1 for a in range(len(out))])
+        nominal = rf.start[axis] + units * rf.effective_stride[axis] + (rf.size[axis] - 1) / 2
+        centres.append(centre)
+        pulls.append(centre - nominal)
+    lost = 1.0 - ones / unbounded
+    lost[np.abs(lost) < 1e-12] = 0.0
+    return BorderMaps(ones, lost, np.array(centres), np.array(pulls), unbounded, shape)

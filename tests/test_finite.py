@@ -1,0 +1,169 @@
+"""Finite images against an independent forward pass with framework padding semantics."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from oracle import _correlate
+
+import erftheory as et
+from erftheory.finite import border_maps, finite_erf
+
+NP_MODES = {"zeros": "constant", "circular": "wrap", "reflect": "reflect", "replicate": "edge"}
+
+
+def _forward(layers, x, mode):
+    """The linear network on one image (no batch axis), padding as each layer declares."""
+    for layer in layers:
+        for _ in range(layer.repeat):
+            if isinstance(layer, et.Residual):
+                x = x + _forward(layer.layers, x, mode)
+            elif isinstance(layer, et.Branches):
+                x = sum(_forward(b, x, mode) for b in layer.branches)
+            elif isinstance(layer, (et.Conv, et.AvgPool, et.MaxPool)):
+                if isinstance(layer, et.Conv):
+                    w = np.ones(layer.kernel) if layer.weights is None else layer.weight_array
+                else:
+                    w = np.full(layer.kernel, 1 / math.prod(layer.kernel))
+                xp = np.pad(x, layer.padding, mode=NP_MODES[mode or layer.padding_mode])
+                x = _correlate(xp[None], w, layer.stride, layer.dilation)[0]
+            elif isinstance(layer, et.ReLU):
+                x = 0.5 * x
+    return x
+
+
+def _jacobian_row(net, shape, unit, mode):
+    row = np.zeros(shape)
+    for p in itertools.product(*(range(n) for n in shape)):
+        x = np.zeros(shape)
+        x[p] = 1
+        row[p] = _forward(net.layers, x, mode)[unit]
+    return row
+
+
+@st.composite
+def finite_case(draw):
+    dims = draw(st.integers(1, 2))
+    layers = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["conv", "conv", "pool", "res", "add"]))
+        if kind == "conv":
+            k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+            b, a = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+            layers.append(f"conv{k}/s{s}/d{d}/p{b}-{a}")
+        elif kind == "pool":
+            layers.append(f"avgpool2/s{draw(st.integers(1, 2))}/p{draw(st.integers(0, 1))}")
+        elif kind == "res":
+            layers.append("res(conv3, relu)")
+        else:
+            layers.append("add(conv3/s2 | conv1/s2)")
+    mode = draw(st.sampled_from(list(NP_MODES)))
+    n = draw(st.integers(5, 12)) if dims == 1 else draw(st.integers(5, 7))
+    return f"{dims}d: " + ", ".join(layers), mode, (n,) * dims
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(finite_case(), st.data())
+def test_every_unit_matches_the_brute_force_jacobian(case, data):
+    arch, mode, shape = case
+    net = et.as_network(arch)
+    try:
+        out = _forward(net.layers, np.zeros(shape), mode).shape
+        unit = tuple(data.draw(st.integers(0, n - 1)) for n in out)
+        r = finite_erf(net, shape, unit=unit, padding_mode=mode)
+    except (ValueError, AssertionError, et.ERFError):
+        assume(False)  # a map that vanished, or reflect padding wider than its map
+    np.testing.assert_allclose(r.values, _jacobian_row(net, shape, unit, mode), atol=1e-12)
+    maps = border_maps(net, shape, padding_mode=mode)
+    ones = _forward(net.layers, np.ones(shape), mode)
+    np.testing.assert_allclose(maps.mass, ones, rtol=1e-12, atol=1e-12)
+    if r.mass > 1e-9:
+        np.testing.assert_allclose(maps.centre[(slice(None), *unit)], r.centre, rtol=1e-9)
+
+
+def test_circular_padding_wraps_the_unbounded_erf():
+    arch, n = "conv3/p1*4, conv5/p2", 13  # field 13 = image: wraps exactly once at the edges
+    unbounded = et.erf(arch).values  # 13 x 13, centred on the unit
+    for unit in [(0, 0), (3, 11), (6, 6)]:
+        wrapped = np.zeros((n, n))
+        r = unbounded.shape[0]
+        for i, j in np.ndindex(r, r):
+            wrapped[(unit[0] - r // 2 + i) % n, (unit[1] - r // 2 + j) % n] += unbounded[i, j]
+        got = finite_erf(arch, (n, n), unit=unit, padding_mode="circular").values
+        np.testing.assert_allclose(got, wrapped, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", list(NP_MODES))
+def test_far_from_the_borders_every_mode_is_the_unbounded_erf(mode):
+    arch = "conv3/p1, conv3/s2/p1, res(conv3), conv3/p1"
+    rf = et.receptive_field(arch)
+    unbounded = et.erf(arch).values
+    r = finite_erf(arch, (41, 41), unit=(10, 10), padding_mode=mode)
+    start = [s + 10 * j for s, j in zip(rf.start, rf.effective_stride)]
+    inside = r.values[tuple(slice(a, a + n) for a, n in zip(start, unbounded.shape))]
+    np.testing.assert_allclose(inside, unbounded, rtol=1e-12)
+    assert r.values.sum() == pytest.approx(unbounded.sum(), rel=1e-12)
+
+
+def test_corner_unit_loses_five_ninths_with_zero_padding():
+    b = border_maps("conv3/p1", (6, 6))
+    assert b.lost_fraction[0, 0] == pytest.approx(5 / 9)  # 4 of its 9 taps see the image
+    assert b.lost_fraction[0, 3] == pytest.approx(3 / 9)
+    assert b.lost_fraction[3, 3] == 0
+    # the corner ERF's centre sits half a pixel inside the image from the unit's centre
+    assert b.pull[0][0, 0] == pytest.approx(0.5) and b.pull[1][0, 0] == pytest.approx(0.5)
+    assert border_maps("conv3/p1", (6, 6), padding_mode="replicate").lost_fraction.max() == 0
+
+
+def test_bad_input_names_the_sizes():
+    with pytest.raises(et.ERFError, match=r"unit \[9, 0\] is outside the output of shape \[8, 8\]"):
+        finite_erf("conv3", (10, 10), unit=(9, 0))
+    with pytest.raises(et.ERFError, match="needs 2 positive sizes"):
+        finite_erf("conv3", (10,))
+    with pytest.raises(et.ERFError, match=r"gets a \[4, 4\] feature map .* would output"):
+        finite_erf("conv3/s2, conv5", (10, 10))
+    with pytest.raises(et.ERFError, match="padding mode"):
+        border_maps("conv3", (10, 10), padding_mode="mirror")
+
+
+def test_cli_finite_erf_and_borders(tmp_path, capsys):
+    import json
+
+    from erftheory.cli import main
+
+    out = tmp_path / "u.npy"
+    status = main(
+        [
+            "erf",
+            "conv3/p1*3",
+            "--input",
+            "15,15",
+            "--padding",
+            "circular",
+            "--unit",
+            "3,5",
+            "--save",
+            str(out),
+            "--json",
+        ]
+    )
+    assert status == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["unit"] == [3, 5] and data["lost_fraction"] == pytest.approx(0, abs=1e-12)
+    saved = np.load(out)
+    assert saved.shape == (15, 15)
+    np.testing.assert_allclose(saved, finite_erf("conv3/p1*3", (15, 15), (3, 5), "circular").values)
+    assert main(["erf", "conv3/p1*3", "--input", "15,15", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unit"] == [7, 7]  # the centre unit, n // 2
+    png = tmp_path / "b.png"
+    assert main(["borders", "conv3/p1*3", "--input", "12,12", "--json", "--plot", str(png)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["units_losing_mass"] == 12 * 12 - 6 * 6 and png.stat().st_size > 1000
+    assert main(["erf", "conv3", "--unit", "1,1"]) == 2
+    assert main(["erf", "conv3", "--input", "5,5", "--unit", "9,9"]) == 2
+    assert "outside the output of shape [3, 3]" in capsys.readouterr().err
