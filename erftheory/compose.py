@@ -58,14 +58,15 @@ class Factor:
 class Composition:
     """A composed kernel as ``values * 2 ** exponent``.
 
-    ``values`` has an L1 norm in (1/2, 1] (float) or is exact (object array, ``exponent`` 0);
-    scaling by powers of two keeps integer path counts exact in float64 up to 2^53.
+    ``values`` peaks near 1 (float) or is exact (object array, ``exponent`` 0). The direct
+    method scales by integer powers of two only, which keeps integer path counts exact in
+    float64 up to 2^53; the FFT's exponent may be fractional.
     ``abs_error`` bounds the absolute error of ``values``; ``rel_error`` the relative error of
     every non-zero entry, where the method guarantees one (else None).
     """
 
     values: np.ndarray
-    exponent: int
+    exponent: float
     method: str
     abs_error: float
     rel_error: float | None
@@ -111,12 +112,16 @@ def _rank_one(kernel: np.ndarray) -> list[np.ndarray] | None:
     return [vectors[0] * math.prod(norms[1:])] + [v / n for v, n in zip(vectors[1:], norms[1:])]
 
 
-def _direct(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
-    """Shift-and-add composition (float or exact object arrays)."""
+def _direct(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """Shift-and-add composition: ``(array, shift)`` with the result ``array * 2**shift``.
+
+    Float arrays are rescaled by powers of two (exactly) whenever their peak drifts far from
+    1, so that deep stacks neither underflow nor overflow; exact object arrays never are.
+    """
     dtype = factors[0].kernel.dtype if factors else float
     out = np.zeros(shape, dtype=dtype)
     out[(0,) * len(shape)] = 1
-    extent = [1] * len(shape)
+    extent, shift = [1] * len(shape), 0
     for f in factors:
         taps = [(idx, w) for idx, w in np.ndenumerate(f.kernel) if w != 0]
         for _ in range(f.power):
@@ -127,23 +132,41 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
                 acc[tuple(slice(i * s, i * s + e) for i, s, e in zip(idx, f.scale, extent))] += (
                     w * src
                 )
+            if dtype is not np.dtype(object):
+                peak = float(np.max(np.abs(acc)))
+                if peak and not 2.0**-200 < peak < 2.0**200:
+                    k = math.frexp(peak)[1]
+                    acc = np.ldexp(acc, -k)
+                    shift += k
             extent = new_extent
             out[tuple(slice(0, e) for e in extent)] = acc
-    return out
+    return out, shift
 
 
-def _fft(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
-    """Product of spectra; separable factors contribute per-axis 1-D spectra."""
+def _fft(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, float]:
+    """Product of spectra: ``(array, log2_scale)`` with the result ``array * 2**log2_scale``.
+
+    Separable factors contribute per-axis 1-D spectra. Each spectrum is divided by its
+    largest magnitude before it is raised to its power, so powers never underflow.
+    """
     grid = tuple(scipy.fft.next_fast_len(n, real=True) for n in shape)
     half = grid[:-1] + (grid[-1] // 2 + 1,)
     spectrum = np.ones(half, dtype=complex)
+    log2_scale = 0.0
+
+    def normalised(spec, power):
+        nonlocal log2_scale
+        top = float(np.max(np.abs(spec)))
+        log2_scale += power * math.log2(top)
+        return (spec / top) ** power
+
     for f in factors:
         vectors = _rank_one(f.kernel)
         if vectors is None:
             padded = np.zeros(grid)
             up = _upsample(f.kernel, f.scale)
             padded[tuple(slice(0, n) for n in up.shape)] = up
-            spectrum *= scipy.fft.rfftn(padded) ** f.power
+            spectrum *= normalised(scipy.fft.rfftn(padded), f.power)
             continue
         for axis, (v, s, n) in enumerate(zip(vectors, f.scale, grid)):
             up = _upsample(v, (s,))
@@ -151,9 +174,9 @@ def _fft(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
             spec = scipy.fft.rfft(up, n) if last else scipy.fft.fft(up, n)
             view = [1] * len(grid)
             view[axis] = spec.size
-            spectrum *= (spec**f.power).reshape(view)
+            spectrum *= normalised(spec, f.power).reshape(view)
     out = scipy.fft.irfftn(spectrum, grid)
-    return out[tuple(slice(0, n) for n in shape)]
+    return out[tuple(slice(0, n) for n in shape)], log2_scale
 
 
 def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
@@ -178,8 +201,8 @@ def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _compose_axes(factors, shape, method):
-    """Compose rank-one factors axis by axis; returns per-axis vectors and the method used."""
-    vectors, methods = [], set()
+    """Compose rank-one factors axis by axis: per-axis vectors, their log2 scale, methods."""
+    vectors, methods, log2_scale = [], set(), 0.0
     for axis, n in enumerate(shape):
         axis_factors = []
         for f in factors:
@@ -190,9 +213,11 @@ def _compose_axes(factors, shape, method):
         if method == "auto":
             chosen = "direct" if ops <= _DIRECT_OPS and ops * n <= _DIRECT_FLOPS else "fft"
         run = _direct if chosen == "direct" else _fft
-        vectors.append(run(axis_factors, (n,)))
+        vector, scale = run(axis_factors, (n,))
+        vectors.append(vector)
+        log2_scale += scale
         methods.add(chosen)
-    return vectors, methods
+    return vectors, methods, log2_scale
 
 
 def compose(factors: list[Factor], dims: int, method: str = "auto") -> Composition:
@@ -216,14 +241,14 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
     --------
     >>> ones = Factor(np.ones(3), (1,), power=2)
     >>> c = compose([ones], dims=1)
-    >>> [float(v * 2**c.exponent) for v in c.values]
+    >>> [float(v * 2.0**c.exponent) for v in c.values]
     [1.0, 2.0, 3.0, 2.0, 1.0]
     """
     shape = composed_shape(factors, dims)
     if method == "exact":
-        values = _direct(factors, shape) if factors else _delta(shape, Fraction)
+        values = _direct(factors, shape)[0] if factors else _delta(shape, Fraction)
         return Composition(values, 0, "exact", 0.0, 0.0)
-    exponent = 0
+    exponent = 0.0
     normalised = []
     for f in factors:
         # a power of two near the L1 norm: no overflow, and integer counts stay exact
@@ -236,14 +261,32 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
     if not normalised:
         values, methods = np.ones((1,) * dims), {"direct"}
     elif separable and method in ("auto", "direct", "fft"):
-        vectors, methods = _compose_axes(normalised, shape, method)
+        vectors, methods, scale = _compose_axes(normalised, shape, method)
+        exponent += scale
         values = vectors[0]
         for v in vectors[1:]:
             values = np.multiply.outer(values, v)
     else:
-        run = _direct if method == "direct" else _fft
-        methods = {"direct" if method == "direct" else "fft"}
-        values = run(normalised, shape)
+        chosen = method
+        if method == "auto":  # direct when cheap: exact for integers, relative errors
+            cheap = ops <= _DIRECT_OPS and ops * math.prod(shape) <= _DIRECT_FLOPS
+            chosen = "direct" if cheap else "fft"
+        methods = {chosen}
+        values, scale = (_direct if chosen == "direct" else _fft)(normalised, shape)
+        exponent += scale
+    # L1 norm of the composition of |kernels|, in the units of ``values``: the scale of the
+    # rounding errors (for non-negative kernels it is the sum of the values)
+    log2_l1 = sum(f.power * math.log2(float(np.sum(np.abs(f.kernel)))) for f in normalised)
+    l1 = 2.0 ** (
+        log2_l1
+        - (
+            exponent
+            - sum(
+                f.power * (math.frexp(_power_of_two(float(np.sum(np.abs(g.kernel)))))[1] - 1)
+                for f, g in zip(normalised, factors)
+            )
+        )
+    )
     abs_error, rel_error = 0.0, None
     if separable and normalised:
         axes = [
@@ -259,13 +302,13 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
         support = _support(normalised, shape)
     if "fft" in methods:
         grid = math.prod(scipy.fft.next_fast_len(n, real=True) for n in shape)
-        abs_error = (10 * math.log2(max(grid, 2)) + ops + 10) * _EPS
+        abs_error = (10 * math.log2(max(grid, 2)) + ops + 10) * _EPS * l1
         values = np.where(support, values, 0.0)
         if nonneg:
             np.maximum(values, 0.0, out=values)
     else:
-        abs_error = (ops + dims) * _EPS
-        rel_error = abs_error if nonneg else None
+        rel_error = (ops + dims) * _EPS if nonneg else None
+        abs_error = (ops + dims) * _EPS * l1
     return Composition(values, exponent, "+".join(sorted(methods)), abs_error, rel_error, support)
 
 

@@ -234,6 +234,13 @@ def _json_floats(values) -> list:
     return [None if math.isnan(v) else v for v in values]
 
 
+def scale2(values, exponent: float):
+    """``values * 2**exponent``, exact (``ldexp``) for the integer part of the exponent."""
+    whole = math.floor(exponent)
+    frac = exponent - whole
+    return np.ldexp(values * 2.0**frac if frac else values, whole)
+
+
 def _fmt(values, spec: str) -> str:
     return " x ".join(format(v, spec) for v in values)
 
@@ -266,7 +273,7 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str):
         else:
             square = fixed.values * fixed.values
             e_sq = 0 if exact else math.frexp(float(square.sum()))[1]
-            factor = Factor(square if exact else np.ldexp(square, -e_sq), (1,) * dims)
+            factor = Factor(square if exact else scale2(square, -e_sq), (1,) * dims)
             comp = compose([*t.random, factor], dims, "exact" if exact else method)
             e = comp.exponent + 2 * fixed.exponent + e_sq
             peak = 0.0 if exact else float(np.max(np.abs(fixed.values))) * 2.0**-e_sq
@@ -296,7 +303,7 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str):
         out.fill(0)
     abs_error, rel_errors, methods = 0.0, [], set()
     for values, e, coef, shift, used, abs_e, rel_e, supp in parts:
-        weight = coef if exact else math.ldexp(coef, e - top)
+        weight = coef if exact else scale2(coef, e - top)
         where = tuple(slice(s, s + n) for s, n in zip(shift, values.shape))
         out[where] += weight * values
         if supp is not None:
@@ -440,7 +447,7 @@ def erf(
                 f"the raw ERF peaks at 10^{log10_peak:.1f}, beyond float64 (10^308); use "
                 "normalize='sum' or 'peak' (--normalize) or exact=True (--exact)"
             )
-        divisor = math.ldexp(1.0, -exponent)  # exact: a power of two
+        divisor = scale2(1.0, -exponent)  # exact when the exponent is an integer
     else:
         divisor = abs(total) if normalize == "sum" else peak
     values = values / divisor

@@ -228,7 +228,9 @@ class _Linearizer:
             terms, _ = inner.layers(path, (1,) * self.dims)
             values, exponent, *_ = _evaluate(terms, self.dims, mode, self.exact, "auto")
             if not self.exact:
-                values = np.ldexp(values, exponent)
+                from .erf import scale2
+
+                values = scale2(values, exponent)
             offset = [a - u for a, u in zip(state.start, union.start)]
             kernel[tuple(slice(o, o + n) for o, n in zip(offset, values.shape))] += values
         return kernel

@@ -153,7 +153,9 @@ assert et.erf("conv5*2", exact=True).exact_values[4, 4] == 25
 ]
 
 LESSON_3 = [
-    ("md", r"""
+    (
+        "md",
+        r"""
 # Lesson 3 — Random weights, initialisations and activations
 
 **Question.** Real networks do not have all-ones weights. Does the ERF of a randomly initialised
@@ -166,21 +168,30 @@ The paper models a ReLU gate as an independent Bernoulli(1/2) switch: a factor 1
 shape unchanged. This lesson reproduces the layout of the paper's Figure 1 and checks the theory
 against the *real* network, run forward and backward by a small NumPy autograd over many random
 initialisations.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 %matplotlib inline
 import numpy as np
 from matplotlib.figure import Figure
 import erftheory as et
 from erftheory.montecarlo import check, monte_carlo
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## Figure 1, analytically: uniform weights at depth 5, 10, 20, 40
 
 The normalised maps of all-ones and of random weights coincide (both are path counts); what
 changes with depth is the width, relative to the theoretical field.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 fig = Figure(figsize=(12, 3.2), layout="constrained")
 axes = fig.subplots(1, 4)
 for ax, depth in zip(axes, (5, 10, 20, 40)):
@@ -189,15 +200,21 @@ for ax, depth in zip(axes, (5, 10, 20, 40)):
     ax.set_title(f"{depth} layers: TRF {r.receptive_field.size[0]}, std {r.std[0]:.2f}")
     ax.set_xticks([]); ax.set_yticks([])
 fig
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## The real network, by Monte Carlo
 
 `check` draws fresh N(0, 1) weights (4 channels per layer) and a fresh normal input for every
 sample, backpropagates from the centre unit and averages $g^2$. The verdict compares the
 normalised L1 distance to the theory with the distance the Monte-Carlo noise alone would give.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 rows = []
 for depth in (5, 10):
     for activation in ("linear", "relu", "tanh", "sigmoid"):
@@ -205,8 +222,11 @@ for depth in (5, 10):
         rows.append((depth, activation, c.l1, c.noise_l1, c.std_ratio[0], c.verdict))
         print(f"{depth:3d} layers {activation:8s} L1 {c.l1:.3f} (noise {c.noise_l1:.3f})  "
               f"std ratio {c.std_ratio[0]:.3f}  {c.verdict}")
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 fig = Figure(figsize=(12, 3.2), layout="constrained")
 axes = fig.subplots(1, 4)
 for ax, activation in zip(axes, ("linear", "relu", "tanh", "sigmoid")):
@@ -219,8 +239,11 @@ for ax, activation in zip(axes, ("linear", "relu", "tanh", "sigmoid")):
     ax.set_title(f"10 layers, {activation}")
     ax.legend(fontsize="small")
 fig
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 For linear networks the agreement is exact in expectation, so the Monte-Carlo estimate sits on the
 theory within its error bars. ReLU and tanh keep the Gaussian *shape* on average (individual ERFs
 are sparse and noisy); the independent-gate model is an approximation whose measured gap the
@@ -230,16 +253,22 @@ check reports instead of hiding. THEORY.md notes the gap grows inside residual b
 
 A per-offset variance map is just another variance kernel: a "centre-light" initialisation
 (smaller weights at the kernel centre, as the paper tried) widens the ERF before any training.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 light = np.array([[1.0, 1.0, 1.0], [1.0, 0.2, 1.0], [1.0, 1.0, 1.0]])
 plain = et.erf("conv3*10", weights="random", normalize="sum")
 mc = monte_carlo("conv3*10", samples=800, seed=3, channels=4, variance_map=light)
 from erftheory.erf import _moments
 print("std, unit variances     :", [round(v, 3) for v in plain.std])
 print("std, centre-light (MC)  :", [round(v, 3) for v in _moments(mc.sq)[1]])
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## Exercises
 
 1. Predict the width of the centre-light ERF analytically: the variance kernel is `light`, so the
@@ -260,18 +289,155 @@ print("std, centre-light (MC)  :", [round(v, 3) for v in _moments(mc.sq)[1]])
    constant and its normalised shape does not change.
 3. See the printed `l1` and `noise_l1`; the verdict switches to `gap` once the noise is smaller
    than the modelling error.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 predicted = et.erf("conv3/w[[1,1,1],[1,0.2,1],[1,1,1]]*10", normalize="sum")
 measured = _moments(mc.sq)[1]
 assert abs(predicted.std[0] - measured[0]) / predicted.std[0] < 0.05
 assert predicted.std[0] > plain.std[0]
 assert all(verdict == "agree" for depth, act, *_, verdict in rows if act == "linear")
-"""),
+""",
+    ),
+]
+
+LESSON_5 = [
+    (
+        "md",
+        r"""
+# Lesson 5 — Borders and the fovea
+
+**Question.** Real images are finite. A unit near the border has part of its receptive field in
+the padding. Does zero padding shrink or shift its ERF? What does a circular convolution do? And
+why do people compare the ERF's Gaussian centre with the fovea of the eye?
+
+**Theory.** Every padded position is a zero (zero padding) or a copy of an image pixel (circular,
+reflect, replicate): the network is still a linear map of the image, so the ERF of any unit is
+exact (THEORY.md, section 5). Paths that leave the image through zero padding are lost; circular
+padding wraps the unbounded ERF around the image.
+""",
+    ),
+    (
+        "code",
+        r"""
+%matplotlib inline
+import numpy as np
+from matplotlib.figure import Figure
+import erftheory as et
+from erftheory.finite import finite_erf, border_maps
+from erftheory.plot import plot_borders
+""",
+    ),
+    (
+        "code",
+        r"""
+arch, size = "conv3/p1*6", (24, 24)
+fig = Figure(figsize=(12, 3.3), layout="constrained")
+axes = fig.subplots(1, 4)
+cases = [((12, 12), "zeros"), ((0, 0), "zeros"), ((0, 0), "circular"), ((0, 0), "reflect")]
+results = {}
+for ax, (unit, mode) in zip(axes, cases):
+    r = finite_erf(arch, size, unit=unit, padding_mode=mode)
+    results[(unit, mode)] = r
+    ax.imshow(r.values, cmap="viridis")
+    ax.set_title(f"unit {unit}, {mode}\nmass {r.mass:.0f} of {r.unbounded_mass:.0f}")
+    ax.set_xticks([]); ax.set_yticks([])
+fig
+""",
+    ),
+    (
+        "md",
+        r"""
+Zero padding *truncates* the corner unit's ERF (most of its paths end in the padding) and pulls
+its centre inwards; circular padding keeps every path and wraps it to the opposite corners;
+reflect padding folds the lost paths back onto the pixels near the border, which are then
+counted twice.
+
+## Every unit at once
+
+Two forward passes (an all-ones image and a coordinate image) give every unit's ERF mass and
+centre: no backward pass per unit.
+""",
+    ),
+    (
+        "code",
+        r"""
+maps = border_maps(arch, size)
+print(maps)
+plot_borders(maps).figure
+""",
+    ),
+    (
+        "md",
+        r"""
+## The fovea
+
+Deep in a network the ERF is close to a Gaussian: a sharp centre of high sensitivity that fades
+smoothly, like the fovea and the periphery of the retina (Luo et al. 2016, section 5). The centre
+is a property of the *paths*, not of the weights: the theoretical field is flat, the effective
+one is not.
+
+**A two-fovea question for the curious.** Can a convolutional network have two foveae, two
+separate centres of sensitivity? Averaging over many layers pulls everything into one Gaussian
+(the CLT), but a last layer with a wide gap between its taps splits it:
+""",
+    ),
+    (
+        "code",
+        r"""
+two = et.erf("1d: conv3*10, conv2/d30/w[1,1]", normalize="peak").values
+fig = Figure(figsize=(8, 3), layout="constrained")
+ax = fig.subplots()
+ax.plot(two)
+ax.set(title="two foveae: ten 3-tap layers, then taps 30 pixels apart", xlabel="input position")
+fig
+""",
+    ),
+    (
+        "md",
+        r"""
+## Exercises
+
+1. How much ERF mass does the centre unit of `conv3/p1*6` lose on a 24x24 image? From how far
+   from the border on is nothing lost? (Hint: the field is 13 wide.)
+2. With circular padding, when does the ERF of a unit *not* equal the unbounded ERF wrapped?
+3. Add ten more 3-tap layers *after* the two-fovea layer: what happens to the two peaks?
+
+## Solutions
+
+1. Nothing: its whole field (13 pixels per axis) lies inside; units from 6 pixels away from the
+   border on keep their whole ERF.
+2. Never, for linear networks: circular padding is a convolution on the torus. It looks
+   different only when the field is larger than the image and wraps onto itself.
+3. They widen and, once their width approaches their distance, merge into one Gaussian again.
+""",
+    ),
+    (
+        "code",
+        r"""
+centre = results[((12, 12), "zeros")]
+assert abs(centre.mass - centre.unbounded_mass) < 1e-9
+corner = results[((0, 0), "zeros")]
+assert corner.mass < 0.5 * corner.unbounded_mass
+assert abs(results[((0, 0), "circular")].mass - corner.unbounded_mass) < 1e-9
+assert maps.lost_fraction[6, 6] == 0 and maps.lost_fraction[5, 12] > 0
+def modes(values):
+    slope = np.sign(np.diff(values)[np.abs(np.diff(values)) > 1e-9])
+    return int(np.sum((slope[:-1] > 0) & (slope[1:] < 0)))
+
+
+assert modes(two) == 2
+assert modes(et.erf("1d: conv3*10, conv2/d30/w[1,1], conv3*1000", normalize="peak").values) == 1
+""",
+    ),
 ]
 
 LESSON_6 = [
-    ("md", r"""
+    (
+        "md",
+        r"""
 # Lesson 6 — Measuring an ERF and checking it against theory
 
 **Question.** You measured an ERF in your own framework: the gradient of the centre unit,
@@ -282,16 +448,22 @@ averaged over images. Is it what the theory predicts? And does it change with tr
 aligns the map with the receptive field of the architecture, and compares it with the analytic
 map that protocol implies. Here a stand-in "measurement" is produced by the NumPy autograd, so
 the lesson runs anywhere.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 %matplotlib inline
 import numpy as np
 import erftheory as et
 from erftheory import autograd as ag
 from erftheory.validate import validate
 from erftheory.plot import plot_validation
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 # "measure": 300 random 4-channel networks conv3*6, input 24x24, gradient of the centre unit
 rng = np.random.default_rng(0)
 grads = []
@@ -304,13 +476,19 @@ for _ in range(300):
     grads.append(x.grad[0])
 grads = np.array(grads)           # (images, channels, H, W), as a framework would save it
 print(grads.shape)
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 v = validate(grads, "conv3*6", aggregate="sq")
 print(v)
 plot_validation(v).figure
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 The random network matches the theory within the noise of 300 measurements. Trained networks do
 not: Luo et al. report that the ERF grows during training. A small experiment shows why a task
 that needs a wide view pulls the ERF outwards.
@@ -319,8 +497,11 @@ that needs a wide view pulls the ERF outwards.
 
 A linear CNN of six 3-tap layers learns to output the mean of its input over its whole field. The
 best solution has a *flat* ERF; training starts from a bump.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 from erftheory.training import train_erf_growth
 from matplotlib.figure import Figure
 
@@ -334,8 +515,11 @@ ax.axhline(1 / r.erf_after.size, color="k", ls=":", label="flat optimum")
 ax.set(xlabel="input position", ylabel="|ERF|, sum 1", title="a linear CNN before and after training")
 ax.legend()
 fig
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## Exercises
 
 1. Validate the same gradients with `aggregate="abs"`: which theory does erftheory compare with,
@@ -350,16 +534,22 @@ fig
 2. Part of the mass falls outside the receptive field around the declared centre: the
    architecture or the alignment is wrong, and erftheory says so rather than comparing.
 3. See `train_erf_growth(dims=2, image=32, lr=0.02)`: the std grows by about 1.4-1.6x.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 assert v.tv < 0.08 and all(abs(e / t - 1) < 0.05 for e, t in zip(v.empirical_std, v.theoretical_std))
 assert r.growth[0] > 1.2
 assert validate(grads, "conv3*6", aggregate="abs").theory.startswith("sqrt")
-"""),
+""",
+    ),
 ]
 
 LESSON_2 = [
-    ("md", r"""
+    (
+        "md",
+        r"""
 # Lesson 2 — The central limit theorem at work
 
 **Question.** Lesson 1 showed path counts turning into a bell. How fast? How wide is the bell
@@ -372,8 +562,11 @@ layer's scale. A uniform kernel of size $k$ has variance $(k^2-1)/12$, so
 $\sigma_n = \sqrt{n (k^2-1)/12}$ while the TRF is $n(k-1)+1$: **ERF/TRF $\sim 1/\sqrt{n}$**
 (Luo et al. 2016). The local CLT says the pointwise error shrinks like $1/n$ for symmetric
 kernels and $1/\sqrt n$ otherwise; an Edgeworth correction (skewness, kurtosis) does better.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 %matplotlib inline
 import numpy as np
 from matplotlib.figure import Figure
@@ -383,9 +576,12 @@ from erftheory.moments import predicted_moments
 from erftheory.rates import clt_rates
 from erftheory.sweep import sweep
 from erftheory.plot import plot_sweep
-"""),
+""",
+    ),
     ("md", "## Exact ERF against its Gaussian, as depth grows"),
-    ("code", r"""
+    (
+        "code",
+        r"""
 fig = Figure(figsize=(12, 3.2), layout="constrained")
 for ax, n in zip(fig.subplots(1, 4), (2, 4, 8, 32)):
     erf = et.erf(f"1d: conv3*{n}", normalize="sum").values
@@ -396,27 +592,39 @@ for ax, n in zip(fig.subplots(1, 4), (2, 4, 8, 32)):
     ax.set_title(f"n = {n}, TV = {0.5 * np.abs(erf - gauss).sum():.4f}")
     ax.legend(fontsize="small")
 fig
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## sqrt(n) against n
 
 A depth sweep repeats the layer and fits the slope of ERF std / TRF against depth on a log-log
 scale. The fitted exponent approaches $-1/2$ as depth grows (the $+1$ of the TRF bends short
 ranges).
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 s = sweep("conv3*n", "2:200:22")
 print(s)
 plot_sweep(s).figure
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## How fast does the Gaussian arrive?
 
 For $n$ layers of one kernel, `clt_rates` gives the exact Kolmogorov distance of the CDF (bounded
 by Berry-Esseen, $C\rho/(\sigma^3\sqrt n)$) and the scaled local error. Symmetric kernels
 converge like $1/n$ pointwise, a skewed kernel like $[1, 2, 4]$ like $1/\sqrt n$.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 depths = np.array([4, 8, 16, 32, 64, 128])
 fig = Figure(figsize=(7, 4), layout="constrained")
 ax = fig.subplots()
@@ -429,15 +637,21 @@ for kernel, label in (([1, 1, 1], "uniform [1,1,1]"), ([1, 2, 4], "skewed [1,2,4
 ax.set(xlabel="depth n", ylabel="error", title="local CLT error against depth")
 ax.legend(fontsize="small")
 fig
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## Where the Edgeworth correction helps
 
 THEORY.md's check: for $k = 3$, $n = 5$ the exact peak over the Gaussian peak is 0.9605, and the
 first Edgeworth correction predicts $1 - 1.5 \cdot 3/(24 \cdot 5) = 0.9625$. For shallow or
 skewed stacks the corrected prediction is much closer:
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 for arch in ("1d: conv3*5", "1d: conv3*30", "1d: conv3/w[1,2,4]*4", "1d: conv3/w[1,2,4]*30"):
     c = compare_to_gaussian(et.erf(arch, normalize="sum").values)
     d = c.to_dict()
@@ -446,20 +660,29 @@ erf5 = et.erf("1d: conv3*5", normalize="sum").values
 sigma = np.sqrt(5 * 8 / 12)
 peak_ratio = erf5[5] / (1 / (sigma * np.sqrt(2 * np.pi)))
 print("peak ratio", round(peak_ratio, 4))
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## Kernels that are not uniform
 
 Means and variances still add, so the width follows from the kernels alone, without computing
 the ERF: `predicted_moments` does exactly that.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 arch = "conv3/w[[1,2,1],[2,4,2],[1,2,1]]*6, conv5/s2, conv3/d3*3"
 pred = predicted_moments(arch)
 print("predicted from kernels:", [round(v, 6) for v in pred.std])
 print("from the composed ERF :", [round(v, 6) for v in et.erf(arch).std])
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 ## Exercises
 
 1. Which exponent do you get for a sweep of `"conv5*n"` over depths 100 to 1000? Why is it
@@ -473,18 +696,24 @@ print("from the composed ERF :", [round(v, 6) for v in et.erf(arch).std])
 1. About $-0.50$: the TRF's $+1$ and the $\sqrt{\cdot}$ are negligible at large $n$.
 2. The even positions only: span 2 (gridding); the local CLT holds on that lattice.
 3. $\sigma^2 = (1 + 4 + 16 + 64) \cdot 2/3 = 56.67$, $\sigma \approx 7.53$.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 assert abs(sweep("1d: conv5*n", "100:1000:300").exponent + 0.5) < 0.01
 assert abs(peak_ratio - 0.9605) < 5e-4
 assert np.allclose(pred.std, et.erf(arch).std, rtol=1e-10)
 assert abs(et.erf("1d: conv3/s2*4").std[0] - np.sqrt(85 * 2 / 3)) < 1e-9
 assert compare_to_gaussian(et.erf("1d: conv3/d2*8").values).lattice_span == (2,)
-"""),
+""",
+    ),
 ]
 
 LESSON_4 = [
-    ("md", r"""
+    (
+        "md",
+        r"""
 # Lesson 4 — Making the field larger
 
 **Question.** A deep stack of 3x3 convolutions sees only a small Gaussian patch. Which design
@@ -496,16 +725,22 @@ strides and dilations multiply later layers' contributions to the variance by $s
 blocks $y = x + F(x)$ mix short and long paths (Veit et al. 2016): the ERF is a binomial
 mixture, narrower than the plain stack of the same depth. A large kernel of size $k$ adds
 $(k^2-1)/12$ at once.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 %matplotlib inline
 import numpy as np
 from matplotlib.figure import Figure
 import erftheory as et
 from erftheory.metrics import all_metrics
 from erftheory.report import table
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 designs = {
     "plain 3x3 x8": "conv3*8",
     "stride 2 first": "conv3/s2, conv3*7",
@@ -523,16 +758,22 @@ for name, arch in designs.items():
                  f"{r.std[0] / r.receptive_field.size[0]:.3f}", m["area_ratio_raw_side"][2],
                  f"{m['effective_area']:.0f}"])
 print(table(["design", "TRF", "ERF std", "std/TRF", "50% square side", "effective area"], rows))
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 fig = Figure(figsize=(12, 6), layout="constrained")
 for ax, (name, values) in zip(fig.subplots(2, 3).ravel(), maps.items()):
     ax.imshow(values ** 0.25, cmap="magma")
     ax.set_title(f"{name} (x^0.25)")
     ax.set_xticks([]); ax.set_yticks([])
 fig
-"""),
-    ("md", r"""
+""",
+    ),
+    (
+        "md",
+        r"""
 Dilation widens the field at no cost in depth, but the dilation-2 stack puts its mass on a
 sublattice: every other pixel is never used (the "gridding" artefact, visible as a checkerboard).
 Mixing dilations 1, 2, 4, 8 fills the lattice. Subsampling early multiplies every later
@@ -552,8 +793,11 @@ short paths. A single large kernel adds as much variance as many small layers.
 2. Only the 17 even positions of the 33 per axis are ever used: $1 - (17/33)^2 \approx 73\%$ of
    the pixels are zero.
 3. $n \cdot 8/12 = 80$ gives $n = 120$ layers.
-"""),
-    ("code", r"""
+""",
+    ),
+    (
+        "code",
+        r"""
 dil = maps["dilation 2"]
 assert abs(np.mean(dil == 0) - (1 - (17 / 33) ** 2)) < 1e-12   # 17 of 33 positions per axis used
 stds = {name: np.sqrt(((np.arange(v.shape[0]) - np.arange(v.shape[0]) @ v.sum(1)) ** 2) @ v.sum(1))
@@ -561,7 +805,8 @@ stds = {name: np.sqrt(((np.arange(v.shape[0]) - np.arange(v.shape[0]) @ v.sum(1)
 assert stds["residual x4"] < et.erf("conv3*9").std[0]
 assert stds["large kernel 31"] > stds["plain 3x3 x8"]
 assert abs(et.erf("1d: conv3*120").std[0] - et.erf("1d: conv31").std[0]) < 1e-9
-"""),
+""",
+    ),
 ]
 
 LESSONS = {
@@ -569,5 +814,6 @@ LESSONS = {
     "02_central_limit_theorem": LESSON_2,
     "03_random_weights_and_activations": LESSON_3,
     "04_making_the_field_larger": LESSON_4,
+    "05_borders_and_the_fovea": LESSON_5,
     "06_measuring_and_validating": LESSON_6,
 }

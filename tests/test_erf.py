@@ -314,3 +314,16 @@ def test_random_branches_with_a_fixed_branch():
     # are V = conv3*conv3 = [1,2,3,2,1] and V = conv3 with C = [1] in the middle
     values = et.erf("1d: conv3, add(conv3/s2 | avgpool1/s2)", weights="random").values
     assert values.tolist() == [1, 3, 4, 3, 1]
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_deep_stacks_neither_underflow_nor_overflow(method):
+    # 3-tap layers normalised by powers of two shrink by 3/4 per layer: (3/4)^3000 ~ 1e-375
+    # would underflow without rescaling on the way
+    r = et.erf("1d: conv3*3000", normalize="sum", method=method)
+    assert r.values.sum() == pytest.approx(1.0, rel=1e-12)
+    assert r.log10_mass == pytest.approx(3000 * math.log10(3), rel=1e-12)
+    sigma = math.sqrt(3000 * 2 / 3)
+    assert r.values.max() == pytest.approx(1 / (sigma * math.sqrt(2 * math.pi)), rel=1e-3)
+    peak = et.erf("1d: conv3*10, conv2/d30/w[1,1], conv3*1000", normalize="peak", method=method)
+    assert peak.values.max() == 1.0 and np.all(np.isfinite(peak.values))
