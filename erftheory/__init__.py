@@ -14,13 +14,18 @@ Examples
 """
 
 from .architecture import (
+    AdaptiveAvgPool,
     AvgPool,
+    BatchNorm,
     Block,
     Branches,
     Conv,
     ConvTranspose,
     Dropout,
+    GlobalAvgPool,
     Identity,
+    LayerNorm,
+    LocallyConnected,
     MaxPool,
     Network,
     ReLU,
@@ -31,13 +36,22 @@ from .architecture import (
 )
 from .erf import ERFResult, erf
 from .errors import ERFError
+from .finite import border_maps, finite_erf
+from .moments import predicted_moments
+from .montecarlo import check, monte_carlo
 from .parse import as_network, from_compact, from_dict, to_compact, to_dict
+from .paths import path_lengths
 from .receptive_field import ReceptiveField, receptive_field
+from .resolution import resolution_report
+from .sweep import sweep
+from .validate import validate
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdaptiveAvgPool",
     "AvgPool",
+    "BatchNorm",
     "Block",
     "Branches",
     "Conv",
@@ -45,7 +59,10 @@ __all__ = [
     "Dropout",
     "ERFError",
     "ERFResult",
+    "GlobalAvgPool",
     "Identity",
+    "LayerNorm",
+    "LocallyConnected",
     "MaxPool",
     "Network",
     "ReLU",
@@ -55,10 +72,19 @@ __all__ = [
     "Tanh",
     "Upsample",
     "as_network",
+    "border_maps",
+    "check",
     "erf",
+    "finite_erf",
     "from_compact",
     "from_dict",
+    "monte_carlo",
+    "path_lengths",
+    "predicted_moments",
     "receptive_field",
+    "resolution_report",
+    "sweep",
     "to_compact",
     "to_dict",
+    "validate",
 ]

@@ -261,9 +261,9 @@ A per-offset variance map is just another variance kernel: a "centre-light" init
 light = np.array([[1.0, 1.0, 1.0], [1.0, 0.2, 1.0], [1.0, 1.0, 1.0]])
 plain = et.erf("conv3*10", weights="random", normalize="sum")
 mc = monte_carlo("conv3*10", samples=800, seed=3, channels=4, variance_map=light)
-from erftheory.erf import _moments
+from erftheory.gaussian import moments
 print("std, unit variances     :", [round(v, 3) for v in plain.std])
-print("std, centre-light (MC)  :", [round(v, 3) for v in _moments(mc.sq)[1]])
+print("std, centre-light (MC)  :", [round(v, 3) for v in moments(mc.sq).std])
 """,
     ),
     (
@@ -295,7 +295,7 @@ print("std, centre-light (MC)  :", [round(v, 3) for v in _moments(mc.sq)[1]])
         "code",
         r"""
 predicted = et.erf("conv3/w[[1,1,1],[1,0.2,1],[1,1,1]]*10", normalize="sum")
-measured = _moments(mc.sq)[1]
+measured = moments(mc.sq).std
 assert abs(predicted.std[0] - measured[0]) / predicted.std[0] < 0.05
 assert predicted.std[0] > plain.std[0]
 assert all(verdict == "agree" for depth, act, *_, verdict in rows if act == "linear")
