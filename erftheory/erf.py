@@ -263,6 +263,8 @@ def _moments(values: np.ndarray):
 def _evaluate(terms, dims: int, mode: str, exact: bool, method: str):
     """Sum the path groups into one array: ``(values, exponent, method, abs, rel, support)``.
 
+    ``support`` is the exact non-zero pattern, or None where it is the whole box.
+
     The float result is ``values * 2 ** exponent``.
     """
     parts = []
@@ -297,6 +299,11 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str):
         )
     shape = tuple(max(s[a] + v.shape[a] for v, _, _, s, *_ in parts) for a in range(dims))
     top = max(p[1] for p in parts)
+    if len(parts) == 1 and not exact:  # one path group: no sum to form, no copy to make
+        values, e, coef, _, used, abs_e, rel_e, supp = parts[0]
+        if coef != 1:
+            values = values * coef
+        return values, e, used, abs(coef) * abs_e, rel_e, supp
     out = np.zeros(shape, dtype=object if exact else float)
     support = np.zeros(shape, dtype=bool)
     if exact:
@@ -306,8 +313,7 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str):
         weight = coef if exact else scale2(coef, e - top)
         where = tuple(slice(s, s + n) for s, n in zip(shift, values.shape))
         out[where] += weight * values
-        if supp is not None:
-            support[where] |= supp
+        support[where] |= True if supp is None else supp
         abs_error += abs(weight) * abs_e if not exact else 0.0
         rel_errors.append(rel_e)
         methods.add(used)
@@ -452,7 +458,8 @@ def erf(
         divisor = abs(total) if normalize == "sum" else peak
     values = values / divisor
     tiny = np.finfo(float).tiny
-    underflow = int(np.count_nonzero(support & (np.abs(values) < tiny)))
+    small = np.abs(values) < tiny
+    underflow = int(np.count_nonzero(small if support is None else support & small))
     return ERFResult(
         values=values,
         receptive_field=rf,

@@ -88,6 +88,10 @@ def _merge_factors(factors) -> tuple:
     return tuple(kept.values())
 
 
+def _powered(factors, n: int) -> tuple:
+    return tuple(Factor(f.kernel, f.scale, f.power * n) for f in factors)
+
+
 def _add(a: tuple, b: tuple) -> tuple:
     return tuple(x + y for x, y in zip(a, b)) if a and b else (a or b)
 
@@ -166,7 +170,17 @@ class _Linearizer:
     def layers(self, layers, jump) -> tuple[list[Term], tuple[int, ...]]:
         terms = [Term(self.one, (), ())]
         for layer in layers:
-            for _ in range(layer.repeat):
+            step, after = self.layer(layer, jump)
+            if layer.repeat > 1 and after == jump and len(step) == 1 and not step[0].shift:
+                # n copies at the same scale: one group whose factors are raised to the power n
+                # (a run of identical layers costs what one costs)
+                (t,) = step
+                n = layer.repeat
+                step = [Term(t.coef**n, _powered(t.random, n), _powered(t.fixed, n))]
+                terms = _times(terms, step)
+                continue
+            terms, jump = _times(terms, step), after
+            for _ in range(layer.repeat - 1):
                 step, jump = self.layer(layer, jump)
                 terms = _times(terms, step)
         return terms, jump
