@@ -423,20 +423,44 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_zoo(args) -> int:
-    from .receptive_field import receptive_field
+    from .receptive_field import _axes_text, receptive_field
     from .report import table
     from .zoo import ZOO, zoo_names
 
-    rows = []
+    entries = []
     for name in zoo_names():
         entry = ZOO[name]
         rf = receptive_field(entry.network())
-        rows.append([name, _cell(list(rf.size)), _cell(list(rf.effective_stride)), entry.reference])
+        entries.append((name, rf, entry))
     if args.json:
-        keys = ["name", "receptive_field", "effective_stride", "reference"]
-        print(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": name,
+                        "receptive_field": list(rf.size),
+                        "effective_stride": list(rf.effective_stride),
+                        "effective_padding": list(rf.effective_padding),
+                        "reference": entry.reference,
+                        "notes": entry.notes,
+                    }
+                    for name, rf, entry in entries
+                ],
+                indent=2,
+            )
+        )
     else:
-        print(table(["name", "RF", "stride", "reference"], rows))
+        rows = [
+            [
+                name,
+                _axes_text(rf.size),
+                _axes_text(rf.effective_stride),
+                _axes_text(rf.effective_padding),
+                entry.reference.split(";")[0],
+            ]
+            for name, rf, entry in entries
+        ]
+        print(table(["name", "RF", "stride", "padding", "follows"], rows))
     return 0
 
 
