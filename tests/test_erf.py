@@ -327,3 +327,19 @@ def test_deep_stacks_neither_underflow_nor_overflow(method):
     assert r.values.max() == pytest.approx(1 / (sigma * math.sqrt(2 * math.pi)), rel=1e-3)
     peak = et.erf("1d: conv3*10, conv2/d30/w[1,1], conv3*1000", normalize="peak", method=method)
     assert peak.values.max() == 1.0 and np.all(np.isfinite(peak.values))
+
+
+def test_tails_within_1e12_relative_at_depth_1000():
+    # exact counts of (1 + x + x^2)^1000 with Python integers, normalised exactly
+    counts = [1]
+    for _ in range(1000):
+        padded = [0, 0] + counts + [0, 0]
+        counts = [padded[i] + padded[i + 1] + padded[i + 2] for i in range(len(counts) + 2)]
+    total = 3**1000
+    exact = np.array([float(Fraction(c, total)) for c in counts])
+    r = et.erf("1d: conv3*1000", normalize="sum")
+    representable = exact >= np.finfo(float).tiny
+    rel = np.abs(r.values[representable] - exact[representable]) / exact[representable]
+    assert rel.max() <= r.rel_error <= 1e-12
+    # what float64 cannot hold is counted, not silently zeroed
+    assert r.underflow == np.count_nonzero(~representable)
