@@ -27,7 +27,11 @@ def _new_axes(ncols: int = 1, width: float = 5.0):
 
 
 def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
-    """Draw an ERF: a heat map with its centre profile (2-D, 3-D centre slice) or a curve (1-D).
+    """Draw an ERF: a heat map with its centre profiles (2-D, 3-D centre slice) or a curve (1-D).
+
+    The profiles (and the 1-D curve) carry the Gaussian prediction: the Gaussian with the
+    map's own mean and covariance, integrated over pixel cells (see
+    :func:`erftheory.gaussian.gaussian_prediction`), drawn dotted; signed maps have none.
 
     Parameters
     ----------
@@ -62,9 +66,15 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
     if display != "raw":
         title += f", shown as {shown}"
     centre = tuple(n // 2 for n in values.shape)
+    gaussian = _gaussian_overlay(np.asarray(result.values, dtype=float), display)
     if values.ndim == 1:
         ax = ax if ax is not None else _new_axes()[0]
-        ax.plot(np.arange(values.size), values, marker="." if values.size < 80 else None)
+        ax.plot(
+            np.arange(values.size), values, marker="." if values.size < 80 else None, label="ERF"
+        )
+        if gaussian is not None:
+            ax.plot(gaussian, ":", color="k", label=_GAUSSIAN_LABEL)
+            ax.legend()
         if log:
             ax.set_yscale("log")
         ax.set(xlabel="input position (0 = first pixel of the RF)", ylabel="value", title=title)
@@ -90,11 +100,46 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
         c = tuple(n // 2 for n in plane.shape)
         profile.plot(plane[c[0], :], label="row through the centre")
         profile.plot(plane[:, c[1]], "--", label="column through the centre")
+        if gaussian is not None:
+            g = gaussian if gaussian.ndim == 2 else gaussian[centre[0]]
+            profile.plot(g[c[0], :], ":", color="k", label=_GAUSSIAN_LABEL + ", row")
+            profile.plot(g[:, c[1]], "-.", color="0.4", label=_GAUSSIAN_LABEL + ", column")
         if log:
             profile.set_yscale("log")
         profile.set(xlabel="input position", ylabel="value", title="centre profiles")
         profile.legend()
     return ax
+
+
+_GAUSSIAN_LABEL = "Gaussian, same mean and covariance"
+
+
+def _gaussian_overlay(raw: np.ndarray, display: str) -> np.ndarray | None:
+    """The Gaussian with the map's own moments, shown the way the map is.
+
+    Integrated over pixel cells and holding the map's total; None for a signed, all-zero or
+    one-pixel map.
+    """
+    from .gaussian import gaussian_prediction, moments, without_rounding_cross_terms
+    from .normalization import NORMALIZATIONS
+
+    if raw.min() < 0 or raw.sum() <= 0:
+        return None
+    m = moments(raw)
+    if min(m.std) == 0:
+        return None
+    cov = without_rounding_cross_terms(m.covariance)
+    # full-covariance cell integrals cost m^(d-1) per pixel: 3-d maps take point values
+    cells = raw.ndim < 3 or np.count_nonzero(cov - np.diag(np.diag(cov))) == 0
+    g = gaussian_prediction(raw.shape, m.mean, cov, "cell" if cells else "point").values
+    g = g * raw.sum()
+    if display in ("raw", "log", "pow0.25"):  # pointwise transforms
+        return NORMALIZATIONS[display][0](g)
+    if display == "minmax":
+        low, high = raw.min(), raw.max()
+        return (g - low) / (high - low) if high > low else None
+    shown = NORMALIZATIONS[display][0](raw)  # sum, peak: a scale taken from the map
+    return g * (shown.sum() / raw.sum())
 
 
 def plot_sweep(result, ax=None):

@@ -14,6 +14,7 @@ from numpy.polynomial import polynomial as P
 from scipy import integrate, stats
 from scipy.special import logsumexp
 
+import erftheory as et
 from erftheory.errors import ERFError
 from erftheory.gaussian import (
     compare_to_gaussian,
@@ -357,3 +358,36 @@ def test_rate_errors(kernel):
         clt_rates(kernel, 4)
     with pytest.raises(ERFError, match="depth"):
         berry_esseen_bound([1, 1], 0)
+
+
+@pytest.mark.parametrize("display", ["raw", "peak", "log"])
+def test_plot_erf_draws_the_clt_gaussian_beside_the_profiles(display):
+    from scipy.stats import norm
+
+    from erftheory.normalization import normalize_map
+    from erftheory.plot import plot_erf
+
+    n = 12  # 12 all-ones 3x3 layers: std sqrt(12 * 8 / 12) = sqrt(8) per axis, mean 12
+    r = et.erf(f"conv3*{n}")
+    ax = plot_erf(r, display=display)
+    lines = {line.get_label(): line.get_ydata() for a in ax.figure.axes for line in a.get_lines()}
+    gaussian_row = lines["Gaussian, same mean and covariance, row"]
+    # independent: the map's total times the cell integrals of N(12, 8) per axis (closed form)
+    edges = np.arange(2 * n + 2) - 0.5
+    cells = np.diff(norm.cdf(edges, loc=n, scale=math.sqrt(8)))
+    cells /= cells.sum()
+    expected = r.values.sum() * cells[n] * cells
+    scale = normalize_map(r.values, display)[0].max() / r.values.max()
+    want = {"raw": expected, "peak": expected * scale, "log": np.log10(expected + 1)}[display]
+    np.testing.assert_allclose(gaussian_row, want, rtol=1e-9)
+    # and the CLT makes it close to the exact centre row (within 3% of the peak; the log
+    # display magnifies the tails, where the relative gap is larger)
+    shown = lines["row through the centre"]
+    assert display == "log" or np.max(np.abs(gaussian_row - shown)) < 0.03 * shown.max()
+
+
+def test_plot_erf_has_no_gaussian_for_signed_maps():
+    from erftheory.plot import plot_erf
+
+    ax = plot_erf(et.erf("1d: conv3/w[1,-2,1]*2"))
+    assert all("Gaussian" not in line.get_label() for line in ax.get_lines())
