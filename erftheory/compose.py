@@ -257,6 +257,8 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
     if method == "exact":
         values = _direct(factors, shape)[0] if factors else _delta(shape, Fraction)
         return Composition(values, 0, "exact", 0.0, 0.0)
+    if any(not np.any(f.kernel) for f in factors):  # every path crosses a zero kernel
+        return Composition(np.zeros(shape), 0, "direct", 0.0, 0.0, np.zeros(shape, dtype=bool))
     exponent = 0.0
     normalised = []
     for f in factors:
@@ -272,9 +274,15 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
     elif separable and method in ("auto", "direct", "fft"):
         vectors, methods, scale = _compose_axes(normalised, shape, method)
         exponent += scale
-        values = vectors[0]
-        for v in vectors[1:]:
-            values = np.multiply.outer(values, v)
+        axes = [
+            _support(
+                [Factor(_rank_one(f.kernel)[a], (f.scale[a],), f.power) for f in normalised], (n,)
+            )
+            for a, n in enumerate(shape)
+        ]
+        if "fft" in methods:  # clear FFT round-off on the vectors: the outer product is clean
+            vectors = [_clean(v, s, nonneg) for v, s in zip(vectors, axes)]
+        values, support = _outer(vectors), None if all(a.all() for a in axes) else _outer(axes)
     else:
         chosen = method
         if method == "auto":  # direct when cheap: exact for integers, relative errors
@@ -297,33 +305,34 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
         )
     )
     abs_error, rel_error = 0.0, None
-    if separable and normalised:
-        axes = [
-            _support(
-                [Factor(_rank_one(f.kernel)[a], (f.scale[a],), f.power) for f in normalised], (n,)
-            )
-            for a, n in enumerate(shape)
-        ]
-        if all(a.all() for a in axes):
-            support = None  # the whole box: no mask to build or apply
-        else:
-            support = axes[0]
-            for a in axes[1:]:
-                support = np.multiply.outer(support, a)
-    else:
+    if not (separable and normalised):
         support = _support(normalised, shape)
         support = None if support.all() else support
+        if "fft" in methods:
+            values = _clean(values, support, nonneg)
     if "fft" in methods:
         grid = math.prod(scipy.fft.next_fast_len(n, real=True) for n in shape)
         abs_error = (10 * math.log2(max(grid, 2)) + ops + 10) * _EPS * l1
-        if support is not None:
-            values = np.where(support, values, 0.0)
-        if nonneg:
-            np.maximum(values, 0.0, out=values)
     else:
         rel_error = (ops + dims) * _EPS if nonneg else None
         abs_error = (ops + dims) * _EPS * l1
     return Composition(values, exponent, "+".join(sorted(methods)), abs_error, rel_error, support)
+
+
+def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.ndarray:
+    """FFT round-off removed: zero off the exact support, and no negatives from positive kernels."""
+    if support is not None and not support.all():
+        values = np.where(support, values, 0.0)
+    if nonneg:
+        np.maximum(values, 0.0, out=values)
+    return values
+
+
+def _outer(vectors: list[np.ndarray]) -> np.ndarray:
+    out = vectors[0]
+    for v in vectors[1:]:
+        out = np.multiply.outer(out, v)
+    return out
 
 
 def _power_of_two(x: float) -> float:

@@ -438,8 +438,9 @@ def erf(
         raise AssertionError(f"ERF shape {values.shape} != receptive field {rf.size}")
     if exact:
         return _exact_result(values, rf, weights, normalize, net)
-    peak = float(np.max(np.abs(values)))
-    total = float(np.sum(values))
+    values = np.ascontiguousarray(values, dtype=float)  # no copy for _evaluate's fresh arrays
+    low, high, total = _summary(values)
+    peak = max(high, -low)
     log2 = math.log10(2)
     log10_mass = math.log10(abs(total)) + exponent * log2 if total else -math.inf
     if peak == 0:  # the paths cancel exactly (e.g. x + (-x)): nothing to scale
@@ -456,10 +457,7 @@ def erf(
         divisor = scale2(1.0, -exponent)  # exact when the exponent is an integer
     else:
         divisor = abs(total) if normalize == "sum" else peak
-    values = values / divisor
-    tiny = np.finfo(float).tiny
-    small = np.abs(values) < tiny
-    underflow = int(np.count_nonzero(small if support is None else support & small))
+    underflow = _divide_and_count_tiny(values, divisor, support)  # in place: a fresh array
     return ERFResult(
         values=values,
         receptive_field=rf,
@@ -510,6 +508,41 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
         float_exact=float_exact,
         network=net,
     )
+
+
+# Whole-map passes go chunk by chunk (2^18 entries, cache-sized): at 4001 x 4001 a map-sized
+# temporary or a separate pass per reduction costs more than the composition itself.
+_CHUNK = 1 << 18
+
+
+def _summary(values: np.ndarray) -> tuple[float, float, float]:
+    """``(min, max, sum)`` of a float map in one cache-friendly pass."""
+    flat = values.reshape(-1)
+    low, high, total = math.inf, -math.inf, 0.0
+    for i in range(0, flat.size, _CHUNK):
+        part = flat[i : i + _CHUNK]
+        low, high = min(low, float(part.min())), max(high, float(part.max()))
+        total += float(part.sum())
+    return low, high, total
+
+
+def _divide_and_count_tiny(values: np.ndarray, divisor: float, support) -> int:
+    """Divide ``values`` in place; count the entries (inside ``support``) then tiny.
+
+    Tiny: below the smallest normal float64 in magnitude.
+    """
+    tiny = np.finfo(float).tiny
+    flat = values.reshape(-1)
+    mask = None if support is None else support.reshape(-1)
+    count = 0
+    for i in range(0, flat.size, _CHUNK):
+        part = flat[i : i + _CHUNK]
+        part /= divisor
+        small = np.abs(part) < tiny
+        if mask is not None:
+            small &= mask[i : i + _CHUNK]
+        count += int(np.count_nonzero(small))
+    return count
 
 
 def _log10(x) -> float:

@@ -72,9 +72,19 @@ def _union(states: list[_State]) -> _State:
 
 
 def _apply(state: _State, layer) -> _State:
-    for _ in range(layer.repeat):
-        state = _step(state, layer)
-    return state
+    once = _step(state, layer)
+    if once.jump == state.jump:
+        # the increments of a step depend only on the jump, so they repeat exactly: a stack of
+        # 10,000 layers costs one step
+        n = layer.repeat
+        return _State(
+            tuple(a + n * (b - a) for a, b in zip(state.size, once.size)),
+            state.jump,
+            tuple(a + n * (b - a) for a, b in zip(state.start, once.start)),
+        )
+    for _ in range(layer.repeat - 1):
+        once = _step(once, layer)
+    return once
 
 
 def _walk(layers, dims: int) -> _State:

@@ -343,3 +343,37 @@ def test_tails_within_1e12_relative_at_depth_1000():
     assert rel.max() <= r.rel_error <= 1e-12
     # what float64 cannot hold is counted, not silently zeroed
     assert r.underflow == np.count_nonzero(~representable)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(["conv3", "conv5/p2", "conv3/d2/p1", "conv3/s2/p1", "res(conv3/p1, conv3/p1)"]),
+    st.integers(1, 40),
+)
+def test_repeated_layer_field_equals_the_unrolled_stack(layer, n):
+    # the recurrence of a repeated layer (closed form when the jump is unchanged) against n
+    # copies written out, each applied once
+    unrolled = et.receptive_field("1d: " + ", ".join([layer] * n))
+    forms = [f"1d: ({layer})*{n}"] + ([] if "(" in layer else [f"1d: {layer}*{n}"])
+    for form in forms:  # a repeated block, and a layer with a repeat count
+        repeated = et.receptive_field(form)
+        assert (repeated.size, repeated.effective_stride, repeated.start) == (
+            unrolled.size,
+            unrolled.effective_stride,
+            unrolled.start,
+        )
+
+
+def test_paths_that_cancel_give_a_zero_erf():
+    # x + (-x): the residual's two paths cancel exactly
+    spec = {
+        "dims": 1,
+        "layers": [
+            {"type": "residual", "layers": [{"type": "conv", "kernel": 1, "weights": [-1]}]}
+        ],
+    }
+    for method in ("auto", "direct", "fft"):
+        assert et.erf(spec, method=method).values.tolist() == [0.0]
+    assert et.erf("1d: conv3/w[0,0,0], conv3").values.tolist() == [0.0] * 5
+    with pytest.raises(et.ERFError, match="identically zero"):
+        et.erf(spec, normalize="sum")
