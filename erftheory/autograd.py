@@ -126,9 +126,15 @@ def _pad(x: Tensor, padding, mode: str) -> Tensor:
     return out
 
 
-def _windows(data: np.ndarray, kernel, stride, dilation) -> np.ndarray:
-    """View ``(B, C, *out, *kernel)`` of the windows a strided, dilated kernel reads."""
-    spatial = data.shape[2:]
+def _windows(data: np.ndarray, kernel, stride, dilation, first: int = 2) -> np.ndarray:
+    """View of the windows a strided, dilated kernel reads.
+
+    The spatial axes of ``data`` start at axis ``first``; the view has shape
+    ``(*lead, *out, *kernel, *trail)``: ``(B, C, *out, *k)`` for channel-first data,
+    ``(B, *out, *k, C)`` for channel-last data with ``first=1``.
+    """
+    dims = len(kernel)
+    spatial = data.shape[first : first + dims]
     out = [(n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(spatial, kernel, stride, dilation)]
     if min(out) < 1:
         raise ERFError(
@@ -136,22 +142,25 @@ def _windows(data: np.ndarray, kernel, stride, dilation) -> np.ndarray:
             f"{list(spatial)}: the output would have {out} positions"
         )
     st = data.strides
-    strides = st[:2] + tuple(a * s for a, s in zip(st[2:], stride))
-    strides += tuple(a * d for a, d in zip(st[2:], dilation))
-    return as_strided(data, data.shape[:2] + tuple(out) + tuple(kernel), strides, writeable=False)
+    lead, axes, trail = st[:first], st[first : first + dims], st[first + dims :]
+    strides = lead + tuple(a * s for a, s in zip(axes, stride))
+    strides += tuple(a * d for a, d in zip(axes, dilation)) + trail
+    shape = data.shape[:first] + tuple(out) + tuple(kernel) + data.shape[first + dims :]
+    return as_strided(data, shape, strides, writeable=False)
 
 
-def _scatter_windows(g: np.ndarray, shape, kernel, stride, dilation) -> np.ndarray:
-    """Adjoint of :func:`_windows`: add ``g`` of shape (B, C, *out, *kernel) back onto ``shape``."""
+def _scatter_windows(pick, shape, kernel, stride, dilation, out) -> np.ndarray:
+    """Adjoint of :func:`_windows` for channel-first data, summed onto an array of ``shape``.
+
+    ``pick(tap)`` is the ``(B, C, *out)`` gradient of that tap's window view.
+    """
     dx = np.zeros(shape)
-    dims = len(kernel)
-    out = g.shape[2 : 2 + dims]
     for tap in np.ndindex(*kernel):
         where = tuple(
             slice(d * m, d * m + s * (o - 1) + 1, s)
             for m, s, d, o in zip(tap, stride, dilation, out)
         )
-        dx[(slice(None), slice(None), *where)] += g[(Ellipsis, *tap)]
+        dx[(slice(None), slice(None), *where)] += pick(tap)
     return dx
 
 
@@ -160,35 +169,37 @@ def conv(x: Tensor, w: Tensor, stride, dilation, padding, padding_mode: str = "z
 
     ``w`` is ``(Cout, Cin, *k)`` or ``(B, Cout, Cin, *k)``; ``padding`` is ``(before, after)``
     per spatial axis, filled by ``padding_mode`` (zeros, circular, reflect, replicate).
+    im2col + matmul, gathered channel-last: the copy then moves runs of ``k * Cin`` values
+    instead of ``k`` (six times faster at 3x3, 8 channels).
     """
     xp = _pad(x, padding, padding_mode)
     dims = len(stride)
     kernel = w.shape[-dims:]
     per_sample = w.data.ndim == dims + 3
-    cols = _windows(xp.data, kernel, stride, dilation)  # (B, C, *out, *k)
-    batch, cin = cols.shape[:2]
-    out_shape = cols.shape[2 : 2 + dims]
+    batch, cin = xp.shape[:2]
+    last = np.ascontiguousarray(np.moveaxis(xp.data, 1, -1))  # (B, *spatial, C)
+    cols = _windows(last, kernel, stride, dilation, first=1)  # (B, *out, *k, C)
+    out_shape = cols.shape[1 : 1 + dims]
     positions, taps = math.prod(out_shape), math.prod(kernel)
-    # (B, X, C*k) @ (B or 1, C*k, O) -> (B, X, O)
-    a = np.moveaxis(cols.reshape(batch, cin, positions, taps), 1, 2).reshape(
-        batch, positions, cin * taps
-    )
+    a = cols.reshape(batch, positions, taps * cin)  # (B, X, k*C)
     cout = w.shape[-dims - 2]
-    wm = w.data.reshape(-1, cout, cin * taps).transpose(0, 2, 1)
-    z = np.matmul(a, wm)
+    # (B or 1, O, *k, C) flattened to (B or 1, k*C, O)
+    wm = np.moveaxis(w.data, -dims - 1, -1).reshape(-1, cout, taps * cin).transpose(0, 2, 1)
+    z = np.matmul(a, wm)  # (B, X, O)
     out = Tensor(np.moveaxis(z, 2, 1).reshape(batch, cout, *out_shape), (xp, w))
 
     def backward():
         g = out.grad.reshape(batch, cout, positions)  # (B, O, X)
         if w.requires_grad:
-            gw = np.matmul(g, a)  # (B, O, C*k)
+            gw = np.matmul(g, a)  # (B, O, k*C)
             gw = gw if per_sample else gw.sum(axis=0)
+            gw = np.moveaxis(gw.reshape(*gw.shape[:-1], *kernel, cin), -1, -dims - 1)
             w._accumulate(gw.reshape(w.shape))
         if xp.requires_grad:
-            ga = np.matmul(wm, g)  # (B, C*k, X)
-            ga = ga.reshape(batch, cin, taps, *out_shape)
-            ga = np.moveaxis(ga, 2, -1).reshape(batch, cin, *out_shape, *kernel)
-            xp._accumulate(_scatter_windows(ga, xp.shape, kernel, stride, dilation))
+            # (B, k*C, X): per tap a contiguous (B, C, *out) block for the scatter
+            ga = np.matmul(wm, g).reshape(batch, *kernel, cin, *out_shape)
+            pick = lambda tap: ga[(slice(None), *tap)]  # noqa: E731
+            xp._accumulate(_scatter_windows(pick, xp.shape, kernel, stride, dilation, out_shape))
 
     out._backward = backward
     return out
@@ -204,8 +215,9 @@ def avg_pool(x: Tensor, kernel, stride, padding, padding_mode: str = "zeros") ->
     out = Tensor(cols.sum(axis=axes) / size, (xp,))
 
     def backward():
-        g = np.broadcast_to(out.grad[(Ellipsis,) + (None,) * dims] / size, cols.shape)
-        xp._accumulate(_scatter_windows(g, xp.shape, kernel, stride, (1,) * dims))
+        g = out.grad / size
+        ones = (1,) * dims
+        xp._accumulate(_scatter_windows(lambda tap: g, xp.shape, kernel, stride, ones, g.shape[2:]))
 
     out._backward = backward
     return out
@@ -223,7 +235,9 @@ def max_pool(x: Tensor, kernel, stride, padding) -> Tensor:
     def backward():
         onehot = np.zeros(flat.shape)
         np.put_along_axis(onehot, arg[..., None], out.grad[..., None], axis=-1)
-        g = _scatter_windows(onehot.reshape(cols.shape), padded.shape, kernel, stride, (1,) * dims)
+        taps = onehot.reshape(cols.shape)
+        pick = lambda tap: taps[(Ellipsis, *tap)]  # noqa: E731
+        g = _scatter_windows(pick, padded.shape, kernel, stride, (1,) * dims, cols.shape[2:-dims])
         crop = tuple(slice(b, b + n) for (b, _), n in zip(padding, x.shape[2:]))
         x._accumulate(g[(slice(None), slice(None), *crop)])
 
