@@ -222,11 +222,11 @@ class ConvTranspose(_Spatial):
     Its ERF depends on the output unit's phase; erftheory computes it exactly for the unit
     asked for (by default unit 0) by backpropagating through the layers' adjoints, in
     ``weights="ones"`` mode. ``padding`` is the framework's ``padding`` (cropped from the
-    output's start).
+    output's start). ``stride`` defaults to 1, as in PyTorch and TensorFlow.
     """
 
     kernel: Axes = 2
-    stride: Axes = 2
+    stride: Axes = 1
     dilation: Axes = 1
     padding: Padding | None = None
     padding_mode: str = "zeros"

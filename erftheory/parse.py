@@ -480,10 +480,9 @@ def describe(layer, inside_residual: bool = False) -> str:
         text = f"res({inner})" if isinstance(layer, Residual) else f"({inner})"
     elif isinstance(layer, _Spatial):
         text = layer.type + _axes(layer.kernel)
-        default_stride = {Conv: (1,), ConvTranspose: (2,), LocallyConnected: (1,)}.get(type(layer))
-        default_stride = (
-            layer.kernel if default_stride is None else default_stride * len(layer.kernel)
-        )
+        # the class's own default (an int for convs; None, meaning the kernel, for pools)
+        default = type(layer).__dataclass_fields__["stride"].default
+        default_stride = layer.kernel if default is None else (default,) * len(layer.kernel)
         if layer.stride != default_stride:
             text += "/s" + _axes(layer.stride)
         if any(d != 1 for d in layer.dilation):

@@ -135,8 +135,10 @@ def test_3d_and_reports():
     np.testing.assert_allclose(g, row[tuple(slice(s, s + m) for s, m in zip(start, g.shape))])
     rf = et.receptive_field("conv3/s2, up2, conv3, up2/bilinear")
     assert str(rf.effective_stride[0]) == "1/2"
+    # the framework default stride of a transposed conv is 1 (PyTorch, TensorFlow)
+    assert et.as_network("convtranspose4").layers[0].stride == (1, 1)
     assert et.to_compact(et.as_network("up2/bilinear, convtranspose4/s2/p1")) == (
-        "2d: up2/bilinear, convtranspose4/p1"
+        "2d: up2/bilinear, convtranspose4/s2/p1"
     )
     with pytest.raises(et.ERFError, match="weights='ones'"):
         et.erf("conv3, up2", weights="random")
