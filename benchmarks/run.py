@@ -236,7 +236,7 @@ def montecarlo_table(quick: bool) -> None:
     print("\n## 3. Monte-Carlo autograd throughput (10 layers 3x3, 8 channels, 21x21 field)\n")
     samples = 512 if quick else 2048
     rows = []
-    for batch in (64, 256):
+    for batch in (16, 64, 256):
         t = best_time(
             lambda: et.monte_carlo("conv3*10", samples=samples, channels=8, batch=batch), repeats=1
         )

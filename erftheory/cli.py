@@ -288,7 +288,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="per-offset variance multiplier of random conv weights (kernel-shaped)",
     )
-    c.add_argument("--batch", type=int, default=256, help="samples per pass (256)")
+    c.add_argument("--batch", type=int, default=64, help="samples per pass (64)")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument(
         "--save-empirical",

@@ -205,7 +205,7 @@ def monte_carlo(
     activation: str | None = None,
     input=None,
     variance_map=None,
-    batch: int = 256,
+    batch: int = 64,
     show_progress: bool | None = None,
 ):
     """Run the real network ``samples`` times and estimate E[g], E[g^2], E|g| per pixel.
@@ -375,7 +375,7 @@ def check(
     statistic: str = "sq",
     input=None,
     variance_map=None,
-    batch: int = 256,
+    batch: int = 64,
     show_progress: bool | None = None,
 ) -> Check:
     """Cross-check the analytic ERF against the real network by Monte Carlo.

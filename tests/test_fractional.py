@@ -15,29 +15,36 @@ from erftheory.adjoint import backpropagate
 
 
 # ------------------------------------------------------------ an independent forward pass
+# Arrays carry a leading batch axis (the basis vectors pushed through at once); loops over
+# output positions and taps keep the definitions literal.
 def _conv(x, w, s, d, pad):
-    x = np.pad(x, pad)
+    x = np.pad(x, [(0, 0), *pad])
     k = w.shape
-    out_n = [(x.shape[a] - d[a] * (k[a] - 1) - 1) // s[a] + 1 for a in range(x.ndim)]
-    out = np.zeros(out_n)
+    dims = w.ndim
+    out_n = [(x.shape[1 + a] - d[a] * (k[a] - 1) - 1) // s[a] + 1 for a in range(dims)]
+    out = np.zeros((x.shape[0], *out_n))
     for i in np.ndindex(*out_n):
         for m in np.ndindex(*k):
-            out[i] += w[m] * x[tuple(s[a] * i[a] + d[a] * m[a] for a in range(x.ndim))]
+            out[(slice(None), *i)] += (
+                w[m] * x[(slice(None),) + tuple(s[a] * i[a] + d[a] * m[a] for a in range(dims))]
+            )
     return out
 
 
 def _transposed(x, w, s, d, pad):
     k = w.shape
-    full = [(x.shape[a] - 1) * s[a] + d[a] * (k[a] - 1) + 1 for a in range(x.ndim)]
-    out = np.zeros(full)
-    for i in np.ndindex(*x.shape):
+    dims = w.ndim
+    full = [(x.shape[1 + a] - 1) * s[a] + d[a] * (k[a] - 1) + 1 for a in range(dims)]
+    out = np.zeros((x.shape[0], *full))
+    for i in np.ndindex(*x.shape[1:]):
         for m in np.ndindex(*k):
-            out[tuple(s[a] * i[a] + d[a] * m[a] for a in range(x.ndim))] += w[m] * x[i]
-    return out[tuple(slice(b, n - a) for (b, a), n in zip(pad, full))]
+            where = tuple(s[a] * i[a] + d[a] * m[a] for a in range(dims))
+            out[(slice(None), *where)] += w[m] * x[(slice(None), *i)]
+    return out[(slice(None),) + tuple(slice(b, n - a) for (b, a), n in zip(pad, full))]
 
 
 def _upsample(x, factor, mode):
-    for axis, u in enumerate(factor):
+    for axis, u in enumerate(factor, start=1):
         n = x.shape[axis]
         if mode == "nearest":
             x = np.repeat(x, u, axis=axis)
@@ -52,6 +59,7 @@ def _upsample(x, factor, mode):
 
 
 def _forward(net, x):
+    """The network on a batch ``x`` of shape ``(B, *spatial)``."""
     for layer in net.layers:
         for _ in range(layer.repeat):
             if isinstance(layer, et.Upsample):
@@ -71,13 +79,9 @@ def _forward(net, x):
 
 
 def _jacobian_row(net, n, unit):
-    """d y[unit] / d x for an input of n pixels per axis, by pushing every basis vector."""
-    row = np.zeros((n,) * net.dims)
-    for p in itertools.product(range(n), repeat=net.dims):
-        x = np.zeros((n,) * net.dims)
-        x[p] = 1
-        row[p] = _forward(net, x)[unit]
-    return row
+    """d y[unit] / d x for an input of n pixels per axis, pushing every basis vector at once."""
+    basis = np.eye(n**net.dims).reshape((n**net.dims,) + (n,) * net.dims)
+    return _forward(net, basis)[(slice(None), *unit)].reshape((n,) * net.dims)
 
 
 # ------------------------------------------------------------ tests
@@ -101,17 +105,22 @@ def fractional_net(draw):
 @given(fractional_net(), st.data())
 def test_backpropagation_matches_the_brute_force_jacobian(arch, data):
     net = et.as_network(arch)
-    n = 14 if net.dims == 1 else 9
+    n = 40 if net.dims == 1 else 16
     try:
-        out = _forward(net, np.zeros((n,) * net.dims))
+        out = _forward(net, np.zeros((1,) + (n,) * net.dims))[0]
     except (ValueError, IndexError):
         assume(False)
-    assume(min(out.shape) >= 3 and all(v <= 60 for v in out.shape))
-    unit = tuple(data.draw(st.integers(1, m - 2)) for m in out.shape)
+    assume(min(out.shape) >= 3 and all(v <= (200 if net.dims == 1 else 40) for v in out.shape))
+    # units near the middle, at every phase of the fractional strides: far from the borders
+    # of the input and of every intermediate map (a cropping transposed conv or a clamping
+    # bilinear upsampling changes units near an intermediate border, which the unbounded
+    # model does not have)
+    unit = tuple(
+        data.draw(st.integers(max(0, m // 2 - 3), min(m - 1, m // 2 + 3))) for m in out.shape
+    )
     g, start = backpropagate(net, unit)
     row = _jacobian_row(net, n, unit)
-    # compare only units whose field lies inside the input (no border effects)
-    assume(all(s >= 1 and s + m <= n - 1 for s, m in zip(start, g.shape)))
+    assume(all(s >= 4 and s + m <= n - 4 for s, m in zip(start, g.shape)))
     expected = row[tuple(slice(s, s + m) for s, m in zip(start, g.shape))]
     np.testing.assert_allclose(g, expected, rtol=1e-12, atol=1e-12)
     assert np.abs(row).sum() == pytest.approx(np.abs(g).sum(), rel=1e-12)
