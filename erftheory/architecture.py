@@ -15,6 +15,7 @@ where ``p_l`` is the padding before the first input element.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Union
 
 import numpy as np
@@ -237,11 +238,6 @@ class ConvTranspose(_Spatial):
     weight_array = Conv.weight_array
 
     def _resolve(self, dims, where, inside_residual):
-        if inside_residual:
-            raise ERFError(
-                f"{where}: a transposed conv inside a residual block or branch is not modelled "
-                "yet (the alignment of fractional strides)"
-            )
         return _check_weights(_Spatial._resolve(self, dims, where, False), dims, where)
 
 
@@ -306,11 +302,6 @@ class Upsample(_Layer):
 
     def _resolve(self, dims, where, inside_residual):
         super()._resolve(dims, where, inside_residual)
-        if inside_residual:
-            raise ERFError(
-                f"{where}: upsampling inside a residual block or branch is not modelled yet "
-                "(the alignment of fractional strides)"
-            )
         if self.mode not in ("nearest", "bilinear"):
             raise ERFError(f"{where}: upsample mode={self.mode!r} is not 'nearest' or 'bilinear'")
         return replace(self, factor=_axes(self.factor, dims, "factor", where))
@@ -502,9 +493,24 @@ class Branches(_Layer):
 
 
 def _check_alignment(paths, dims: int, where: str, names) -> None:
-    """Refuse branches whose output units do not share one stride and one centre."""
+    """Refuse branches whose output units do not share one stride and one centre.
+
+    Paths with upsampling or transposed convs are joined by index, as frameworks do; their
+    fields come from backpropagation (exact whatever the alignment), so only the stride, a
+    fraction, must agree: branches at different resolutions cannot be joined.
+    """
     from .receptive_field import _walk  # the TRF recurrence, shared with rf tables
 
+    if any(isinstance(x, (Upsample, ConvTranspose)) for path in paths for x in _all_layers(path)):
+        jumps = [_fractional_jump(path, dims) for path in paths]
+        for name, jump in zip(names[1:], jumps[1:]):
+            if jump != jumps[0]:
+                raise ERFError(
+                    f"{where}: {name} has effective stride {[str(j) for j in jump]} but "
+                    f"{names[0]} has {[str(j) for j in jumps[0]]}; joined branches must keep "
+                    "the same resolution"
+                )
+        return
     states = [_walk(path, dims) for path in paths]
     first = states[0]
     for name, state in zip(names[1:], states[1:]):
@@ -617,6 +623,28 @@ class Network:
     def depth(self) -> int:
         """The number of conv and pooling layers, counting repeats (activations excluded)."""
         return _depth(self.layers)
+
+
+def _fractional_jump(layers, dims: int) -> tuple[Fraction, ...]:
+    """Input pixels per output unit of a path, as fractions (upsampling divides)."""
+    jump = (Fraction(1),) * dims
+    for layer in layers:
+        if isinstance(layer, Branches):
+            step = _fractional_jump(layer.branches[0], dims)  # aligned when resolved
+        elif isinstance(layer, Residual):
+            step = (Fraction(1),) * dims
+        elif isinstance(layer, Block):
+            step = _fractional_jump(layer.layers, dims)
+        elif isinstance(layer, Upsample):
+            step = tuple(Fraction(1, u) for u in layer.factor)
+        elif isinstance(layer, ConvTranspose):
+            step = tuple(Fraction(1, s) for s in layer.stride)
+        elif isinstance(layer, _Spatial):
+            step = tuple(Fraction(s) for s in layer.stride)
+        else:
+            continue
+        jump = tuple(j * t**layer.repeat for j, t in zip(jump, step))
+    return jump
 
 
 def _all_layers(layers):

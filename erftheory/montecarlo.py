@@ -165,7 +165,10 @@ def _layer(layer, x, sampler, rng, batch):
         return ag.dropout(x, layer.p, rng)
     if isinstance(layer, (Identity, BatchNorm, LayerNorm)):
         return x
-    raise ERFError(f"the Monte-Carlo network cannot run a {layer.type} layer")
+    raise ERFError(
+        f"the Monte-Carlo network cannot run {layer.type} layers (it runs conv, pooling, "
+        "activation, dropout, normalisation, residual and branch layers)"
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -60,9 +59,19 @@ def _upsample(x, factor, mode):
 
 def _forward(net, x):
     """The network on a batch ``x`` of shape ``(B, *spatial)``."""
-    for layer in net.layers:
+    return _layers(net.layers, x)
+
+
+def _layers(layers, x):
+    for layer in layers:
         for _ in range(layer.repeat):
-            if isinstance(layer, et.Upsample):
+            if isinstance(layer, et.Residual):  # y = x + F(x), joined by index
+                x = x + _layers(layer.layers, x)
+            elif isinstance(layer, et.Branches):  # add, or concat read by a sum over channels
+                x = sum(_layers(branch, x) for branch in layer.branches)
+            elif isinstance(layer, et.Block):
+                x = _layers(layer.layers, x)
+            elif isinstance(layer, et.Upsample):
                 x = _upsample(x, layer.factor, layer.mode)
             elif isinstance(layer, et.ConvTranspose):
                 w = np.ones(layer.kernel) if layer.weights is None else layer.weight_array
@@ -85,13 +94,29 @@ def _jacobian_row(net, n, unit):
 
 
 # ------------------------------------------------------------ tests
+# joins whose paths have fractional strides (U-Net style), shapes kept equal on even inputs
+_JOINS = [
+    "res(conv3/s2/p1, up2)",
+    "res(conv{k}/s2/p{h}, up2/bilinear, conv3/p1)",
+    "add(id | conv3/s2/p1, convtranspose2/s2)",
+    "cat(conv3/p1 | avgpool2, convtranspose{k}/s2/p{h}-{a})",
+    "add(up2, conv2/s2 | conv{k}/p{h})",
+]
+
+
 @st.composite
 def fractional_net(draw):
     dims = draw(st.integers(1, 2))
     layers = []
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["conv", "up", "convt"]))
-        if kind == "up":
+        kind = draw(st.sampled_from(["conv", "up", "convt", "join"]))
+        if kind == "join":
+            k = draw(st.sampled_from([1, 3, 5]))
+            template = draw(st.sampled_from(_JOINS))
+            # transposed conv k, stride 2: (n - 1) 2 + k - h - a = 2 n needs h + a = k - 2
+            h = (k - 1) // 2
+            layers.append(template.format(k=k, h=h, a=max(k - 2 - h, 0)))
+        elif kind == "up":
             layers.append(f"up{draw(st.integers(2, 3))}" + draw(st.sampled_from(["", "/bilinear"])))
         else:
             k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
@@ -126,6 +151,24 @@ def test_backpropagation_matches_the_brute_force_jacobian(arch, data):
     assert np.abs(row).sum() == pytest.approx(np.abs(g).sum(), rel=1e-12)
 
 
+@pytest.mark.parametrize("template", _JOINS)
+@pytest.mark.parametrize("dims", [1, 2])
+def test_joins_with_fractional_paths_match_the_brute_force(template, dims):
+    # every join template (k = 3) between two convs, at every phase of the middle units
+    net = et.as_network(f"{dims}d: conv3/p1, " + template.format(k=3, h=1, a=0) + ", conv2/p1")
+    n = 24 if dims == 1 else 12
+    out = _forward(net, np.zeros((1,) + (n,) * dims))[0]
+    assert out.shape == (n + 1,) * dims  # the joins keep the resolution (conv2/p1 adds one)
+    for offset in range(2):
+        unit = (n // 2 + offset,) * dims
+        r = et.erf(net, unit=unit)  # the public path: backpropagation through the joins
+        start = r.receptive_field.start
+        row = _jacobian_row(net, n, unit)
+        expected = row[tuple(slice(s, s + m) for s, m in zip(start, r.values.shape))]
+        np.testing.assert_allclose(r.values, expected, rtol=1e-12, atol=1e-12)
+        assert np.abs(row).sum() == pytest.approx(np.abs(r.values).sum(), rel=1e-12)
+
+
 def test_hand_computed_cases():
     # z1[i] = x[2i] + x[2i+1] + x[2i+2]; z2[j] = z1[j // 2]; y = z2[0] + z2[1] + z2[2]
     assert et.erf("1d: conv3/s2, up2, conv3").values.tolist() == [2, 2, 3, 1, 1]
@@ -151,8 +194,9 @@ def test_3d_and_reports():
     )
     with pytest.raises(et.ERFError, match="weights='ones'"):
         et.erf("conv3, up2", weights="random")
-    with pytest.raises(et.ERFError, match="not modelled yet"):
-        et.erf("res(conv3, up2)")
+    # branches joined at different resolutions are refused with both strides
+    with pytest.raises(et.ERFError, match=r"effective stride \['1/2'\]"):
+        et.erf("1d: add(id | conv3/s2/p1, up4)")
 
 
 @settings(max_examples=30, deadline=None)
