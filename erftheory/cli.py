@@ -479,6 +479,10 @@ def _cmd_rf(args) -> int:
         from .plot import plot_growth
 
         _write_figure(plot_growth(rf, title=args.arch[:40]).figure, args.plot)
+    if args.pixel_size is not None and args.input is None:
+        raise ERFError(
+            "--pixel-size scales the input-resolution report: give the input size too (--input H,W)"
+        )
     if args.input is not None:
         from .resolution import resolution_report
 
@@ -657,3 +661,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("erftheory: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`erftheory erf ... | head`): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -65,7 +65,11 @@ def load_map(path, key: str | None = None) -> np.ndarray:
                     raise ERFError(f"{path} has no array {name!r}; it holds {names}")
                 array = archive[name]
         elif suffix == ".csv":
-            array = np.loadtxt(path, delimiter=",", ndmin=1)
+            import warnings
+
+            with warnings.catch_warnings():  # an empty file is reported below, not warned
+                warnings.simplefilter("ignore")
+                array = np.loadtxt(path, delimiter=",", ndmin=1)
         elif suffix == ".png":
             from matplotlib.image import imread
 
@@ -73,9 +77,14 @@ def load_map(path, key: str | None = None) -> np.ndarray:
             array = image[..., :3].mean(axis=-1) if image.ndim == 3 else image
         else:
             raise ERFError(f"{path}: unknown map format {suffix!r}; use .npy, .npz, .csv or .png")
-    except (OSError, ValueError) as err:
-        raise ERFError(f"cannot read the map {str(path)!r}: {err}") from None
+    except (OSError, ValueError, EOFError, SyntaxError) as err:  # PIL: SyntaxError
+        reason = str(err) or type(err).__name__
+        if "pickled" in reason:  # numpy's guess for any file without a .npy header
+            reason = "not a .npy array file (no .npy header; pickles are not read)"
+        raise ERFError(f"cannot read the map {str(path)!r}: {reason}") from None
     array = np.asarray(array, dtype=float)
+    if array.size == 0:
+        raise ERFError(f"{path}: the map is empty")
     if not np.all(np.isfinite(array)):
         raise ERFError(f"{path}: the map contains NaN or inf values")
     return array

@@ -20,7 +20,7 @@ import numpy as np
 
 from .compose import Factor, compose
 from .errors import ERFError
-from .receptive_field import ReceptiveField, receptive_field
+from .receptive_field import ReceptiveField, _list, receptive_field
 
 __all__ = ["erf", "ERFResult", "DEFAULT_MAX_BYTES"]
 
@@ -103,9 +103,13 @@ class ERFResult:
     def analysis(self, **metric_options) -> dict:
         """Covariance, predicted std, distances to the Gaussian and size metrics (JSON-ready).
 
-        ``predicted_std`` comes from the layer kernels alone (:mod:`erftheory.moments`);
+        ``predicted_std`` comes from the layer kernels alone (:mod:`erftheory.moments`; None
+        for an ERF with negative entries, whose signed moments are not those of ``|ERF|``);
         ``gaussian`` holds the distances of the ERF to the moment-matched Gaussian and to its
-        first Edgeworth correction (:mod:`erftheory.gaussian`); ``metrics`` the size measures
+        first Edgeworth correction (:mod:`erftheory.gaussian`), both sampled at the pixel
+        centres (``discretisation: "point"``, the lattice form of the local limit theorem),
+        and ``tv_gaussian_cell``, the total variation to the Gaussian integrated over pixel
+        cells; ``metrics`` the size measures
         of :func:`erftheory.metrics.all_metrics` (``metric_options`` are its keyword
         arguments; bad ones raise). A part that does not apply (an all-zero map) is None.
         """
@@ -124,12 +128,21 @@ class ERFResult:
             except ERFError:
                 return None
 
+        def gaussian():
+            out = compare_to_gaussian(self.values).to_dict()  # point values (local CLT)
+            cell = compare_to_gaussian(self.values, "cell").gaussian
+            return {**out, "tv_gaussian_cell": cell.total_variation}
+
         moments = attempt(lambda: map_moments(self.values))
-        predicted = attempt(lambda: predicted_moments(self.network, self.weights))
+        # the kernels give the signed moments of the ERF: those of |ERF| only if it is >= 0
+        signed = bool(np.min(self.values) < 0)
+        predicted = (
+            None if signed else attempt(lambda: predicted_moments(self.network, self.weights))
+        )
         return {
             "covariance": None if moments is None else [list(r) for r in moments.covariance],
             "predicted_std": None if predicted is None else list(predicted.std),
-            "gaussian": attempt(lambda: compare_to_gaussian(self.values).to_dict()),
+            "gaussian": attempt(gaussian),
             "metrics": attempt(lambda: all_metrics(self.values, **metric_options)),
         }
 
@@ -143,7 +156,7 @@ class ERFResult:
     def _summary(self) -> dict:
         return {
             "receptive_field": list(self.receptive_field.size),
-            "effective_stride": list(self.receptive_field.effective_stride),
+            "effective_stride": _list(self.receptive_field.effective_stride),  # 1/2 as "1/2"
             "weights": self.weights,
             "normalize": self.normalize,
             "method": self.method,
@@ -177,7 +190,7 @@ class ERFResult:
             f"ERF of the centre unit: {quantity} ({self.weights} weights, "
             f"{norm[self.normalize]}), method {self.method}",
             f"  receptive field   {_fmt(rf.size, 'd')}   effective stride "
-            f"{_fmt(rf.effective_stride, 'd')}",
+            f"{_fmt(rf.effective_stride, '')}",
             f"  ERF std (pixels)  {_fmt(self.std, '.4g')}",
             f"  std / TRF size    {_fmt(erf_trf, '.4g')}",
             f"  total mass        10^{self.log10_mass:.6g}",
@@ -215,7 +228,8 @@ class ERFResult:
             g = a["gaussian"]
             edge = g.get("tv_edgeworth")
             lines.append(
-                f"  vs Gaussian       total variation {g['tv_gaussian']:.3g}"
+                f"  vs Gaussian       total variation {g['tv_gaussian']:.3g} (point values; "
+                f"{g['tv_gaussian_cell']:.3g} integrated over pixel cells)"
                 + (f", with Edgeworth correction {edge:.3g}" if edge is not None else "")
             )
         if a["metrics"]:

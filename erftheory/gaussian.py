@@ -631,13 +631,14 @@ class GaussianComparison:
     def to_dict(self) -> dict:
         """Flat JSON-ready dict of distances (None where undefined or infinite).
 
-        Keys ``tv_gaussian``, ``kl_gaussian``, ``hellinger_gaussian``, ``sup_gaussian``,
-        ``tv_edgeworth``, ``hellinger_edgeworth``, ``sup_edgeworth``. KL to the Edgeworth
+        Keys ``discretisation`` (``"point"`` or ``"cell"``), ``tv_gaussian``, ``kl_gaussian``,
+        ``hellinger_gaussian``, ``sup_gaussian``, ``tv_edgeworth``, ``hellinger_edgeworth``,
+        ``sup_edgeworth``. KL to the Edgeworth
         series is left out: the truncated series is negative in the far tails (clipped to 0),
         so that KL is infinite for all but the shallowest stacks; it stays on ``edgeworth``.
         """
         short = {"total_variation": "tv", "kl": "kl", "hellinger": "hellinger", "sup": "sup"}
-        out = {}
+        out = {"discretisation": self.discretisation}
         for name, dist in (("gaussian", self.gaussian), ("edgeworth", self.edgeworth)):
             for key, tag in short.items():
                 if (name, key) != ("edgeworth", "kl"):

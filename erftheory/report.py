@@ -6,7 +6,7 @@ __all__ = ["table"]
 
 
 def table(header: list, rows: list[list], style: str = "text") -> str:
-    """Render rows under a header as aligned text, a Markdown table or CSV.
+    r"""Render rows under a header as aligned text, a Markdown table or CSV.
 
     Examples
     --------
@@ -15,6 +15,10 @@ def table(header: list, rows: list[list], style: str = "text") -> str:
     --  --
     1   2
     10  20
+    >>> print(table(["layer"], [["add(a | b)"]], "markdown"))
+    | layer |
+    |---|
+    | add(a \| b) |
     """
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
     if style == "csv":
@@ -25,7 +29,8 @@ def table(header: list, rows: list[list], style: str = "text") -> str:
         csv.writer(out, lineterminator="\n").writerows(cells)
         return out.getvalue().rstrip("\n")
     if style == "markdown":
-        lines = ["| " + " | ".join(row) + " |" for row in cells]
+        # a literal | (as in add(a | b)) would end the cell: escape it
+        lines = ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
         lines.insert(1, "|" + "|".join("---" for _ in header) + "|")
         return "\n".join(lines)
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]

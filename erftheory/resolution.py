@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .architecture import Block, Branches, Network, Residual, _Spatial
+from .architecture import Block, Branches, ConvTranspose, Network, Residual, Upsample, _Spatial
 from .errors import ERFError
 
 __all__ = [
@@ -31,6 +31,15 @@ __all__ = [
 
 
 def _out(n: int, layer) -> list[int]:
+    if isinstance(layer, Upsample):
+        return [m * u for m, u in zip(n, layer.factor)]
+    if isinstance(layer, ConvTranspose):  # (n - 1) s - p_before - p_after + d (k - 1) + 1
+        return [
+            (m - 1) * s - b - a + d * (k - 1) + 1
+            for m, (b, a), k, d, s in zip(
+                n, layer.padding, layer.kernel, layer.dilation, layer.stride
+            )
+        ]
     return [
         (m + b + a - d * (k - 1) - 1) // s + 1
         for m, (b, a), k, d, s in zip(n, layer.padding, layer.kernel, layer.dilation, layer.stride)
@@ -58,7 +67,7 @@ def output_shape(layers, shape, where: str = "input", first: int = 0) -> tuple[i
                 n = list(output_shape(layer.paths()[0], n, f"{where} -> layer {index}"))
             elif isinstance(layer, Block):
                 n = list(output_shape(layer.layers, n, f"{where} -> layer {index}"))
-            elif isinstance(layer, _Spatial):
+            elif isinstance(layer, (_Spatial, Upsample)):
                 new = _out(n, layer)
                 if min(new) < 1:
                     raise ERFError(
@@ -160,12 +169,19 @@ class ResolutionReport:
         return table(header, body, style)
 
     def __str__(self) -> str:
-        return (
+        text = (
             self.table()
             + f"\ninput {list(self.input_shape)}: no layer is unproductive from an input of "
             f"{list(self.min_input_no_unproductive)} on; the 2-sigma ERF entering the last "
             f"layer spans {list(self.min_input_erf)} pixels"
         )
+        if self.pixel_size:
+            text += (
+                f" ({self._phys(self.min_input_no_unproductive)} and "
+                f"{self._phys(self.min_input_erf)} {self.unit}; one pixel = "
+                f"{self.pixel_size:g} {self.unit})"
+            )
+        return text
 
 
 def at_resolution(net: Network, input_shape) -> Network:
@@ -240,6 +256,8 @@ def resolution_report(
     net: Network = _expanded(at_resolution(as_network(arch), shape))
     if pixel_size is not None and not pixel_size > 0:
         raise ERFError(f"pixel size {pixel_size!r} must be positive")
+    if pixel_size is not None and unit == "px":  # scaled values must not say "px"
+        unit = "units"
     rf = receptive_field(net)
     rows, entering_trf, entering_std = [], (1,) * net.dims, (0.0,) * net.dims
     last_entering = (1,) * net.dims, (0.0,) * net.dims

@@ -56,14 +56,15 @@ class Sweep:
         """``{"rows": [...], "exponent": ...}``, as ``erftheory sweep --json`` prints it."""
         return {
             "rows": [row.to_dict() for row in self.rows],
-            "exponent": self.exponent,
-            "exponent_per_axis": list(self.exponent_per_axis),
+            "exponent": None if math.isnan(self.exponent) else self.exponent,
+            "exponent_per_axis": [None if math.isnan(e) else e for e in self.exponent_per_axis],
         }
 
     def __str__(self) -> str:
         from .report import table
 
-        keys = [k for k in (self.rows[0].distances if self.rows else {})]
+        # distances to the Gaussian at the pixel centres (the local limit theorem's form)
+        keys = [k for k in (self.rows[0].distances if self.rows else {}) if k != "discretisation"]
         header = ["depth", "TRF", "ERF std", "std/TRF", *keys]
         body = [
             [
@@ -81,7 +82,7 @@ class Sweep:
             if math.isfinite(self.exponent)
             else "fitted exponent: needs at least two depths"
         )
-        return table(header, body) + "\n" + fit
+        return table(header, body) + "\n" + fit + "\n(distances to the Gaussian at pixel centres)"
 
 
 def _axes(values, spec: str) -> str:

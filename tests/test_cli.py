@@ -144,3 +144,90 @@ def test_erf_json_has_the_gaussian_side(capsys):
 def test_metric_options_outside_the_unit_interval(capsys, flag, value):
     assert main(["erf", "conv3*3", flag, value]) == 2
     assert "outside (0, 1]" in capsys.readouterr().err
+
+
+def test_fractional_strides_print_and_serialise(capsys):
+    for argv in (["erf", "1d: conv3, up2"], ["erf", "1d: convtranspose3/s2", "--json"]):
+        status, out, err = run(capsys, *argv)
+        assert status == 0 and not err and "1/2" in out
+    data = json.loads(run(capsys, "erf", "1d: conv3, up2", "--json")[1])
+    assert data["effective_stride"] == ["1/2"]
+
+
+def test_resolution_map_sizes_of_fractional_layers(capsys):
+    # nearest x2: 8 -> 16; transposed k3 s2 p1: (16 - 1) 2 - 2 + 3 = 31; conv3/p1 keeps 31
+    status, out, _ = run(
+        capsys, "rf", "1d: conv3/p1, up2, convtranspose3/s2/p1, conv3/p1", "--input", "8", "--json"
+    )
+    maps = [row["feature_map"] for row in json.loads(out)["resolution"]["layers"]]
+    assert status == 0 and maps == [[8], [16], [31], [31]]
+
+
+def test_markdown_escapes_the_join_bar(capsys):
+    status, out, _ = run(
+        capsys, "rf", "add(conv3 | conv1), conv3", "--input", "9,9", "--format", "markdown"
+    )
+    header, _, row = out.splitlines()[:3]
+    assert status == 0 and "\\|" in row
+    # the same number of cells in the header and the row (escaped bars do not split)
+    cells = lambda line: len(line.replace("\\|", "").split("|"))  # noqa: E731
+    assert cells(header) == cells(row)
+
+
+def test_pixel_size_units(capsys):
+    status, out, _ = run(capsys, "rf", "conv3/p1*3", "--input", "5,5", "--pixel-size", "0.5")
+    assert status == 0 and "TRF (units)" in out and "(px)" not in out
+    status, _, err = run(capsys, "rf", "conv3*3", "--pixel-size", "0.5", "--unit", "mm")
+    assert status == 2 and "--input" in err
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("e.npy", b""),
+        ("g.npy", b"garbage"),
+        ("e.png", b""),
+        ("b.png", b"not a png"),
+        ("e.csv", b""),
+    ],
+)
+def test_unreadable_maps_exit_2(capsys, tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    status, _, err = run(capsys, "validate", str(path), "--arch", "conv3*5")
+    assert status == 2 and err.startswith("erftheory: error:") and "Traceback" not in err
+
+
+def test_single_depth_sweep_is_valid_json(capsys):
+    status, out, _ = run(capsys, "sweep", "conv3", "--depth", "5:5", "--json")
+    data = json.loads(out)  # NaN would not parse in strict JSON readers
+    assert status == 0 and data["exponent"] is None and "NaN" not in out
+
+
+def test_signed_erf_has_no_kernel_std_and_states_the_discretisation(capsys):
+    from scipy.stats import norm
+
+    status, out, _ = run(capsys, "erf", "conv3/w[[1,-2,1],[0,1,0],[1,0,-1]]", "--json")
+    assert status == 0 and json.loads(out)["predicted_std"] is None
+    data = json.loads(run(capsys, "erf", "1d: conv3*5", "--json")[1])
+    g = data["gaussian"]
+    assert g["discretisation"] == "point"
+    # independent: N(5, 5 * 8 / 12) integrated over pixel cells, normalised on the grid
+    exact = np.polynomial.polynomial.polypow([1, 1, 1], 5) / 3**5
+    cells = np.diff(norm.cdf(np.arange(12) - 0.5, loc=5, scale=np.sqrt(10 / 3)))
+    cells /= cells.sum()
+    assert g["tv_gaussian_cell"] == pytest.approx(0.5 * np.abs(exact - cells).sum(), rel=1e-9)
+
+
+def test_broken_pipe_is_quiet():
+    many = "1d: " + ", ".join(["conv3"] * 2000)  # 800 kB of JSON: more than a pipe holds
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "erftheory", "rf", many, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.read(10)
+    proc.stdout.close()  # the reader goes away, as `| head -1` does
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err
