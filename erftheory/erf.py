@@ -200,9 +200,13 @@ class ERFResult:
         shares = self.path_lengths
         if shares:
             mean = sum(j * p for j, p in enumerate(shares))
+            cumulative = np.cumsum(shares)
+            low = int(np.searchsorted(cumulative, 0.05))
+            high = int(np.searchsorted(cumulative, 0.95))
             lines.append(
                 f"  path lengths      residual bodies per path: mean {mean:.3g} of "
-                f"{len(shares) - 1} (Veit et al. 2016; unit-gain bodies)"
+                f"{len(shares) - 1}, 90% of the mass through {low}-{high} "
+                "(Veit et al. 2016; unit-gain bodies)"
             )
         if self.receptive_field.treated_as_identity:
             lines.append(

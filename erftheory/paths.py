@@ -4,10 +4,12 @@ Veit, Wilber and Belongie, "Residual Networks Behave Like Ensembles of Relativel
 Networks" (NeurIPS 2016): unrolled, ``n`` residual blocks give ``2^n`` paths, one for every
 choice of identity or body in each block; their lengths follow a binomial distribution and
 most of the gradient flows through short ones. Here a path's length is the number of residual
-bodies it passes through, and its weight is its share of the ERF's total mass (all-ones
-weights, ReLU gates at 1/2, as :func:`erftheory.erf` with ``weights="ones"``): with ``m_b`` the
-mass of block ``b``'s body, the generating polynomial is ``prod_b (1 + m_b t)`` and the share
-of length ``j`` is its coefficient of ``t^j`` over its value at ``t = 1``.
+bodies it passes through (a block with a projection shortcut, a two-branch addition whose
+shorter branch is a single conv or pool, counts like a residual block), and its weight is its
+share of the ERF's total mass (all-ones weights, ReLU gates at 1/2, as :func:`erftheory.erf`
+with ``weights="ones"``): with ``m_b`` the mass of block ``b``'s body, the generating
+polynomial is ``prod_b (1 + m_b t)`` and the share of length ``j`` is its coefficient of
+``t^j`` over its value at ``t = 1``.
 
 The split depends on the bodies' gains. ``gain="unit"`` (the default) takes every body to
 preserve the gradient's scale, as variance-preserving initialisations (He et al. 2015) with
@@ -27,24 +29,46 @@ __all__ = ["path_lengths"]
 
 def _polynomial(layers, dims: int, gain: str) -> np.ndarray:
     """Mass by number of residual bodies traversed, as polynomial coefficients in t."""
-    from .moments import predicted_moments
-
     poly = np.ones(1)
     for layer in layers:
         for _ in range(layer.repeat):
-            if isinstance(layer, Residual):
-                body = _polynomial(layer.layers, dims, gain)
-                scale = (
-                    1.0
-                    if gain == "unit"
-                    else 10 ** predicted_moments(Network(layer.layers, dims)).log10_mass
-                )
-                body = body / body.sum() * scale  # the body's own mass, split by inner lengths
-                step = np.concatenate([[1.0], body])  # identity: length 0; body: 1 + inner
+            fork = _fork(layer)
+            if fork is not None:
+                shortcut, body_layers = fork
+                body = _polynomial(body_layers, dims, gain)
+                mass = _mass(body_layers, dims, gain)
+                body = body / body.sum() * mass  # the body's own mass, split by inner lengths
+                # shortcut: length 0 (identity, or a projection conv's own mass)
+                step = np.concatenate([[_mass(shortcut, dims, gain)], body])
                 poly = np.convolve(poly, step)
             elif isinstance(layer, Block) and not isinstance(layer, Branches):
                 poly = np.convolve(poly, _polynomial(layer.layers, dims, gain))
     return poly
+
+
+def _fork(layer):
+    """``(shortcut, body)`` of a residual-like block, or None.
+
+    Residual blocks, and two-branch additions whose shorter branch is one conv or pool (the
+    strided projection shortcut of ResNets).
+    """
+    from .architecture import _depth
+
+    if isinstance(layer, Residual):
+        return (), layer.layers
+    if isinstance(layer, Branches) and layer.join == "add" and len(layer.branches) == 2:
+        short, long = sorted(layer.branches, key=_depth)
+        if _depth(short) <= 1 < _depth(long):
+            return short, long
+    return None
+
+
+def _mass(layers, dims: int, gain: str) -> float:
+    if gain == "unit" or not layers:
+        return 1.0
+    from .moments import predicted_moments
+
+    return 10 ** predicted_moments(Network(tuple(layers), dims)).log10_mass
 
 
 def path_lengths(arch, gain: str = "unit") -> list[float] | None:

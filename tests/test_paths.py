@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 import erftheory as et
@@ -35,3 +36,16 @@ def test_nested_blocks_and_none():
     )
     with pytest.raises(et.ERFError, match="gain"):
         path_lengths("res(conv3)", gain="two")
+
+
+def test_projection_shortcuts_count_as_residual_blocks():
+    # ResNet's strided block: a 1x1/s2 projection beside the body; unit gains: C(3, j) / 8
+    arch = "1d: conv3, add(conv1/s2 | conv3/s2, conv3), res(conv3)*2"
+    assert path_lengths(arch) == pytest.approx([1 / 8, 3 / 8, 3 / 8, 1 / 8])
+    # all-ones gains by hand: projection 1, body 3 * 3 = 9, residual bodies 3 each
+    poly = np.polynomial.polynomial.polymul([1, 9], np.polynomial.polynomial.polypow([1, 3], 2))
+    assert path_lengths(arch, gain="ones") == pytest.approx(poly / poly.sum())
+    # and those masses are the ERF's: 3 (stem) * (1 + 9) * (1 + 3)^2 paths in all
+    assert et.erf(arch).log10_mass == pytest.approx(np.log10(3 * 10 * 16))
+    # Inception-like joins of more than two branches are not forks
+    assert path_lengths("add(conv1 | conv3 | conv5)") is None
