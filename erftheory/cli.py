@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from .errors import ERFError
+from .normalization import NORMALIZATIONS
 
 __all__ = ["main"]
 
@@ -159,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--log", action="store_true", help="logarithmic colour scale in --plot")
     e.add_argument(
         "--display",
-        choices=["raw", "sum", "peak", "log", "pow0.25", "minmax"],
+        choices=list(NORMALIZATIONS),
         default="raw",
         help="normalisation of the map in --plot (log = log10(x+1), as RepLKNet)",
     )
@@ -296,6 +297,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the Monte-Carlo estimate, aligned like `erftheory erf --save`",
     )
     c.add_argument("--plot", metavar="OUT.png", help="estimate with theory contours and profiles")
+    c.add_argument(
+        "--display",
+        choices=list(NORMALIZATIONS),
+        default="sum",
+        help="how --plot shows the two maps (after normalising both to sum 1)",
+    )
 
     v = sub.add_parser(
         "validate",
@@ -332,6 +339,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--key", default=None, help="array name inside an .npz file")
     v.add_argument("--json", action="store_true", help="print JSON")
     v.add_argument("--plot", metavar="OUT.png", help="empirical map, theory contours, profiles")
+    v.add_argument(
+        "--display",
+        choices=list(NORMALIZATIONS),
+        default="sum",
+        help="how --plot shows the two maps (after normalising both to sum 1)",
+    )
 
     b = sub.add_parser(
         "borders",
@@ -400,7 +413,7 @@ def _cmd_check(args) -> int:
         _save_array(result.empirical, args.save_empirical)
     from .plot import plot_check
 
-    _finish(args, result, plot_check)
+    _finish(args, result, lambda r: plot_check(r, display=args.display))
     return 1 if result.verdict == "disagree" else 0
 
 
@@ -418,7 +431,7 @@ def _cmd_validate(args) -> int:
     )
     from .plot import plot_validation
 
-    _finish(args, result, plot_validation)
+    _finish(args, result, lambda r: plot_validation(r, display=args.display))
     return 0
 
 

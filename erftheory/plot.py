@@ -64,7 +64,7 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
     norm_text = {None: "raw", "sum": "sum 1", "peak": "peak 1"}[result.normalize]
     title = f"ERF, {result.weights} weights, {norm_text}"
     if display != "raw":
-        title += f", shown as {shown}"
+        title += f",\nshown as {shown}"
     centre = tuple(n // 2 for n in values.shape)
     gaussian = _gaussian_overlay(np.asarray(result.values, dtype=float), display)
     if values.ndim == 1:
@@ -107,7 +107,7 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
         if log:
             profile.set_yscale("log")
         profile.set(xlabel="input position", ylabel="value", title="centre profiles")
-        profile.legend()
+        profile.legend(fontsize="small")
     return ax
 
 
@@ -181,37 +181,41 @@ def plot_sweep(result, ax=None):
     return ax
 
 
-def plot_validation(result, ax=None):
+def plot_validation(result, ax=None, display: str = "sum"):
     """The empirical map of a :class:`~erftheory.validate.Validation` against its theory.
 
-    See :func:`plot_comparison`; both maps are normalised to sum 1.
+    See :func:`plot_comparison`.
     """
-    return plot_comparison(result.empirical, result.theoretical, result.theory, ax)
+    return plot_comparison(result.empirical, result.theoretical, result.theory, ax, display)
 
 
-def plot_check(result, ax=None):
+def plot_check(result, ax=None, display: str = "sum"):
     """The Monte-Carlo estimate of a :class:`~erftheory.montecarlo.Check` against the theory.
 
-    See :func:`plot_comparison`; both maps are normalised to sum 1.
+    See :func:`plot_comparison`.
     """
-    emp = result.empirical / result.empirical.sum() if result.empirical.sum() else result.empirical
-    pred = result.predicted / result.predicted.sum() if result.predicted.sum() else result.predicted
-    return plot_comparison(emp, pred, f"{result.theory} ({result.samples} samples)", ax)
+    theory = f"{result.theory} ({result.samples} samples)"
+    return plot_comparison(result.empirical, result.predicted, theory, ax, display)
 
 
-def plot_comparison(empirical, theoretical, theory: str, ax=None):
+def plot_comparison(empirical, theoretical, theory: str, ax=None, display: str = "sum"):
     """A measured map with the theory's contours, and both centre profiles.
 
-    For 3-D maps the centre slice of axis 0 is drawn; 1-D maps are two curves.
+    For 3-D maps the centre slice of axis 0 is drawn; 1-D maps are two curves. Both maps
+    are first normalised to sum 1 (the basis of every comparison), then shown under
+    ``display``, applied to each map (titles and axis labels say which).
 
     Parameters
     ----------
     empirical, theoretical : numpy.ndarray
-        Maps of the same shape (normalised as the caller states).
+        Maps of the same shape.
     theory : str
         What the theoretical map is (shown in the legend and title).
     ax : matplotlib.axes.Axes, optional
         Where to draw the map; without it a new figure also gets the profiles panel.
+    display : str
+        A name from :data:`erftheory.normalization.NORMALIZATIONS` (sum, peak, log,
+        pow0.25, minmax, raw; raw and sum both show the sum-1 maps).
 
     Returns
     -------
@@ -223,7 +227,11 @@ def plot_comparison(empirical, theoretical, theory: str, ax=None):
     >>> ax.get_title()
     'measured (sum 1), theory contours'
     """
-    emp, theo = np.asarray(empirical, float), np.asarray(theoretical, float)
+    from .normalization import normalize_map
+
+    emp, theo = (normalize_map(m, "sum")[0] for m in (empirical, theoretical))
+    (emp, label), (theo, _) = normalize_map(emp, display), normalize_map(theo, display)
+    label = "sum 1" if display in ("raw", "sum") else f"sum 1, shown as {label}"
     if emp.ndim == 3:
         emp, theo = emp[emp.shape[0] // 2], theo[theo.shape[0] // 2]
     axes = None
@@ -235,8 +243,8 @@ def plot_comparison(empirical, theoretical, theory: str, ax=None):
         ax.plot(theo, "--", label=f"theory: {theory}")
         ax.set(
             xlabel="position in the receptive field",
-            ylabel="share (sum 1)",
-            title="measured vs theory (sum 1)",
+            ylabel=f"share ({label})",
+            title=f"measured vs theory ({label})",
         )
         ax.legend(fontsize="small")
         return ax
@@ -247,14 +255,14 @@ def plot_comparison(empirical, theoretical, theory: str, ax=None):
         levels = sorted(set(np.quantile(positive, [0.5, 0.9, 0.99])))
         if len(levels) > 1:
             ax.contour(theo, levels=levels, colors="cyan", linewidths=0.8)
-    ax.set(title="measured (sum 1), theory contours", xlabel="axis -1", ylabel="axis -2")
+    ax.set(title=f"measured ({label}), theory contours", xlabel="axis -1", ylabel="axis -2")
     if axes is not None:
         c = tuple(n // 2 for n in emp.shape)
         axes[1].plot(emp[c[0], :], label="measured, row")
         axes[1].plot(theo[c[0], :], "--", label="theory, row")
         axes[1].plot(emp[:, c[1]], label="measured, column")
         axes[1].plot(theo[:, c[1]], ":", label="theory, column")
-        axes[1].set(title="centre profiles (sum 1)", xlabel="position")
+        axes[1].set(title=f"centre profiles ({label})", xlabel="position")
         axes[1].legend(fontsize="small")
         ax.figure.suptitle(f"theory: {theory}", fontsize="medium")
     return ax
@@ -294,7 +302,11 @@ def plot_growth(rf, ax=None, title: str = ""):
         title=f"growth of the receptive field{': ' + title if title else ''}",
     )
     if len(rf.rows) <= 30:
-        ax.set_xticks(index, [r.layer[:14] for r in rf.rows], rotation=70, fontsize="x-small")
+        # long names are blocks: their kind is enough (res(...), add(...), cat(...))
+        names = [
+            r.layer if len(r.layer) <= 16 else r.layer.split("(")[0] + "(...)" for r in rf.rows
+        ]
+        ax.set_xticks(index, names, rotation=70, fontsize="x-small")
     ax.legend(fontsize="small")
     return ax
 

@@ -94,3 +94,24 @@ def test_global_and_adaptive_pooling_at_a_resolution():
     with pytest.raises(et.ERFError, match="windows of different sizes"):
         et.erf("1d: conv3, aap3", input_shape=(9,))
     assert et.to_compact(et.as_network("conv3, gap, aap2x1")) == "2d: conv3, gap, aap2x1"
+
+
+@pytest.mark.parametrize("display", ["sum", "peak", "log", "minmax"])
+def test_comparison_plots_take_a_named_display(display, capsys):
+    from erftheory.cli import main
+    from erftheory.plot import plot_comparison
+
+    measured, theory = np.array([1.0, 3.0, 4.0]), np.array([2.0, 2.0, 4.0])
+    ax = plot_comparison(measured, theory, "t", display=display)
+    shown = ax.get_lines()[0].get_ydata()
+    base = measured / measured.sum()  # both maps are compared at sum 1, then displayed
+    expected = {
+        "sum": base,
+        "peak": base / base.max(),
+        "log": np.log10(base + 1),
+        "minmax": (base - base.min()) / (base.max() - base.min()),
+    }[display]
+    np.testing.assert_allclose(shown, expected)
+    assert display == "sum" or "shown as" in ax.get_title()
+    assert main(["check", "1d: conv3*3", "--samples", "32", "--display", display]) == 0
+    capsys.readouterr()
