@@ -14,6 +14,7 @@ Examples
 """
 
 from .architecture import (
+    GELU,
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
@@ -31,6 +32,7 @@ from .architecture import (
     ReLU,
     Residual,
     Sigmoid,
+    SiLU,
     Tanh,
     Upsample,
 )
@@ -70,6 +72,8 @@ __all__ = [
     "Residual",
     "Sigmoid",
     "Tanh",
+    "GELU",
+    "SiLU",
     "Upsample",
     "as_network",
     "border_maps",

@@ -28,6 +28,8 @@ __all__ = [
     "MaxPool",
     "ReLU",
     "Tanh",
+    "GELU",
+    "SiLU",
     "Sigmoid",
     "Dropout",
     "Residual",
@@ -354,13 +356,32 @@ class ReLU(_Activation):
 
 
 @dataclass(frozen=True)
-class Tanh(_Activation):
+class Smooth(_Activation):
+    """An activation without a closed-form gate (tanh, sigmoid, GELU, SiLU).
+
+    Pass-through for the TRF; the analytic ERF refuses it (THEORY.md section 4: measure it),
+    and ``erftheory check`` measures it.
+    """
+
+
+@dataclass(frozen=True)
+class Tanh(Smooth):
     """tanh: no closed-form gate; the analytic ERF refuses it, Monte Carlo measures it."""
 
 
 @dataclass(frozen=True)
-class Sigmoid(_Activation):
+class Sigmoid(Smooth):
     """Sigmoid: no closed-form gate; the analytic ERF refuses it, Monte Carlo measures it."""
+
+
+@dataclass(frozen=True)
+class GELU(Smooth):
+    """GELU ``x Phi(x)`` (the exact, erf-based form): no closed-form gate, like tanh."""
+
+
+@dataclass(frozen=True)
+class SiLU(Smooth):
+    """SiLU / swish ``x sigmoid(x)``: no closed-form gate, like tanh."""
 
 
 @dataclass(frozen=True)
@@ -537,6 +558,8 @@ Layer = Union[
     ReLU,
     Tanh,
     Sigmoid,
+    GELU,
+    SiLU,
     Identity,
     BatchNorm,
     LayerNorm,

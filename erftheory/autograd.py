@@ -27,6 +27,8 @@ __all__ = [
     "max_pool",
     "relu",
     "tanh",
+    "gelu",
+    "silu",
     "sigmoid",
     "identity",
     "dropout",
@@ -254,6 +256,21 @@ def _pointwise(x: Tensor, value: np.ndarray, slope: np.ndarray) -> Tensor:
 def relu(x: Tensor) -> Tensor:
     """max(x, 0); its gate passes the gradient where x > 0."""
     return _pointwise(x, np.maximum(x.data, 0.0), (x.data > 0).astype(float))
+
+
+def gelu(x: Tensor) -> Tensor:
+    """GELU ``x Phi(x)`` (exact, erf-based), slope ``Phi(x) + x phi(x)``."""
+    from scipy.special import ndtr
+
+    cdf = ndtr(x.data)
+    pdf = np.exp(-0.5 * x.data**2) / math.sqrt(2 * math.pi)
+    return _pointwise(x, x.data * cdf, cdf + x.data * pdf)
+
+
+def silu(x: Tensor) -> Tensor:
+    """SiLU ``x sigmoid(x)``, slope ``s (1 + x (1 - s))``."""
+    s = 0.5 * (1.0 + np.tanh(0.5 * x.data))
+    return _pointwise(x, x.data * s, s * (1.0 + x.data * (1.0 - s)))
 
 
 def tanh(x: Tensor) -> Tensor:

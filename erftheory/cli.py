@@ -28,7 +28,7 @@ ARCH is a zoo name (erftheory zoo), a JSON file, inline JSON, or a compact strin
   convtranspose K | upN[/bilinear]      transposed conv, upsampling (fractional strides)
   local K /w[...]                       locally connected (weights: positions, then kernel)
   gap | aapN                            global / adaptive average pooling (need --input)
-  relu | tanh | sigmoid | dropoutP      e.g. dropout0.5
+  relu | tanh | sigmoid | gelu | silu   pointwise; dropoutP, e.g. dropout0.5
   bn | ln | id                          pass-through layers
   res(layer, ...)                       residual block y = x + F(x), F centred
   add(a, b | c) | cat(a | b | id)       aligned branches, added or concatenated
@@ -272,7 +272,7 @@ def _parser() -> argparse.ArgumentParser:
         "--activation",
         default=None,
         metavar="NAME",
-        help="relu, tanh, sigmoid, linear: replaces the architecture's activations",
+        help="relu, tanh, sigmoid, gelu, silu, linear: replaces the architecture's activations",
     )
     c.add_argument(
         "--statistic", choices=["sq", "abs", "mean"], default="sq", help="E[g^2], E|g| or E[g] (sq)"

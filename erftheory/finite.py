@@ -34,6 +34,7 @@ from .architecture import (
     Network,
     ReLU,
     Residual,
+    Smooth,
     _all_layers,
     _Spatial,
 )
@@ -123,9 +124,10 @@ def _prepare(arch, input_shape, padding_mode):
             f"input shape {list(shape)} needs {net.dims} positive sizes (dims={net.dims})"
         )
     net = _with_mode(at_resolution(net, shape), padding_mode)
-    if any(type(x).__name__ in ("Tanh", "Sigmoid") for x in _all_layers(net.layers)):
+    if any(isinstance(x, Smooth) for x in _all_layers(net.layers)):
         raise ERFError(
-            "the analytic ERF has no closed form for tanh/sigmoid; use `erftheory check`"
+            "the analytic ERF has no closed form for tanh, sigmoid, GELU or SiLU; measure it "
+            "with `erftheory check`"
         )
     out = output_shape(net.layers, shape, f"input {list(shape)}")
     return net, shape, out

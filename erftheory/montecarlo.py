@@ -21,6 +21,7 @@ import numpy as np
 
 from . import autograd as ag
 from .architecture import (
+    GELU,
     AvgPool,
     BatchNorm,
     Block,
@@ -34,6 +35,8 @@ from .architecture import (
     ReLU,
     Residual,
     Sigmoid,
+    SiLU,
+    Smooth,
     Tanh,
     _Spatial,
 )
@@ -42,8 +45,15 @@ from .errors import ERFError
 __all__ = ["INITS", "ACTIVATIONS", "MonteCarlo", "Check", "monte_carlo", "check", "with_activation"]
 
 INITS = ("ones", "normal", "uniform", "xavier", "he")
-ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "linear": None}
-_GATES = {ReLU: ag.relu, Tanh: ag.tanh, Sigmoid: ag.sigmoid}
+ACTIVATIONS = {
+    "relu": ReLU,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "gelu": GELU,
+    "silu": SiLU,
+    "linear": None,
+}
+_GATES = {ReLU: ag.relu, Tanh: ag.tanh, Sigmoid: ag.sigmoid, GELU: ag.gelu, SiLU: ag.silu}
 _STATISTICS = ("sq", "abs", "mean")
 
 
@@ -60,7 +70,7 @@ def with_activation(net: Network, activation: str) -> Network:
     def rebuild(layers):
         out = []
         for layer in layers:
-            if isinstance(layer, (ReLU, Tanh, Sigmoid)):
+            if isinstance(layer, (ReLU, Smooth)):
                 continue
             if isinstance(layer, Branches):
                 out.append(
@@ -224,7 +234,7 @@ def monte_carlo(
         Channels of the input and of every conv.
     init : {"ones", "normal", "uniform", "xavier", "he"}
         Weight initialisation; conv layers with explicit weights keep them.
-    activation : {"relu", "tanh", "sigmoid", "linear"}, optional
+    activation : {"relu", "tanh", "sigmoid", "gelu", "silu", "linear"}, optional
         Replace the architecture's activations by one after every conv.
     input : numpy.ndarray, optional
         A fixed input ``(*spatial)`` or ``(channels, *spatial)`` of the size the unit needs
@@ -359,7 +369,7 @@ class Check:
 def _is_linear(net: Network) -> bool:
     from .architecture import _all_layers
 
-    return not any(isinstance(x, (ReLU, Tanh, Sigmoid, MaxPool)) for x in _all_layers(net.layers))
+    return not any(isinstance(x, (ReLU, Smooth, MaxPool)) for x in _all_layers(net.layers))
 
 
 def _shape_std(p: np.ndarray) -> np.ndarray:
@@ -411,10 +421,14 @@ def check(
     linear = _is_linear(net)
     reference = (
         net
-        if not any(isinstance(x, (Tanh, Sigmoid)) for x in _layers(net))
+        if not any(isinstance(x, Smooth) for x in _layers(net))
         else (with_activation(net, "linear"))
     )
-    label = "" if reference is net else " of the linear network (no closed form for tanh/sigmoid)"
+    label = (
+        ""
+        if reference is net
+        else " of the linear network (no closed form for tanh, sigmoid, GELU, SiLU)"
+    )
     random = init != "ones"
     if statistic == "mean":
         predicted = np.zeros(mc.mean.shape) if random else erf(reference).values

@@ -6,7 +6,7 @@ The compact one-line grammar (whitespace is ignored)::
     seq     := item ("," item)*
     item    := atom ["*" INT]                     repeat the atom INT times
     atom    := "conv" AXES {opt} | "avgpool" AXES {opt} | "maxpool" AXES {opt}
-             | "relu" | "tanh" | "sigmoid" | "dropout" FLOAT
+             | "relu" | "tanh" | "sigmoid" | "gelu" | "silu" | "swish" | "dropout" FLOAT
              | "id"                               identity (pass-through)
              | "res(" seq ")"                     residual block y = x + F(x)
              | ("add(" | "cat(") seq ("|" seq)+ ")"  aligned branches, added or concatenated
@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 
 from .architecture import (
+    GELU,
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
@@ -45,6 +46,7 @@ from .architecture import (
     ReLU,
     Residual,
     Sigmoid,
+    SiLU,
     Tanh,
     Upsample,
     _Spatial,
@@ -65,6 +67,8 @@ _POINTWISE = {
     "relu": ReLU,
     "tanh": Tanh,
     "sigmoid": Sigmoid,
+    "gelu": GELU,
+    "silu": SiLU,
     "identity": Identity,
     "batchnorm": BatchNorm,
     "layernorm": LayerNorm,
@@ -85,6 +89,8 @@ _KEYS = {
     "relu": {"repeat"},
     "tanh": {"repeat"},
     "sigmoid": {"repeat"},
+    "gelu": {"repeat"},
+    "silu": {"repeat"},
     "dropout": {"p", "repeat"},
     "identity": {"repeat"},
     "batchnorm": {"repeat"},
@@ -98,7 +104,13 @@ _KEYS = {
     "adaptiveavgpool": {"output", "repeat"},
     "convtranspose": {"kernel", "stride", "dilation", "padding", "weights", "repeat"},
 }
-_ALIASES = {"bn": "batchnorm", "ln": "layernorm", "gn": "layernorm", "id": "identity"}
+_ALIASES = {
+    "bn": "batchnorm",
+    "ln": "layernorm",
+    "gn": "layernorm",
+    "id": "identity",
+    "swish": "silu",
+}
 _PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 # layers people use that the linear model does not cover yet, with the reason
 _UNMODELLED = {
@@ -342,8 +354,25 @@ class _Parser:
                 self.fail("dropout needs its probability, as in dropout0.5")
             return {"type": "dropout", "p": float(p.group())}
         if name not in _SPATIAL:
-            valid = sorted([*_SPATIAL, *_POINTWISE, *_ALIASES, "dropout", "res", "add", "cat"])
-            self.fail(f"unknown layer {name!r} (valid: {', '.join(valid)})", start)
+            valid = sorted(
+                [
+                    *_SPATIAL,
+                    *_POINTWISE,
+                    *_ALIASES,
+                    "dropout",
+                    "res",
+                    "add",
+                    "cat",
+                    "up",
+                    "gap",
+                    "aap",
+                ]
+            )
+            self.fail(
+                f"unknown layer {name!r} (valid: {', '.join(valid)}; to treat it as identity, "
+                f"opt in with --as-identity {name})",
+                start,
+            )
         layer = {"type": name, "kernel": self.axes(f"{name} needs a kernel size, as in {name}3")}
         while self.match("/"):
             self.option(layer)
@@ -551,6 +580,13 @@ def as_network(arch, identity=()) -> Network:
     >>> as_network("1d: conv3").dims
     1
     """
+    modelled = sorted(set(identity) & (set(_KEYS) | set(_ALIASES) | set(_SPATIAL)))
+    if modelled:
+        raise ERFError(
+            f"--as-identity {','.join(modelled)}: modelled layer types cannot be treated as "
+            "identity; the opt-in is for types erftheory refuses (se, attention, ...) or does "
+            "not know"
+        )
     if isinstance(arch, Network):
         return arch
     if isinstance(arch, dict):

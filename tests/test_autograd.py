@@ -117,7 +117,16 @@ def test_pooling_and_pointwise_gradients(dims, seed):
     k, s, pad = (2,) * dims, (2,) * dims, ((1, 0),) * dims
     check(lambda a: ag.avg_pool(a, k, s, pad), x, rng=rng)
     check(lambda a: ag.max_pool(a, (3,) * dims, (1,) * dims, ((1, 1),) * dims), x, rng=rng)
-    for op in (ag.relu, ag.tanh, ag.sigmoid, ag.identity, ag.square, lambda a: ag.scale(a, -2.5)):
+    for op in (
+        ag.relu,
+        ag.tanh,
+        ag.sigmoid,
+        ag.gelu,
+        ag.silu,
+        ag.identity,
+        ag.square,
+        lambda a: ag.scale(a, -2.5),
+    ):
         check(op, x, rng=rng)
     check(lambda a, b: ag.add(a, b), x, rng.normal(size=x.shape), rng=rng)
     check(lambda a: ag.select(ag.relu(a), (1,) * dims, channel=None), x, rng=rng)
@@ -155,3 +164,12 @@ def test_bad_arguments():
         ag.dropout(x, 1.0, np.random.default_rng(0))
     with pytest.raises(ERFError, match="padding_mode"):
         ag.conv(x, ag.Tensor(np.ones((1, 1, 3))), (1,), (1,), ((1, 1),), "mirror")
+
+
+def test_gelu_and_silu_values():
+    from scipy.special import erf
+
+    x = np.linspace(-4, 4, 17)
+    # closed forms: GELU x (1 + erf(x / sqrt 2)) / 2 (PyTorch's default), SiLU x / (1 + e^-x)
+    np.testing.assert_allclose(ag.gelu(ag.Tensor(x)).data, x * (1 + erf(x / np.sqrt(2))) / 2)
+    np.testing.assert_allclose(ag.silu(ag.Tensor(x)).data, x / (1 + np.exp(-x)))

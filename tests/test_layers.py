@@ -115,3 +115,19 @@ def test_comparison_plots_take_a_named_display(display, capsys):
     assert display == "sum" or "shown as" in ax.get_title()
     assert main(["check", "1d: conv3*3", "--samples", "32", "--display", display]) == 0
     capsys.readouterr()
+
+
+def test_gelu_and_silu_are_pointwise_for_the_trf_and_measured_by_monte_carlo(capsys):
+    from erftheory.cli import main
+
+    plain = et.receptive_field("conv3, conv5")
+    for arch in ("conv3, gelu, conv5, silu", "conv3, swish, conv5"):
+        assert et.receptive_field(arch).size == plain.size
+        with pytest.raises(et.ERFError, match="no closed form for gelu|no closed form for silu"):
+            et.erf(arch)
+    argv = ["check", "1d: conv3*2", "--activation", "gelu", "--samples", "32", "--json"]
+    assert main(argv) == 0
+    assert main(["rf", "conv3", "--as-identity", "conv"]) == 2  # a modelled type: refused
+    capsys.readouterr()
+    assert main(["rf", "conv3, mish"]) == 2
+    assert "--as-identity mish" in capsys.readouterr().err  # the opt-in is named

@@ -87,7 +87,7 @@ def test_user_input_and_bad_input():
         {"channels": -1},
         {"init": "glorot"},
         {"statistic": "max"},
-        {"activation": "gelu"},
+        {"activation": "softsign"},
     ):
         with pytest.raises(et.ERFError):
             check("conv3", **kwargs)
