@@ -93,3 +93,23 @@ def test_cli(tmp_path, capsys):
     assert png.stat().st_size > 1000
     assert main(["validate", str(tmp_path / "missing.npy"), "--arch", "conv3"]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_replknet_area_ratio_reads_the_map_at_its_own_scale():
+    from erftheory.metrics import area_ratio
+
+    m = np.zeros((21, 21))
+    m[5:16, 5:16] = et.erf("conv3*5", weights="random").values
+    for scale in (1.0, 1e4):
+        v = validate(scale * m, "conv3*5", aggregate="none", theory="random")
+        # the log-scaled area ratio of the aligned map at its own scale, by the metrics module
+        expected = [area_ratio(scale * m[5:16, 5:16], t).side for t in (0.2, 0.3, 0.5, 0.99)]
+        assert v.metrics["empirical"]["area_ratio_side"] == expected
+    small = validate(m, "conv3*5", aggregate="none", theory="random").metrics["empirical"]
+    large = validate(1e4 * m, "conv3*5", aggregate="none", theory="random").metrics["empirical"]
+    assert small["area_ratio_side"] != large["area_ratio_side"]  # scale-dependent, as stated
+    assert small["area_ratio_raw_side"] == large["area_ratio_raw_side"]  # scale-free
+    # --log-scale: the metrics undo the log step; the comparison carries a note
+    logged = validate(1e4 * m, "conv3*5", aggregate="none", theory="random", log_scale=True)
+    assert logged.metrics["empirical"]["area_ratio_side"] == large["area_ratio_side"]
+    assert "log-scaled" in logged.note and "note" in logged.to_dict()
