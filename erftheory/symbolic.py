@@ -11,7 +11,11 @@ limit ``M^n / sqrt(2 pi n sigma^2) exp(-(p - n mu)^2 / (2 n sigma^2))`` read as 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
 
 from .errors import ERFError
 
@@ -105,8 +109,10 @@ def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
     for axis in range(net.dims):
         g, coef = sympy.Integer(1), sympy.Rational(term.coef)
         for f in per_axis:
-            vector = _axis_vector(f.kernel, axis)
-            poly = sum(sympy.Rational(w) * x ** (m * f.scale[axis]) for m, w in enumerate(vector))
+            vector = _primitive(_axis_vector(f.kernel, axis))
+            poly = sum(sympy.Integer(w) * x ** (m * f.scale[axis]) for m, w in enumerate(vector))
+            if axis == 0:  # the scalar the primitive per-axis vectors leave over
+                poly *= sympy.Rational(_leftover(f.kernel))
             g *= poly**f.power
         if axis == 0:
             g *= coef
@@ -129,6 +135,26 @@ def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
     return ClosedForm(
         n if block is not None else None, tuple(gens), tuple(means), tuple(variances), tuple(limits)
     )
+
+
+def _primitive(values) -> list[int]:
+    """The integer vector proportional to ``values`` with coprime entries, first one > 0."""
+    fractions = [Fraction(v) for v in values]
+    scale = math.lcm(*(f.denominator for f in fractions))
+    ints = [int(f * scale) for f in fractions]
+    divisor = math.gcd(*ints) or 1
+    ints = [i // divisor for i in ints]
+    first = next((i for i in ints if i), 1)
+    return [-i for i in ints] if first < 0 else ints
+
+
+def _leftover(kernel) -> Fraction:
+    """``c`` with ``kernel = c * outer(primitive per-axis vectors)`` (exact)."""
+    index = next(i for i, v in np.ndenumerate(kernel) if v != 0)
+    product = Fraction(1)
+    for axis in range(kernel.ndim):
+        product *= _primitive(_axis_vector(kernel, axis))[index[axis]]
+    return Fraction(kernel[index]) / product
 
 
 def _axis_vector(kernel, axis: int) -> list:

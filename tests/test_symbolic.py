@@ -62,3 +62,17 @@ def test_fixed_network_has_no_symbol_and_latex_prints():
     assert cf.n is None and "G(x)" in cf.latex()
     with pytest.raises(et.ERFError, match="separable"):
         closed_form("conv3/w[[1,0,0],[0,1,0],[0,0,1]]*2")
+
+
+def test_2d_axis_factors_are_primitive_integer_polynomials():
+    x, y = sympy.symbols("x y")
+    cf = closed_form("conv3*5")
+    n = cf.n
+    for g in cf.generating_function:  # each axis alone is the path-count function
+        assert sympy.simplify(g - (x**2 + x + 1) ** n) == 0
+    # a separable integer kernel: the axis factors multiply back to its polynomial
+    kernel = [[2, 4, 2], [1, 2, 1], [0, 0, 0]]
+    g0, g1 = closed_form(f"conv3/w{kernel}*3".replace(" ", "")).generating_function
+    product = sympy.expand((g0 * g1.subs(x, y)).subs(n, 1))
+    expected = sum(w * x**i * y**j for i, row in enumerate(kernel) for j, w in enumerate(row))
+    assert sympy.expand(product - expected) == 0
