@@ -235,3 +235,27 @@ def test_locally_connected_against_brute_force(k, s, d, p, data):
     np.testing.assert_allclose(expected, jac, atol=1e-12)
     with pytest.raises(et.ERFError, match="pick a unit inside the grid"):
         et.erf(spec, unit=(positions + 3,))
+
+
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "3d: conv3/p1-0, up2/bilinear, conv2/d2/p0-1",
+        "3d: conv2/s2/p0-1, convtranspose3x2x4/s2/p1-0x0-0x1-1, conv3/p1",
+        "3d: up2, conv3/s2/d1/p1-2, convtranspose2/s2",
+        "3d: conv3/p1, add(id | conv3/s2/p1, up2)",
+    ],
+)
+def test_3d_fractional_layers_match_the_brute_force(arch):
+    # asymmetric padding, dilation, anisotropic strides, bilinear and a join, in 3-D
+    net = et.as_network(arch)
+    n = 10
+    out = _forward(net, np.zeros((1,) + (n,) * 3))[0]
+    unit = tuple(m // 2 for m in out.shape)
+    r = et.erf(net, unit=unit)
+    row = _jacobian_row(net, n, unit)
+    start = r.receptive_field.start
+    assert all(s >= 1 and s + m <= n - 1 for s, m in zip(start, r.values.shape))
+    expected = row[tuple(slice(s, s + m) for s, m in zip(start, r.values.shape))]
+    np.testing.assert_allclose(r.values, expected, rtol=1e-12, atol=1e-12)
+    assert np.abs(row).sum() == pytest.approx(np.abs(r.values).sum(), rel=1e-12)
