@@ -14,6 +14,7 @@ where ``p_l`` is the padding before the first input element.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Union
@@ -49,6 +50,9 @@ __all__ = [
 
 Axes = Union[int, tuple[int, ...]]
 Padding = Union[int, str, tuple]
+
+
+_MAX_TAPS = 10**8  # a kernel is an array: beyond this, refuse before allocating
 
 
 def _axes(value, dims: int, name: str, where: str, minimum: int = 1) -> tuple[int, ...]:
@@ -116,6 +120,11 @@ class _Spatial(_Layer):
     def _resolve(self, dims, where, inside_residual):
         super()._resolve(dims, where, inside_residual)
         kernel = _axes(self.kernel, dims, "kernel", where)
+        if math.prod(kernel) > _MAX_TAPS:
+            raise ERFError(
+                f"{where}: a kernel of {list(kernel)} has {math.prod(kernel):,} taps, over the "
+                f"limit of {_MAX_TAPS:,} (kernels are built as arrays)"
+            )
         stride = _axes(kernel if self.stride is None else self.stride, dims, "stride", where)
         dilation = _axes(self.dilation, dims, "dilation", where)
         span = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
@@ -598,7 +607,11 @@ class Network:
     dims: int = 2
 
     def __post_init__(self):
-        if self.dims not in (1, 2, 3) or isinstance(self.dims, bool):
+        if (
+            isinstance(self.dims, bool)
+            or not isinstance(self.dims, int)
+            or self.dims not in (1, 2, 3)
+        ):
             raise ERFError(f"dims={self.dims!r} is not 1, 2 or 3")
         layers = tuple(self.layers)
         if not layers:

@@ -288,11 +288,11 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
         return Composition(np.zeros(shape), 0, "direct", 0.0, 0.0, np.zeros(shape, dtype=bool))
     exponent = 0.0
     normalised = []
-    for f in factors:
+    scales = [_log2_l1_bound(f.kernel) for f in factors]
+    for f, k in zip(factors, scales):
         # a power of two near the L1 norm: no overflow, and integer counts stay exact
-        norm = _power_of_two(float(np.sum(np.abs(f.kernel))))
-        exponent += f.power * (math.frexp(norm)[1] - 1)
-        normalised.append(Factor(f.kernel / norm, f.scale, f.power))
+        exponent += f.power * k
+        normalised.append(Factor(np.ldexp(f.kernel, -k), f.scale, f.power))
     nonneg = all(np.all(f.kernel >= 0) for f in factors)
     ops = sum(f.power * np.count_nonzero(f.kernel) for f in factors)
     separable = all(_rank_one(f.kernel) is not None for f in normalised)
@@ -321,16 +321,7 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
     # L1 norm of the composition of |kernels|, in the units of ``values``: the scale of the
     # rounding errors (for non-negative kernels it is the sum of the values)
     log2_l1 = sum(f.power * math.log2(float(np.sum(np.abs(f.kernel)))) for f in normalised)
-    l1 = 2.0 ** (
-        log2_l1
-        - (
-            exponent
-            - sum(
-                f.power * (math.frexp(_power_of_two(float(np.sum(np.abs(g.kernel)))))[1] - 1)
-                for f, g in zip(normalised, factors)
-            )
-        )
-    )
+    l1 = 2.0 ** (log2_l1 - (exponent - sum(f.power * k for f, k in zip(normalised, scales))))
     abs_error, rel_error = 0.0, None
     if not (separable and normalised):
         support = _support(normalised, shape)
@@ -360,6 +351,13 @@ def _outer(vectors: list[np.ndarray]) -> np.ndarray:
     for v in vectors[1:]:
         out = np.multiply.outer(out, v)
     return out
+
+
+def _log2_l1_bound(kernel: np.ndarray) -> int:
+    """``k`` with ``2^k`` the power of two in ``[L1, 2 L1)``, without overflowing the sum."""
+    top = math.frexp(float(np.max(np.abs(kernel))))[1]
+    mantissa, exponent = math.frexp(float(np.sum(np.abs(np.ldexp(kernel, -top)))))
+    return top + exponent - (mantissa == 0.5)
 
 
 def _power_of_two(x: float) -> float:

@@ -26,6 +26,7 @@ __all__ = ["erf", "ERFResult", "DEFAULT_MAX_BYTES"]
 
 DEFAULT_MAX_BYTES = 4 * 2**30
 _FLOAT_MAX_LOG10 = math.log10(np.finfo(float).max)
+_FLOAT_MIN_LOG10 = math.log10(np.finfo(float).tiny)  # a raw peak below this is all underflow
 _EXACT_MAX_OPS = 5e6
 _WEIGHTS = ("ones", "random")
 _NORMALIZE = (None, "sum", "peak")
@@ -467,10 +468,17 @@ def erf(
         divisor = 1.0
     elif normalize is None:
         log10_peak = math.log10(peak) + exponent * log2
-        if log10_peak > _FLOAT_MAX_LOG10:
+        # the map's sums (mass, moments) must stay finite too, hence the mass
+        if log10_mass > _FLOAT_MAX_LOG10 or log10_peak < _FLOAT_MIN_LOG10:
+            where = (
+                f"peaks at 10^{log10_peak:.1f}"
+                if log10_peak < 0
+                else (f"sums to 10^{log10_mass:.1f}")
+            )
             raise ERFError(
-                f"the raw ERF peaks at 10^{log10_peak:.1f}, beyond float64 (10^308); use "
-                "normalize='sum' or 'peak' (--normalize) or exact=True (--exact)"
+                f"the raw ERF {where}, outside float64 (10^-308 to 10^308); use "
+                "normalize='sum' or 'peak' (--normalize), with exact=True (--exact) for exact "
+                "fractions"
             )
         divisor = scale2(1.0, -exponent)  # exact when the exponent is an integer
     else:
@@ -504,8 +512,9 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
     log10_mass = _log10(abs(total)) if total else -math.inf
     if peak and max(_log10(abs(v)) for v in flat if v) > _FLOAT_MAX_LOG10:
         raise ERFError(
-            f"the exact ERF peaks at 10^{_log10(peak):.1f}, beyond float64; use "
-            "normalize='sum' or 'peak' (--normalize), or read exact_values"
+            f"the exact ERF peaks at 10^{_log10(peak):.1f}, beyond float64; add "
+            "normalize='sum' or 'peak' (--normalize): exact_values then holds the exact "
+            "fractions and values their floats"
         )
     floats = np.array([float(v) for v in flat]).reshape(rf.size)
     float_exact = all(Fraction(f) == v for f, v in zip(floats.flat, flat))

@@ -58,12 +58,15 @@ def kernel_moments(kernel: np.ndarray, scale) -> tuple[np.ndarray, np.ndarray, f
     (2.0, 2.6666666666666665, 3.0)
     """
     kernel = np.asarray(kernel, dtype=float)
-    total = float(kernel.sum())
-    if total == 0:  # no distribution to take moments of; callers check the total
+    top = float(np.max(np.abs(kernel))) if kernel.size else 0.0
+    unit = kernel / top if top else kernel  # sums without overflow, even for 1e308 weights
+    unit_total = float(unit.sum())
+    if unit_total == 0:  # no distribution to take moments of; callers check the total
         return np.zeros(kernel.ndim), np.zeros((kernel.ndim, kernel.ndim)), 0.0
+    total = unit_total * top  # a Python float: inf, not a warning, beyond float64
     grids = np.indices(kernel.shape).reshape(kernel.ndim, -1).astype(float)
     grids *= np.asarray(scale, dtype=float)[:, None]
-    weights = kernel.reshape(-1) / total
+    weights = unit.reshape(-1) / unit_total
     mean = grids @ weights
     centred = grids - mean[:, None]
     cov = (centred * weights) @ centred.T

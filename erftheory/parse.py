@@ -621,6 +621,11 @@ def _load_json(path: Path) -> dict:
         text = path.read_text()
     except OSError as err:
         raise ERFError(f"cannot read the architecture file {str(path)!r}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ERFError(
+            f"the architecture file {str(path)!r} is not UTF-8 text (byte {err.start}): "
+            "give a JSON file"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -231,3 +232,40 @@ def test_broken_pipe_is_quiet():
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["erf", '{"dims": 1.0, "layers": [{"type": "conv", "kernel": 3}]}'], "dims=1.0"),
+        (["rf", '{"dims": 1, "layers": [{"type": "conv", "kernel": 10000000000000}]}'], "taps"),
+        (["erf", "1d: conv3*700"], "--normalize"),
+        (["erf", "1d: conv3*700", "--exact"], "normalize='sum' or 'peak'"),
+        (["erf", "1d: conv3/w[1e-300,1e-300,1e-300]*2"], "10^-599"),
+        (["erf", "1d: conv3/w[1e308,1e308,1e308]"], "sums to 10^308"),
+        (["erf", "1d: conv3/w[1e308,1e308,1e308]", "--weights", "random"], "float64"),
+    ],
+)
+def test_out_of_range_inputs_exit_2_with_one_line(capsys, argv, words):
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_non_utf8_architecture_file(capsys, tmp_path):
+    path = tmp_path / "bin.json"
+    path.write_bytes(b"\xff\xfe{")
+    status, _, err = run(capsys, "erf", str(path))
+    assert status == 2 and "UTF-8" in err
+
+
+def test_huge_weights_normalise_without_warnings(capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in a sum would raise here
+        r = et.erf("1d: conv3/w[1e308,1e308,1e308]", normalize="sum")
+        r.analysis()
+    assert r.values.tolist() == pytest.approx([1 / 3] * 3) and r.std[0] == pytest.approx(
+        math.sqrt(2 / 3)
+    )
+    assert et.erf("1d: conv3*700", exact=True, normalize="sum").exact_values[700] > 0
