@@ -70,7 +70,10 @@ class Tensor:
         self.grad = grad if self.grad is None else self.grad + grad
 
     def backward(self) -> None:
-        """Backpropagate from this tensor (seeded with ones) into every ancestor."""
+        """Backpropagate from this tensor (seeded with ones) into every ancestor.
+
+        The graph is freed afterwards (gradients stay in ``.grad``): call it once per graph.
+        """
         order, seen = [], set()
 
         def visit(t):
@@ -84,6 +87,14 @@ class Tensor:
         self.grad = np.ones_like(self.data)
         for t in reversed(order):
             t._backward()
+        # free the graph: each backward closure refers to its output tensor (a reference
+        # cycle), which would otherwise keep every intermediate array alive until a GC pass
+        for t in order:
+            t._backward, t._parents = _no_backward, ()
+
+
+def _no_backward() -> None:
+    return None
 
 
 def _pad_indices(n: int, before: int, after: int, mode: str) -> np.ndarray:

@@ -378,9 +378,10 @@ def erf(
         Refuse, before allocating, an ERF whose working memory would exceed this.
     input_shape : sequence of int, optional
         The input resolution, needed (only) to size global and adaptive pooling.
-    variance : array, optional
+    variance : array or callable, optional
         With ``weights="random"``: the per-offset variance of the conv weights whose kernel
-        has this shape (a centre-light or border-heavy initialisation), instead of 1.
+        has this shape (a centre-light or border-heavy initialisation), instead of 1; or a
+        function of a conv layer returning its variance kernel (None: unit variances).
     unit : sequence of int, optional
         The output unit (default 0), where the ERF depends on it: upsampling and transposed
         convs (the unit's phase) and locally connected layers. On an unbounded input every
@@ -433,7 +434,7 @@ def erf(
         )
     if net.fractional:
         return _fractional_result(net, rf, weights, normalize, exact, unit)
-    if variance is not None:
+    if variance is not None and (weights != "random" or not callable(variance)):
         v = np.asarray(variance, dtype=float)
         if weights != "random" or not np.all(np.isfinite(v)) or np.any(v < 0):
             raise ERFError(

@@ -117,7 +117,11 @@ def _times(a: list[Term], b: list[Term]) -> list[Term]:
 class _Linearizer:
     def __init__(self, dims: int, mode: str, exact: bool, variance=None):
         self.dims, self.mode, self.exact = dims, mode, exact
-        self.variance = None if variance is None else np.asarray(variance, dtype=float)
+        if variance is None or callable(variance):
+            self.variance = variance
+        else:
+            array = np.asarray(variance, dtype=float)
+            self.variance = lambda layer: array if array.shape == layer.kernel else None
         self.one = Fraction(1) if exact else 1.0
 
     def number(self, x):
@@ -141,8 +145,9 @@ class _Linearizer:
                 return "fixed", self.array(layer.weight_array)
             if self.mode != "random":
                 return "fixed", self.array(np.ones(layer.kernel))
-            if self.variance is not None and self.variance.shape == layer.kernel:
-                return "random", self.array(self.variance)  # the initialisation's variance map
+            v = None if self.variance is None else self.variance(layer)
+            if v is not None:
+                return "random", self.array(v)  # the initialisation's variance kernel
             return "random", self.array(np.ones(layer.kernel))
         uniform = self.array(np.ones(layer.kernel))
         uniform = uniform * (Fraction(1, size) if self.exact else 1.0 / size)
@@ -278,9 +283,10 @@ def linearize(net, mode: str = "ones", exact: bool = False, variance=None) -> li
     mode : {"ones", "random"}
     exact : bool
         Kernels as Fractions instead of floats.
-    variance : array, optional
+    variance : array or callable, optional
         Per-offset weight variances of the random convs whose kernel has its shape (an
-        initialisation scheme; THEORY.md section 4); unit variances otherwise.
+        initialisation scheme; THEORY.md section 4), or a function of the conv layer giving
+        its variance kernel (or None); unit variances otherwise.
 
     Returns
     -------

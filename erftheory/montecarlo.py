@@ -261,7 +261,15 @@ def monte_carlo(
     for name, value in (("samples", samples), ("channels", channels), ("batch", batch)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ERFError(f"{name}={value!r} is not a positive integer")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ERFError(f"seed={seed!r} is not a non-negative integer")
     net = as_network(arch)
+    if net.fractional:
+        raise ERFError(
+            "the Monte-Carlo network runs conv, pooling, activation, dropout, normalisation, "
+            "residual and branch layers; upsampling, transposed and locally connected layers "
+            "are computed exactly by `erftheory erf` (ones weights) but not run here yet"
+        )
     if activation is not None:
         net = with_activation(net, activation)
     run = _unpadded(net)
@@ -291,6 +299,7 @@ def monte_carlo(
         y = ag.select(_forward(run.layers, x, sampler, rng, n), unit, channel=0)
         ag.total(y).backward()
         g = x.grad[crop]
+        del x, y  # the graph holds reference cycles (closures); free it now, not at GC time
         for key, value in (
             ("mean", g.sum(axis=1)),
             ("sq", (g * g).sum(axis=1)),
@@ -340,10 +349,10 @@ class Check:
             "statistic": self.statistic,
             "theory": self.theory,
             "samples": self.samples,
-            "l1": self.l1,
-            "noise_l1": self.noise_l1,
-            "gap": max(self.l1 - self.noise_l1, 0.0),
-            "std_ratio": list(self.std_ratio),
+            "l1": _finite_or_none(self.l1),
+            "noise_l1": _finite_or_none(self.noise_l1),
+            "gap": _finite_or_none(max(self.l1 - self.noise_l1, 0.0)),
+            "std_ratio": [_finite_or_none(v) for v in self.std_ratio],
             "max_abs_z": float(np.max(np.abs(finite))) if finite.size else 0.0,
             "mean_z2": float(np.mean(finite**2)) if finite.size else 0.0,
             "linear": self.linear,
@@ -361,9 +370,41 @@ class Check:
                 f"  std ratio         {' x '.join(f'{v:.4g}' for v in self.std_ratio)}",
                 f"  max |z|           {d['max_abs_z']:.3g}   mean z^2 {d['mean_z2']:.3g}",
                 f"  verdict           {self.verdict}"
-                + ("" if self.linear else " (nonlinear network: gap to the theory reported)"),
+                + (
+                    ""
+                    if self.verdict != "gap"
+                    else " (nonlinear network or approximate theory: the gap is reported)"
+                ),
             ]
         )
+
+
+def _variance_kernels(init: str, channels: int, variance_map):
+    """Each random conv's variance kernel as the Monte-Carlo network draws it.
+
+    Summed over channels, E[g^2] passes a random conv with the factor ``C_in Var(w)`` per
+    tap, while identities and fixed kernels pass it unchanged: in residual and branching
+    networks the theory must carry that gain, or the identity is misweighted against the
+    body (for plain stacks it is a global factor and cancels).
+    """
+
+    def kernel(layer):
+        taps = math.prod(layer.kernel)
+        var = {"normal": 1.0, "uniform": 1.0, "xavier": 1 / (channels * taps)}.get(
+            init,
+            2 / (channels * taps),  # he
+        )
+        out = np.full(layer.kernel, channels * var)
+        if variance_map is not None and np.shape(variance_map) == tuple(layer.kernel):
+            out = out * np.asarray(variance_map, dtype=float)
+        return out
+
+    return kernel
+
+
+def _finite_or_none(value: float) -> float | None:
+    """NaN (undefined for E[g] = 0) becomes null in JSON."""
+    return None if math.isnan(value) else float(value)
 
 
 def _is_linear(net: Network) -> bool:
@@ -434,7 +475,8 @@ def check(
         predicted = np.zeros(mc.mean.shape) if random else erf(reference).values
         theory = ("E[g] = 0 (zero-mean weights)" if random else "E[g], ones weights") + label
     elif random:
-        var = erf(reference, weights="random", normalize="sum", variance=variance_map).values
+        gain = _variance_kernels(init, channels, variance_map)
+        var = erf(reference, weights="random", normalize="sum", variance=gain).values
         predicted = var if statistic == "sq" else np.sqrt(var)
         theory = (
             "E[g^2], random weights" if statistic == "sq" else "sqrt(E[g^2]), random weights"
@@ -456,8 +498,27 @@ def check(
         z = np.where(se > 0, (empirical - scaled) / se, np.where(empirical == scaled, 0.0, np.inf))
     l1 = float(np.abs(p - q).sum())
     noise = float(math.sqrt(2 / math.pi) * se.sum() / abs(total))
-    within = l1 <= 3 * noise + 1e-9
-    verdict = "agree" if within else ("disagree" if linear else "gap")
+    # agreement needs a small L1 and no pixel far outside its own noise: the largest |z| of
+    # npix standard normals stays below the Bonferroni 0.1% level, plus 1 for standard
+    # errors estimated from heavy-tailed samples (mean z^2 is not robust to those). Below
+    # 500 samples those standard errors are too rough for any z test: L1 alone decides.
+    # Pixels with no spread (deterministic gradients) must match to rounding.
+    from scipy.special import ndtri
+
+    noisy = se > 0
+    npix = max(int(noisy.sum()), 1)
+    z_ok = (
+        samples < 500
+        or not noisy.any()
+        or float(np.max(np.abs(z[noisy]))) <= ndtri(1 - 0.0005 / npix) + 1
+    )
+    exact_ok = np.allclose(empirical[~noisy], scaled[~noisy], rtol=1e-9, atol=1e-12 * abs(total))
+    within = l1 <= 3 * noise + 1e-9 and z_ok and exact_ok
+    # E|g| against sqrt(E[g^2]) is exact only for Gaussian g: report its gap, do not fail
+    approximate = random and statistic == "abs"
+    verdict = "agree" if within else ("disagree" if linear and not approximate else "gap")
+    if approximate:
+        theory += " (equal in shape only where g is Gaussian)"
     ratio = tuple(float(v) for v in _shape_std(np.abs(p)) / _shape_std(np.abs(q)))
     return Check(
         statistic, theory, empirical, se, scaled, z, l1, noise, ratio, linear, verdict, samples

@@ -150,3 +150,28 @@ def _full_conv2d(a, b):
     for i, j in np.ndindex(*b.shape):
         out[i : i + a.shape[0], j : j + a.shape[1]] += b[i, j] * a
     return out
+
+
+@pytest.mark.parametrize("init, channels", [("normal", 2), ("he", 1), ("xavier", 3)])
+def test_residual_check_carries_each_convs_gain(init, channels):
+    # summed over channels, E[g^2] crosses a random conv with gain C Var(w) per tap but an
+    # identity with gain 1: the theory must weigh the two paths of a residual block that way
+    arch = "res(conv3)*2"
+    c = check(arch, samples=4000, seed=3, channels=channels, init=init)
+    assert c.verdict == "agree", c.to_dict()
+    # control: unit-variance theory (gain 1) is far outside the Monte-Carlo noise
+    unit = et.erf(arch, weights="random", normalize="sum").values
+    p = c.empirical / c.empirical.sum()
+    assert np.abs(p - unit).sum() > 3 * c.noise_l1
+
+
+def test_abs_statistic_is_reported_not_failed_and_verdicts_read_z_scores():
+    # E|g| vs sqrt(E[g^2]) holds in shape only for Gaussian g: with many samples the gap
+    # shows, and is reported as a gap (exit 0), not as a failure of a linear network
+    c = check("1d: conv3*2", samples=20000, seed=1, statistic="abs")
+    assert c.verdict in ("agree", "gap") and "Gaussian" in c.theory
+    # a ReLU net whose L1 is within noise but some pixels are not: a gap, not agreement
+    relu = check("conv3*5", activation="relu", samples=8000, seed=5)
+    d = relu.to_dict()
+    assert d["l1"] <= 3 * d["noise_l1"] and d["max_abs_z"] > 8 and relu.verdict == "gap"
+    assert json.loads(json.dumps(check("conv3", samples=64, statistic="mean").to_dict()))
