@@ -130,7 +130,7 @@ class _Spatial(_Layer):
         span = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
         default = "same" if inside_residual else 0
         padding = _padding(default if self.padding is None else self.padding, dims, span, where)
-        if self.padding_mode not in ("zeros", "circular", "reflect", "replicate"):
+        if self.padding_mode not in (None, "zeros", "circular", "reflect", "replicate"):
             raise ERFError(
                 f"{where}: padding_mode={self.padding_mode!r} is not one of "
                 "'zeros', 'circular', 'reflect', 'replicate'"
@@ -159,7 +159,7 @@ class Conv(_Spatial):
     stride: Axes = 1
     dilation: Axes = 1
     padding: Padding | None = None
-    padding_mode: str = "zeros"
+    padding_mode: str | None = None  # None: the network-wide default (zeros)
     weights: tuple | None = field(default=None)
     groups: int = 1
     repeat: int = 1
@@ -209,7 +209,7 @@ class _Pool(_Spatial):
     stride: Axes | None = None
     dilation: Axes = 1
     padding: Padding | None = None
-    padding_mode: str = "zeros"
+    padding_mode: str | None = None  # None: the network-wide default (zeros)
     repeat: int = 1
 
 
@@ -241,7 +241,7 @@ class ConvTranspose(_Spatial):
     stride: Axes = 1
     dilation: Axes = 1
     padding: Padding | None = None
-    padding_mode: str = "zeros"
+    padding_mode: str | None = None  # None: the network-wide default (zeros)
     weights: tuple | None = field(default=None)
     repeat: int = 1
 
@@ -265,7 +265,7 @@ class LocallyConnected(_Spatial):
     stride: Axes = 1
     dilation: Axes = 1
     padding: Padding | None = None
-    padding_mode: str = "zeros"
+    padding_mode: str | None = None  # None: the network-wide default (zeros)
     weights: tuple | None = field(default=None)
     repeat: int = 1
 
@@ -681,6 +681,27 @@ def _fractional_jump(layers, dims: int) -> tuple[Fraction, ...]:
             continue
         jump = tuple(j * t**layer.repeat for j, t in zip(jump, step))
     return jump
+
+
+def with_padding_mode(net: Network, mode: str) -> Network:
+    """The network with ``mode`` for every conv/pool that declares no padding mode.
+
+    The network-wide default of the JSON format's top-level ``"padding"``, the compact
+    string's ``circular:`` prefix and ``--padding``; a layer's own mode overrides it.
+    """
+
+    def set_mode(layer):
+        if isinstance(layer, _Spatial):
+            return replace(layer, padding_mode=layer.padding_mode or mode)
+        if isinstance(layer, Branches):
+            return replace(
+                layer, branches=tuple(tuple(set_mode(x) for x in b) for b in layer.branches)
+            )
+        if isinstance(layer, Block):
+            return replace(layer, layers=tuple(set_mode(x) for x in layer.layers))
+        return layer
+
+    return Network(tuple(set_mode(x) for x in net.layers), net.dims)
 
 
 def _all_layers(layers):

@@ -16,7 +16,7 @@ mass minus ``(A 1)(u)``; the pull is the centre's offset from the unit's nominal
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from .architecture import (
     Smooth,
     _all_layers,
     _Spatial,
+    with_padding_mode,
 )
 from .errors import ERFError
 
@@ -46,24 +47,24 @@ PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 
 
 def _with_mode(net: Network, mode: str | None) -> Network:
-    """Every conv/pool padded with ``mode`` (None keeps each layer's own mode)."""
+    """Conv/pool layers that declare no padding mode get ``mode`` (declared modes win)."""
     if mode is None:
         return net
     if mode not in PADDING_MODES:
         raise ERFError(f"padding mode {mode!r} is not one of {', '.join(PADDING_MODES)}")
+    return with_padding_mode(net, mode)
 
-    def set_mode(layer):
-        if isinstance(layer, _Spatial):
-            return replace(layer, padding_mode=mode)
-        if isinstance(layer, Branches):
-            return replace(
-                layer, branches=tuple(tuple(set_mode(x) for x in b) for b in layer.branches)
-            )
-        if isinstance(layer, Block):
-            return replace(layer, layers=tuple(set_mode(x) for x in layer.layers))
-        return layer
 
-    return Network(tuple(set_mode(x) for x in net.layers), net.dims)
+def _wraps(net: Network) -> bool:
+    """Whether a layer pads circularly (the input is then a torus for the centre)."""
+    return any(
+        isinstance(x, _Spatial) and x.padding_mode == "circular" for x in _all_layers(net.layers)
+    )
+
+
+def _circular_centre(cos_moment, sin_moment, n: int):
+    """The circular mean position in ``[0, n)`` from the first trigonometric moments."""
+    return (np.arctan2(sin_moment, cos_moment) * n / (2 * np.pi)) % n
 
 
 def _forward(layers, x: ag.Tensor) -> ag.Tensor:
@@ -91,7 +92,7 @@ def _layer(layer, x: ag.Tensor) -> ag.Tensor:
             layer.stride,
             layer.dilation,
             layer.padding,
-            layer.padding_mode,
+            layer.padding_mode or "zeros",
         )
     if isinstance(layer, (AvgPool, MaxPool)):  # max pooling: its expectation, the average
         w = np.full(layer.kernel, 1.0 / math.prod(layer.kernel))
@@ -101,7 +102,7 @@ def _layer(layer, x: ag.Tensor) -> ag.Tensor:
             layer.stride,
             layer.dilation,
             layer.padding,
-            layer.padding_mode,
+            layer.padding_mode or "zeros",
         )
     if isinstance(layer, ReLU):
         return ag.scale(x, 0.5)
@@ -208,7 +209,17 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     values = x.grad[0, 0]
     mass = float(values.sum())
     grids = np.indices(shape).reshape(len(shape), -1)
-    centre = tuple(float(g @ values.reshape(-1) / mass) if mass else math.nan for g in grids)
+    if _wraps(net):  # on a torus the centre is a circular mean
+        centre = tuple(
+            _circular_centre(
+                float(np.cos(t) @ values.reshape(-1)), float(np.sin(t) @ values.reshape(-1)), n
+            )
+            if mass
+            else math.nan
+            for t, n in zip(2 * np.pi * grids / np.array(shape)[:, None], shape)
+        )
+    else:
+        centre = tuple(float(g @ values.reshape(-1) / mass) if mass else math.nan for g in grids)
     rf = receptive_field(net)
     nominal = tuple(
         s + u * j + (r - 1) / 2 for s, u, j, r in zip(rf.start, unit, rf.effective_stride, rf.size)
@@ -279,18 +290,26 @@ def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMap
     unbounded = _unbounded_mass(net)
     rf = receptive_field(net)
     centres, pulls = [], []
+    wraps = _wraps(net)
     for axis, n in enumerate(shape):
-        coord = np.broadcast_to(
-            np.arange(n, dtype=float).reshape([-1 if a == axis else 1 for a in range(len(shape))]),
-            shape,
-        )
-        first = _forward(net.layers, ag.Tensor(np.array(coord)[None, None])).data[0, 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            centre = np.where(ones != 0, first / ones, np.nan)
+        along = [-1 if a == axis else 1 for a in range(len(shape))]
+
+        def moment(image, along=along):
+            image = np.broadcast_to(image.reshape(along), shape)
+            return _forward(net.layers, ag.Tensor(np.array(image)[None, None])).data[0, 0]
+
         units = np.arange(out[axis]).reshape([-1 if a == axis else 1 for a in range(len(out))])
         nominal = rf.start[axis] + units * rf.effective_stride[axis] + (rf.size[axis] - 1) / 2
+        if wraps:  # a circular mean: cos and sin images, and the pull wrapped to [-n/2, n/2)
+            angle = 2 * np.pi * np.arange(n) / n
+            centre = _circular_centre(moment(np.cos(angle)), moment(np.sin(angle)), n)
+            pull = (centre - nominal + n / 2) % n - n / 2
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                centre = np.where(ones != 0, moment(np.arange(n, dtype=float)) / ones, np.nan)
+            pull = centre - nominal
         centres.append(centre)
-        pulls.append(centre - nominal)
+        pulls.append(pull)
     lost = 1.0 - ones / unbounded
     lost[np.abs(lost) < 1e-12] = 0.0
     return BorderMaps(ones, lost, np.array(centres), np.array(pulls), unbounded, shape)

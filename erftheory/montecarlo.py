@@ -160,11 +160,13 @@ def _layer(layer, x, sampler, rng, batch):
         return _forward(layer.layers, x, sampler, rng, batch)
     if isinstance(layer, Conv):
         w = ag.Tensor(sampler(layer, batch))
-        return ag.conv(x, w, layer.stride, layer.dilation, layer.padding, layer.padding_mode)
+        mode = layer.padding_mode or "zeros"
+        return ag.conv(x, w, layer.stride, layer.dilation, layer.padding, mode)
     if isinstance(layer, AvgPool):
         if layer.dilation != (1,) * len(layer.kernel):
             raise ERFError("the Monte-Carlo network does not run dilated pooling")
-        return ag.avg_pool(x, layer.kernel, layer.stride, layer.padding, layer.padding_mode)
+        mode = layer.padding_mode or "zeros"
+        return ag.avg_pool(x, layer.kernel, layer.stride, layer.padding, mode)
     if isinstance(layer, MaxPool):
         if layer.dilation != (1,) * len(layer.kernel):
             raise ERFError("the Monte-Carlo network does not run dilated pooling")

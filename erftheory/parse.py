@@ -50,6 +50,7 @@ from .architecture import (
     Tanh,
     Upsample,
     _Spatial,
+    with_padding_mode,
 )
 from .errors import ERFError
 
@@ -138,14 +139,27 @@ def from_dict(spec: dict, identity=()) -> Network:
     """
     if not isinstance(spec, dict):
         raise ERFError(f"an architecture must be a JSON object, not {type(spec).__name__}")
-    unknown = set(spec) - {"dims", "layers"}
+    unknown = set(spec) - {"dims", "layers", "padding"}
     if unknown:
-        raise ERFError(f"unknown top-level key(s) {sorted(unknown)}; valid: 'dims', 'layers'")
+        raise ERFError(
+            f"unknown top-level key(s) {sorted(unknown)}; valid: 'dims', 'layers', 'padding'"
+        )
     if "layers" not in spec:
         raise ERFError("the architecture has no 'layers' list")
     dims = spec.get("dims", 2)
     layers = _layers(spec["layers"], "layers", frozenset(identity))
-    return Network(layers, dims)
+    return _default_mode(Network(layers, dims), spec.get("padding"))
+
+
+def _default_mode(net: Network, mode) -> Network:
+    """Apply a network-wide padding mode (layers that declare their own keep it)."""
+    if mode is None:
+        return net
+    if mode not in _PADDING_MODES:
+        raise ERFError(
+            f"the network-wide padding {mode!r} is not one of {', '.join(_PADDING_MODES)}"
+        )
+    return with_padding_mode(net, mode)
 
 
 def _layers(items, where: str, identity: frozenset = frozenset()) -> tuple:
@@ -178,6 +192,10 @@ def _layer(item, where: str, identity: frozenset = frozenset()):
             f"valid keys: {sorted(_KEYS[kind])}"
         )
     args = {k: _tuples(v) if k != "weights" else v for k, v in args.items()}
+    if args.get("padding") in _PADDING_MODES:  # "padding": "circular": the mode, 'same' size
+        if "padding_mode" in args:
+            raise ERFError(f"{where}: give the padding mode once ('padding' or 'padding_mode')")
+        args["padding_mode"], args["padding"] = args["padding"], "same"
     if kind == "upsample":
         return Upsample(**args)
     if kind == "globalavgpool":
@@ -232,7 +250,7 @@ def _layer_dict(layer) -> dict:
             dilation=list(layer.dilation),
             padding=[list(p) for p in layer.padding],
         )
-        if layer.padding_mode != "zeros":
+        if layer.padding_mode is not None:
             out["padding_mode"] = layer.padding_mode
         if getattr(layer, "weights", None) is not None:
             out["weights"] = layer.weight_array.tolist()
@@ -389,6 +407,12 @@ class _Parser:
         start = self.pos
         m = self.match(r"(zeros|circular|reflect|replicate|same|valid|[sdpwg])")
         key = m.group() if m else None
+        field = {"s": "stride", "d": "dilation", "p": "padding", "w": "weights", "g": "groups"}
+        name = "padding_mode" if key in _PADDING_MODES else field.get(key, key)
+        if key in ("same", "valid"):
+            name = "padding"
+        if name in layer and name != "kernel":
+            self.fail(f"/{key}: the layer's {name} is given twice", start)
         if key in _PADDING_MODES:
             layer["padding_mode"] = key
         elif key in ("s", "d"):
@@ -449,10 +473,13 @@ def from_compact(text: str, identity=()) -> Network:
     """
     identity = frozenset(identity)
     parser = _Parser(text, identity)
-    dims = None
-    m = parser.match(r"([123])d\s*:")
-    if m:
-        dims = int(m.group(1))
+    dims, mode = None, None
+    m = parser.match(r"(?:([123])d)?\s*(zeros|circular|reflect|replicate)?\s*:")
+    if m and (m.group(1) or m.group(2)):
+        dims = int(m.group(1)) if m.group(1) else None
+        mode = m.group(2)
+    elif m:
+        parser.fail("a prefix is '2d:', 'circular:' or '2d circular:'", 0)
     items = parser.seq()
     parser.skip()
     if parser.pos != len(text):
@@ -460,7 +487,8 @@ def from_compact(text: str, identity=()) -> Network:
     if dims is None:
         dims = max([_axes_needed(item) for item in items] + [2])
     try:
-        return Network(_layers([_strip(item) for item in items], "layers", identity), dims)
+        net = Network(_layers([_strip(item) for item in items], "layers", identity), dims)
+        return _default_mode(net, mode)
     except ERFError as err:
         # name the token of the offending layer: "layers[2]..." -> the item's column
         m = re.match(r"layers\[(\d+)\]", str(err))
@@ -523,7 +551,7 @@ def describe(layer, inside_residual: bool = False) -> str:
             text += "/p" + "x".join(
                 str(b) if b == a else f"{b}-{a}" for b, a in _uniform(layer.padding)
             )
-        if layer.padding_mode != "zeros":
+        if layer.padding_mode is not None:
             text += "/" + layer.padding_mode
         if isinstance(layer, Conv) and layer.groups != 1:
             text += f"/g{layer.groups}"

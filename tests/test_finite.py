@@ -30,7 +30,8 @@ def _forward(layers, x, mode):
                     w = np.ones(layer.kernel) if layer.weights is None else layer.weight_array
                 else:
                     w = np.full(layer.kernel, 1 / math.prod(layer.kernel))
-                xp = np.pad(x, layer.padding, mode=NP_MODES[mode or layer.padding_mode])
+                # a declared mode wins over the network-wide one
+                xp = np.pad(x, layer.padding, mode=NP_MODES[layer.padding_mode or mode or "zeros"])
                 x = _correlate(xp[None], w, layer.stride, layer.dilation)[0]
             elif isinstance(layer, et.ReLU):
                 x = 0.5 * x
@@ -167,3 +168,39 @@ def test_cli_finite_erf_and_borders(tmp_path, capsys):
     assert main(["erf", "conv3", "--unit", "1,1"]) == 2
     assert main(["erf", "conv3", "--input", "5,5", "--unit", "9,9"]) == 2
     assert "outside the output of shape [3, 3]" in capsys.readouterr().err
+
+
+def test_network_wide_padding_is_a_default_that_layers_override():
+    declared = "1d: conv3/p1/replicate, conv3/p1"
+    net = et.as_network(declared)
+    for mode in ("zeros", "circular"):
+        r = finite_erf(declared, (6,), unit=(0,), padding_mode=mode)
+        np.testing.assert_allclose(r.values, _jacobian_row(net, (6,), (0,), mode))
+    # the same defaults in the JSON format (top level, and "padding": MODE per layer) and
+    # in the compact prefix
+    spec = {
+        "dims": 1,
+        "padding": "circular",
+        "layers": [
+            {"type": "conv", "kernel": 3, "padding": 1},
+            {"type": "conv", "kernel": 3, "padding": "reflect"},
+        ],
+    }
+    modes = [layer.padding_mode for layer in et.as_network(spec).layers]
+    assert modes == ["circular", "reflect"]
+    assert et.as_network(spec).layers[1].padding == ((1, 1),)  # a mode name means 'same'
+    prefixed = et.as_network("1d circular: conv3/p1, conv3/p1/zeros")
+    assert [layer.padding_mode for layer in prefixed.layers] == ["circular", "zeros"]
+    with pytest.raises(et.ERFError, match="network-wide padding"):
+        et.as_network({"dims": 1, "padding": "mirror", "layers": [{"type": "conv", "kernel": 3}]})
+
+
+def test_circular_padding_pulls_no_centre():
+    # on a torus the ERF is the unbounded one wrapped around: no unit's centre moves
+    b = border_maps("conv3/p1*5", (31, 31), "circular")
+    assert np.max(np.abs(b.pull)) < 1e-9 and np.max(b.lost_fraction) < 1e-12
+    r = finite_erf("conv3/p1*5", (31, 31), unit=(3, 5), padding_mode="circular")
+    np.testing.assert_allclose(r.centre, (3.0, 5.0), atol=1e-9)
+    # with zero padding the border units are pulled inwards (towards the image)
+    z = border_maps("conv3/p1*5", (31, 31))
+    assert z.pull[0][0, 15] > 0.5 and z.pull[0][30, 15] < -0.5
