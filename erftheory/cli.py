@@ -585,7 +585,15 @@ def _cmd_erf(args) -> int:
     options = dict(
         thresholds=args.thresholds, luo_fraction=args.luo_fraction, mass_fraction=args.mass_fraction
     )
-    report = {**result.to_dict(analysis=False), **result.analysis(**options)}
+    from .erf import ANALYSIS_MAX
+    from .metrics import all_metrics
+
+    all_metrics(np.ones((1,) * result.values.ndim), **options)  # bad options: exit 2 first
+    report = result.to_dict(analysis=False)
+    if args.json and result.values.size <= ANALYSIS_MAX:
+        report.update(result.analysis(**options))
+    elif args.json:
+        report["analysis_skipped"] = f"the map has over {ANALYSIS_MAX:,} entries"
     if args.symbolic:
         from .symbolic import closed_form
 

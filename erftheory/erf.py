@@ -220,8 +220,10 @@ class ERFResult:
             )
         if self.exact_values is not None and not self.float_exact:
             lines.append("  note              float64 cannot hold every count: see exact_values")
-        if self.values.size <= 4_000_000:
+        if self.values.size <= ANALYSIS_MAX:
             lines += self._analysis_lines()
+        else:
+            lines.append(_SKIPPED)
         return "\n".join(lines)
 
     def _analysis_lines(self) -> list[str]:
@@ -246,6 +248,15 @@ class ERFResult:
                 )
             lines.append(f"  effective area    {m['effective_area']:.4g} pixels (exp entropy)")
         return lines
+
+
+# the Gaussian comparison and the size metrics make several map-sized temporaries: beyond
+# this many entries (4096 x 4096) the reports leave them out and say so
+ANALYSIS_MAX = 2**24
+_SKIPPED = (
+    f"  analysis          skipped: the map has over {ANALYSIS_MAX:,} entries (call "
+    "ERFResult.analysis() to compute it anyway)"
+)
 
 
 def _json_floats(values) -> list:

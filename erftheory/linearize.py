@@ -217,6 +217,15 @@ class _Linearizer:
         union = _union(states)
         out_jump = tuple(j * u for j, u in zip(jump, union.jump))
         random = [_has_random(path, self.mode) for path in paths]
+        fixed_paths = [p for p, r in zip(paths, random) if not r]
+        if self.mode == "random" and len(fixed_paths) > 1 and any(map(_has_gate, fixed_paths)):
+            # their sum is squared after the gates are averaged: E[(1 + D)^2] != (1 + E[D])^2
+            raise ERFError(
+                f"weights='random': a {layer.type} joins paths without random-weight layers, "
+                "one of them through a ReLU or dropout gate; the gate's randomness does not "
+                "factor out of their sum, so this is not modelled (weights='ones' is exact; "
+                "`erftheory check` measures the random case)"
+            )
         if self.mode == "random" and any(random) and not self.no_fixed:
             # paths through different random layers never correlate: keep the groups apart;
             # the branches without a random layer are one fixed kernel between them
@@ -265,6 +274,11 @@ def _has_random(layers, mode: str) -> bool:
         (isinstance(x, Conv) and x.weights is None) or isinstance(x, MaxPool)
         for x in _all_layers(layers)
     )
+
+
+def _has_gate(layers) -> bool:
+    """Whether a path passes a random gate (ReLU, dropout)."""
+    return any(isinstance(x, (ReLU, Dropout)) for x in _all_layers(layers))
 
 
 def _has_fixed(layers) -> bool:

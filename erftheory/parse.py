@@ -230,6 +230,12 @@ def _weights(value, where: str):
     import numpy as np
 
     try:
+        entries = np.array(value, dtype=object).flat
+    except ValueError:
+        entries = ()
+    if any(isinstance(v, (bool, np.bool_)) for v in entries):
+        raise ERFError(f"{where}: weights must be numbers, not true/false")
+    try:
         array = np.array(value, dtype=float)
     except (ValueError, TypeError):
         raise ERFError(f"{where}: weights must be a rectangular array of numbers") from None

@@ -269,3 +269,23 @@ def test_huge_weights_normalise_without_warnings(capsys):
         math.sqrt(2 / 3)
     )
     assert et.erf("1d: conv3*700", exact=True, normalize="sum").exact_values[700] > 0
+
+
+def test_large_maps_skip_the_analysis_and_say_so(capsys, monkeypatch):
+    erf_module = sys.modules["erftheory.erf"]  # (erftheory.erf is also the function)
+    monkeypatch.setattr(erf_module, "ANALYSIS_MAX", 100)  # a 21 x 21 map is then "large"
+    status, out, _ = run(capsys, "erf", "conv3*10", "--json")
+    data = json.loads(out)
+    assert status == 0 and "analysis_skipped" in data and "gaussian" not in data
+    assert "analysis          skipped" in run(capsys, "erf", "conv3*10")[1]
+    assert run(capsys, "erf", "conv3*10", "--thresholds", "2")[0] == 2  # still validated
+
+
+def test_boolean_weights_and_unmodelled_random_gates_are_refused(capsys):
+    spec = '{"dims": 1, "layers": [{"type": "conv", "kernel": 3, "weights": [true, false, true]}]}'
+    status, _, err = run(capsys, "erf", spec)
+    assert status == 2 and "true/false" in err
+    # E[(1 + D)^2] = 2.5 for a Bernoulli(1/2) gate D, not (1 + 1/2)^2: refused, not wrong
+    status, _, err = run(capsys, "erf", "1d: res(relu)", "--weights", "random")
+    assert status == 2 and "gate" in err
+    assert et.erf("1d: res(relu)").values.tolist() == [1.5]  # E[1 + D] is exact
