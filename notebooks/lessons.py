@@ -116,7 +116,7 @@ print("exactly representable in float64:", r.float_exact)
 3. A 3-tap layer of stride 2 under a 3-tap layer (`"1d: conv3/s2, conv3"`) gives uneven counts. Which
    pixels are used twice, and why do such patterns look like "dead pixels"?
 
-Solutions are at the end of the notebook.
+Solutions are at the end of the notebook, folded away.
 """,
     ),
     (
@@ -134,12 +134,17 @@ assert not r.float_exact
         r"""
 ## Solutions
 
+<details>
+<summary>Show the solutions (try the exercises first)</summary>
+
 1. $5 \times 5 = 25$ paths to the centre (5 per axis), 1 to the corner; the grid is the outer
    product of `[1, 2, 3, 4, 5, 4, 3, 2, 1]` with itself.
 2. Every position $0 \dots 26$ is written in exactly one way as $a + 3b + 9c$ with digits
    $a, b, c \in \{0, 1, 2\}$ (base 3), so every count is 1: 27 ones, no bell at all.
 3. `[1, 1, 2, 1, 2, 1, 1]`: positions 2 and 4 are reached through two different strided taps. The
    stride leaves a periodic pattern in the counts, a mild form of the "gridding" of dilated nets.
+
+</details>
 """,
     ),
     (
@@ -183,23 +188,44 @@ from erftheory.montecarlo import check, monte_carlo
     (
         "md",
         r"""
-## Figure 1, analytically: uniform weights at depth 5, 10, 20, 40
+## Figure 1 of the paper: depth 5, 10, 20, 40; uniform, random, random + ReLU
 
-The normalised maps of all-ones and of random weights coincide (both are path counts); what
-changes with depth is the width, relative to the theoretical field.
+The paper's rows: uniform weights, random weights, and random weights with ReLU, each ERF averaged
+over many runs. Here the first two rows are exact (for uniform weights the ERF is
+$\mathbb{E}[\partial y / \partial x]$, for random ones $\mathbb{E}[(\partial y / \partial x)^2]$,
+both path counts in shape), and the third is measured: the real ReLU network run by the NumPy
+autograd, $g^2$ averaged over 300 random initialisations and inputs.
 """,
     ),
     (
         "code",
         r"""
-fig = Figure(figsize=(12, 3.2), layout="constrained")
-axes = fig.subplots(1, 4)
-for ax, depth in zip(axes, (5, 10, 20, 40)):
-    r = et.erf(f"conv3*{depth}", weights="random", normalize="peak")
-    ax.imshow(r.values, cmap="viridis")
-    ax.set_title(f"{depth} layers: TRF {r.receptive_field.size[0]}, std {r.std[0]:.2f}")
-    ax.set_xticks([]); ax.set_yticks([])
+depths = (5, 10, 20, 40)
+fig = Figure(figsize=(12, 9), layout="constrained")
+axes = fig.subplots(3, 4)
+for col, depth in enumerate(depths):
+    arch = f"conv3*{depth}"
+    uniform = et.erf(arch, normalize="peak")
+    random = et.erf(arch, weights="random", normalize="peak")
+    relu = monte_carlo(arch, samples=300, seed=depth, channels=2, activation="relu").sq
+    for row, (name, values) in enumerate(
+        [("uniform", uniform.values), ("random", random.values), ("random + ReLU (MC)", relu)]
+    ):
+        ax = axes[row, col]
+        ax.imshow(values / values.max(), cmap="viridis")
+        ax.set_xticks([]); ax.set_yticks([])
+        ax.set_title(f"{name}, {depth} layers", fontsize="small")
+    axes[0, col].set_xlabel(f"TRF {uniform.receptive_field.size[0]}, std {uniform.std[0]:.2f}")
 fig
+""",
+    ),
+    (
+        "md",
+        r"""
+The uniform and random rows coincide after normalisation; the ReLU row is the same bump with
+Monte-Carlo noise (individual ReLU ERFs are sparse; their average is Gaussian). What changes with
+depth is the width relative to the theoretical field: $\sigma = \sqrt{2n/3}$ against a TRF of
+$2n + 1$.
 """,
     ),
     (
@@ -247,7 +273,8 @@ fig
 For linear networks the agreement is exact in expectation, so the Monte-Carlo estimate sits on the
 theory within its error bars. ReLU and tanh keep the Gaussian *shape* on average (individual ERFs
 are sparse and noisy); the independent-gate model is an approximation whose measured gap the
-check reports instead of hiding. THEORY.md notes the gap grows inside residual branches.
+check reports instead of hiding. The gap grows inside residual branches, where the
+independent-gate model misweights the identity against the body.
 
 ## Initialisations
 
@@ -282,6 +309,9 @@ print("std, centre-light (MC)  :", [round(v, 3) for v in moments(mc.sq).std])
 
 ## Solutions
 
+<details>
+<summary>Show the solutions (try the exercises first)</summary>
+
 1. Describe the variance kernel as weights of a network evaluated with `weights="ones"`:
    `et.erf("conv3/w[[1,1,1],[1,0.2,1],[1,1,1]]*10")` composes `light` ten times, which is exactly
    E[g^2] for weights with those variances.
@@ -289,6 +319,8 @@ print("std, centre-light (MC)  :", [round(v, 3) for v in moments(mc.sq).std])
    constant and its normalised shape does not change.
 3. See the printed `l1` and `noise_l1`; the verdict switches to `gap` once the noise is smaller
    than the modelling error.
+
+</details>
 """,
     ),
     (
@@ -314,9 +346,17 @@ the padding. Does zero padding shrink or shift its ERF? What does a circular con
 why do people compare the ERF's Gaussian centre with the fovea of the eye?
 
 **Theory.** Every padded position is a zero (zero padding) or a copy of an image pixel (circular,
-reflect, replicate): the network is still a linear map of the image, so the ERF of any unit is
-exact (THEORY.md, section 5). Paths that leave the image through zero padding are lost; circular
-padding wraps the unbounded ERF around the image.
+reflect, replicate): the network is still a linear map of the image, $y = A x$, so the ERF of
+unit $u$ is exactly the row $g_u = A^\top e_u$, shaped like the image. Paths that leave the image
+through zero padding are lost; circular padding wraps the unbounded ERF around the image. For all
+units at once, linearity gives the ERF mass and centre from two forward passes, an all-ones image
+$\mathbf{1}$ and a coordinate image $c(p) = p$:
+
+$$m(u) = (A \mathbf{1})(u), \qquad \text{lost}(u) = 1 - \frac{m(u)}{m_\infty},
+\qquad \text{centre}(u) = \frac{(A c)(u)}{(A \mathbf{1})(u)},$$
+
+with $m_\infty$ the mass on an unbounded image (on a torus, circular padding, the centre is a
+circular mean from $\cos$ and $\sin$ images instead).
 """,
     ),
     (
@@ -407,11 +447,16 @@ fig
 
 ## Solutions
 
+<details>
+<summary>Show the solutions (try the exercises first)</summary>
+
 1. Nothing: its whole field (13 pixels per axis) lies inside; units from 6 pixels away from the
    border on keep their whole ERF.
 2. Never, for linear networks: circular padding is a convolution on the torus. It looks
    different only when the field is larger than the image and wraps onto itself.
 3. They widen and, once their width approaches their distance, merge into one Gaussian again.
+
+</details>
 """,
     ),
     (
@@ -448,6 +493,13 @@ averaged over images. Is it what the theory predicts? And does it change with tr
 aligns the map with the receptive field of the architecture, and compares it with the analytic
 map that protocol implies. Here a stand-in "measurement" is produced by the NumPy autograd, so
 the lesson runs anywhere.
+
+**Which theory for which protocol.** With random zero-mean weights $\mathbb{E}[g] = 0$, so the
+informative maps are $\mathbb{E}[g^2]$, computed exactly as a composition of variance kernels, and
+$\mathbb{E}|g|$; for a Gaussian $g$, $\mathbb{E}|g| = \sqrt{2/\pi}\,\sqrt{\mathbb{E}[g^2]}$, the
+same shape as $\sqrt{\mathbb{E}[g^2]}$. Both maps are compared as distributions $p, q$ over
+positions, by the total variation distance $\mathrm{TV}(p, q) = \tfrac12 \sum_x |p(x) - q(x)|$
+and the standard deviations per axis.
 """,
     ),
     (
@@ -530,6 +582,9 @@ fig
 
 ## Solutions
 
+<details>
+<summary>Show the solutions (try the exercises first)</summary>
+
 1. For a Gaussian g, E|g| = sqrt(2/pi) sqrt(E[g^2]): same shape as sqrt(E[g^2]). Each
    pixel's g is only close to Gaussian (a sum over channels and paths of products of
    weights), so expect std ratios a few percent below 1 with few channels.
@@ -540,6 +595,8 @@ fig
    this experiment shows and what it does not: the task rewards a flat ERF, so training
    *must* widen it; the lesson is how far gradient descent moves it in a given budget, and
    that a wider field is learnt rather than built in.
+
+</details>
 """,
     ),
     (
@@ -650,7 +707,7 @@ fig
         r"""
 ## Where the Edgeworth correction helps
 
-THEORY.md's check: for $k = 3$, $n = 5$ the exact peak over the Gaussian peak is 0.9605, and the
+A check by hand: for $k = 3$, $n = 5$ the exact peak over the Gaussian peak is 0.9605, and the
 first Edgeworth correction predicts $1 - 1.5 \cdot 3/(24 \cdot 5) = 0.9625$. For shallow or
 skewed stacks the corrected prediction is much closer:
 """,
@@ -699,9 +756,14 @@ print("from the composed ERF :", [round(v, 6) for v in et.erf(arch).std])
 
 ## Solutions
 
+<details>
+<summary>Show the solutions (try the exercises first)</summary>
+
 1. About $-0.50$: the TRF's $+1$ and the $\sqrt{\cdot}$ are negligible at large $n$.
 2. The even positions only: span 2 (gridding); the local CLT holds on that lattice.
 3. $\sigma^2 = (1 + 4 + 16 + 64) \cdot 2/3 = 56.67$, $\sigma \approx 7.53$.
+
+</details>
 """,
     ),
     (
@@ -794,11 +856,16 @@ short paths. A single large kernel adds as much variance as many small layers.
 
 ## Solutions
 
+<details>
+<summary>Show the solutions (try the exercises first)</summary>
+
 1. The large kernel: its TRF grows only by 30 but its variance by $(31^2-1)/12 = 80$; the
    widest ERF in pixels is a different question from the best use of the TRF.
 2. Only the 17 even positions of the 33 per axis are ever used: $1 - (17/33)^2 \approx 73\%$ of
    the pixels are zero.
 3. $n \cdot 8/12 = 80$ gives $n = 120$ layers.
+
+</details>
 """,
     ),
     (
