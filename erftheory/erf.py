@@ -489,8 +489,8 @@ def erf(
             )
             raise ERFError(
                 f"the raw ERF {where}, outside float64 (10^-308 to 10^308); use "
-                "normalize='sum' or 'peak' (--normalize), with exact=True (--exact) for exact "
-                "fractions"
+                "normalize='sum' or 'peak' (--normalize), or exact=True (--exact) for the "
+                "exact counts (values then at peak 1)"
             )
         divisor = scale2(1.0, -exponent)  # exact when the exponent is an integer
     else:
@@ -522,16 +522,16 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
         values = values.reshape(rf.size)
         flat = list(values.flat)
     log10_mass = _log10(abs(total)) if total else -math.inf
-    if peak and max(_log10(abs(v)) for v in flat if v) > _FLOAT_MAX_LOG10:
-        raise ERFError(
-            f"the exact ERF peaks at 10^{_log10(peak):.1f}, beyond float64; add "
-            "normalize='sum' or 'peak' (--normalize): exact_values then holds the exact "
-            "fractions and values their floats"
-        )
+    exact_flat = flat
+    if normalize is None and peak and log10_mass > _FLOAT_MAX_LOG10:
+        # raw counts beyond float64: exact_values keeps the integers, values their floats at
+        # peak 1 (and the result says it is peak-normalised), never inf
+        normalize, flat = "peak", [Fraction(v) / peak for v in flat]
     floats = np.array([float(v) for v in flat]).reshape(rf.size)
     float_exact = all(Fraction(f) == v for f, v in zip(floats.flat, flat))
+    float_exact = float_exact and exact_flat is flat
     simplified = np.array(
-        [int(v) if Fraction(v).denominator == 1 else Fraction(v) for v in flat] + [None],
+        [int(v) if Fraction(v).denominator == 1 else Fraction(v) for v in exact_flat] + [None],
         dtype=object,
     )[:-1].reshape(rf.size)
     return ERFResult(
