@@ -296,6 +296,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT.npy",
         help="the Monte-Carlo estimate, aligned like `erftheory erf --save`",
     )
+    c.add_argument(
+        "--save-z",
+        metavar="OUT.npy",
+        help="the per-pixel z-score map (estimate minus theory over its standard error)",
+    )
     c.add_argument("--plot", metavar="OUT.png", help="estimate with theory contours and profiles")
     c.add_argument(
         "--display",
@@ -411,6 +416,8 @@ def _cmd_check(args) -> int:
     )
     if args.save_empirical:
         _save_array(result.empirical, args.save_empirical)
+    if args.save_z:
+        _save_array(result.z, args.save_z)
     from .plot import plot_check
 
     _finish(args, result, lambda r: plot_check(r, display=args.display))

@@ -326,9 +326,10 @@ class Check:
     (twice the total variation); ``noise_l1`` the L1 distance expected from the Monte-Carlo
     error alone (``sqrt(2/pi) sum se / total``); ``z`` the per-pixel z-scores of the estimate
     against the theory scaled to the estimate's total; ``std_ratio`` the per-axis ratio of the
-    standard deviations (empirical / theory). ``verdict`` is ``"agree"`` (within 3 noise
-    levels), ``"disagree"`` (a linear network outside them: a failed check) or ``"gap"`` (a
-    nonlinear network, whose gap to the independent-gate theory is reported, not hidden).
+    standard deviations (empirical / theory). ``verdict`` is ``"agree"`` (L1 within 3 noise
+    levels and, from 500 samples, no |z| beyond the Bonferroni 0.1% level plus 1),
+    ``"disagree"`` (a linear network outside them: a failed check) or ``"gap"`` (a nonlinear
+    network, or E|g| against the Gaussian-g theory: the gap is reported, not hidden).
     """
 
     statistic: str

@@ -173,3 +173,22 @@ def test_gelu_and_silu_values():
     # closed forms: GELU x (1 + erf(x / sqrt 2)) / 2 (PyTorch's default), SiLU x / (1 + e^-x)
     np.testing.assert_allclose(ag.gelu(ag.Tensor(x)).data, x * (1 + erf(x / np.sqrt(2))) / 2)
     np.testing.assert_allclose(ag.silu(ag.Tensor(x)).data, x / (1 + np.exp(-x)))
+
+
+@settings(**FD)
+@given(
+    st.integers(1, 2),
+    st.data(),
+    st.sampled_from(["zeros", "circular", "reflect", "replicate"]),
+    st.integers(0, 2**31),
+)
+def test_pooling_gradients_on_random_shapes(dims, data, mode, seed):
+    rng = np.random.default_rng(seed)
+    k = tuple(data.draw(st.integers(1, 3)) for _ in range(dims))
+    s = tuple(data.draw(st.integers(1, 3)) for _ in range(dims))
+    pad = tuple((data.draw(st.integers(0, kk - 1)), data.draw(st.integers(0, kk - 1))) for kk in k)
+    n = tuple(data.draw(st.integers(max(kk, 2), 6)) for kk in k)
+    x = rng.normal(size=(2, 2, *n))
+    check(lambda a: ag.avg_pool(a, k, s, pad, mode), x, rng=rng)
+    # max pooling pads with -inf (as frameworks do); ties have probability 0 for normal data
+    check(lambda a: ag.max_pool(a, k, s, pad), x, rng=rng)

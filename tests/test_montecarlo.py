@@ -175,3 +175,17 @@ def test_abs_statistic_is_reported_not_failed_and_verdicts_read_z_scores():
     d = relu.to_dict()
     assert d["l1"] <= 3 * d["noise_l1"] and d["max_abs_z"] > 8 and relu.verdict == "gap"
     assert json.loads(json.dumps(check("conv3", samples=64, statistic="mean").to_dict()))
+
+
+def test_save_z_writes_the_z_score_map(tmp_path, capsys):
+    path = tmp_path / "z.npy"
+    argv = ["check", "1d: conv3*3", "--samples", "600", "--seed", "2", "--save-z", str(path)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    c = check("1d: conv3*3", samples=600, seed=2)
+    z = np.load(path)
+    # recomputed from the estimate, its standard errors and the theory scaled to its total
+    scaled = c.predicted  # the theory, already scaled to the estimate's total
+    assert scaled.sum() == pytest.approx(c.empirical.sum())
+    np.testing.assert_allclose(z, (c.empirical - scaled) / c.standard_error, rtol=1e-9)
+    assert z.shape == et.erf("1d: conv3*3").values.shape
