@@ -27,6 +27,7 @@ __all__ = [
     "max_pool",
     "relu",
     "tanh",
+    "local",
     "gelu",
     "silu",
     "sigmoid",
@@ -213,6 +214,34 @@ def conv(x: Tensor, w: Tensor, stride, dilation, padding, padding_mode: str = "z
             ga = np.matmul(wm, g).reshape(batch, *kernel, cin, *out_shape)
             pick = lambda tap: ga[(slice(None), *tap)]  # noqa: E731
             xp._accumulate(_scatter_windows(pick, xp.shape, kernel, stride, dilation, out_shape))
+
+    out._backward = backward
+    return out
+
+
+def local(x: Tensor, w: np.ndarray, stride, dilation, padding, padding_mode="zeros") -> Tensor:
+    """Locally connected: ``z[b,c,i] = sum_m w[i, m] xpad[b,c,s i + d m]`` (per channel).
+
+    ``w`` (a fixed array, shape ``(*out, *k)``) holds one kernel per output position; its
+    leading axes must match the output grid.
+    """
+    xp = _pad(x, padding, padding_mode)
+    dims = len(stride)
+    kernel = w.shape[dims:]
+    cols = _windows(xp.data, kernel, stride, dilation)  # (B, C, *out, *k)
+    if cols.shape[2 : 2 + dims] != w.shape[:dims]:
+        raise ERFError(
+            f"a locally connected layer has weights for {list(w.shape[:dims])} output "
+            f"positions but its input gives {list(cols.shape[2 : 2 + dims])}"
+        )
+    axes = tuple(range(-dims, 0))
+    out = Tensor((cols * w).sum(axis=axes), (xp,))
+
+    def backward():
+        g = out.grad[(Ellipsis,) + (None,) * dims] * w  # (B, C, *out, *k)
+        pick = lambda tap: g[(Ellipsis, *tap)]  # noqa: E731
+        shape = cols.shape[2 : 2 + dims]
+        xp._accumulate(_scatter_windows(pick, xp.shape, kernel, stride, dilation, shape))
 
     out._backward = backward
     return out

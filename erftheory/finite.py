@@ -30,6 +30,7 @@ from .architecture import (
     Dropout,
     Identity,
     LayerNorm,
+    LocallyConnected,
     MaxPool,
     Network,
     ReLU,
@@ -104,13 +105,17 @@ def _layer(layer, x: ag.Tensor) -> ag.Tensor:
             layer.padding,
             layer.padding_mode or "zeros",
         )
+    if isinstance(layer, LocallyConnected):
+        mode = layer.padding_mode or "zeros"
+        w = layer.weight_array
+        return ag.local(x, w, layer.stride, layer.dilation, layer.padding, mode)
     if isinstance(layer, ReLU):
         return ag.scale(x, 0.5)
     if isinstance(layer, (Dropout, Identity, BatchNorm, LayerNorm)):
         return x
     raise ERFError(
-        f"finite-image ERFs cover conv, pooling, residual and branch layers; {layer.type} is "
-        "not modelled on finite inputs yet"
+        f"finite-image ERFs cover conv, pooling, locally connected, residual and branch "
+        f"layers; {layer.type} is not modelled on finite inputs yet"
     )
 
 
@@ -134,14 +139,25 @@ def _prepare(arch, input_shape, padding_mode):
     return net, shape, out
 
 
-def _unbounded_mass(net: Network) -> float:
-    """The ERF mass of a unit on an unbounded input (exact in float64 when it fits)."""
+def _unbounded_mass(net: Network, unit=None) -> float:
+    """The ERF mass of a unit on an unbounded input (exact in float64 when it fits).
+
+    Every unit has the same one, except behind a locally connected layer, whose kernels
+    differ from unit to unit (and whose grid may not hold the paths: then NaN).
+    """
     from .erf import erf
 
     try:
-        return float(erf(net).values.sum())
+        return float(erf(net, unit=unit).values.sum())
     except ERFError:  # beyond float64 raw: the logarithm is what there is
-        return 10.0 ** erf(net, normalize="sum").log10_mass
+        try:
+            return 10.0 ** erf(net, normalize="sum", unit=unit).log10_mass
+        except ERFError:
+            return math.nan
+
+
+def _position_dependent(net: Network) -> bool:
+    return any(isinstance(x, LocallyConnected) for x in _all_layers(net.layers))
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,7 +240,8 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     nominal = tuple(
         s + u * j + (r - 1) / 2 for s, u, j, r in zip(rf.start, unit, rf.effective_stride, rf.size)
     )
-    return FiniteERF(values, unit, out, mass, _unbounded_mass(net), centre, nominal)
+    unbounded = _unbounded_mass(net, unit if _position_dependent(net) else None)
+    return FiniteERF(values, unit, out, mass, unbounded, centre, nominal)
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,8 +265,8 @@ class BorderMaps:
         return {
             "input": list(self.input_shape),
             "output": list(self.mass.shape),
-            "unbounded_mass": self.unbounded_mass,
-            "max_lost_fraction": float(self.lost_fraction.max()),
+            "unbounded_mass": np.asarray(self.unbounded_mass).tolist(),
+            "max_lost_fraction": float(np.nanmax(self.lost_fraction)),
             "units_losing_mass": int(np.count_nonzero(self.lost_fraction > 1e-12)),
             "max_pull": [float(np.abs(p).max()) for p in self.pull],
             "lost_fraction": self.lost_fraction.tolist(),
@@ -287,7 +304,10 @@ def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMap
 
     net, shape, out = _prepare(arch, input_shape, padding_mode)
     ones = _forward(net.layers, ag.Tensor(np.ones((1, 1, *shape)))).data[0, 0]
-    unbounded = _unbounded_mass(net)
+    if _position_dependent(net):  # a mass per unit (a few backward passes, for local layers)
+        unbounded = np.array([_unbounded_mass(net, u) for u in np.ndindex(*out)]).reshape(out)
+    else:
+        unbounded = _unbounded_mass(net)
     rf = receptive_field(net)
     centres, pulls = [], []
     wraps = _wraps(net)

@@ -114,6 +114,7 @@ def test_pooling_and_pointwise_gradients(dims, seed):
     rng = np.random.default_rng(seed)
     n = 5 if dims < 3 else 4
     x = rng.normal(size=(2, 2) + (n,) * dims)
+    x[np.abs(x) < 1e-3] = 0.5  # finite differences straddling ReLU's kink at 0 are wrong
     k, s, pad = (2,) * dims, (2,) * dims, ((1, 0),) * dims
     check(lambda a: ag.avg_pool(a, k, s, pad), x, rng=rng)
     check(lambda a: ag.max_pool(a, (3,) * dims, (1,) * dims, ((1, 1),) * dims), x, rng=rng)
@@ -192,3 +193,34 @@ def test_pooling_gradients_on_random_shapes(dims, data, mode, seed):
     check(lambda a: ag.avg_pool(a, k, s, pad, mode), x, rng=rng)
     # max pooling pads with -inf (as frameworks do); ties have probability 0 for normal data
     check(lambda a: ag.max_pool(a, k, s, pad), x, rng=rng)
+
+
+@settings(**FD)
+@given(st.integers(1, 2), st.data(), st.integers(0, 2**31))
+def test_locally_connected_gradient(dims, data, seed):
+    rng = np.random.default_rng(seed)
+    k = tuple(data.draw(st.integers(1, 3)) for _ in range(dims))
+    s = tuple(data.draw(st.integers(1, 2)) for _ in range(dims))
+    d = tuple(data.draw(st.integers(1, 2)) for _ in range(dims))
+    pad = tuple((data.draw(st.integers(0, 1)), data.draw(st.integers(0, 1))) for _ in k)
+    n = tuple(data.draw(st.integers(4, 6)) for _ in k)
+    out = tuple(
+        (m + b + a - dd * (kk - 1) - 1) // ss + 1 for m, (b, a), kk, dd, ss in zip(n, pad, k, d, s)
+    )
+    assume(min(out) >= 1)
+    w = rng.normal(size=(*out, *k))
+    x = rng.normal(size=(2, 2, *n))
+    check(lambda a: ag.local(a, w, s, d, pad, "zeros"), x, rng=rng)
+    # and its forward pass by loops: z[i] = sum_m w[i, m] xpad[s i + d m]
+    xp = np.pad(x, [(0, 0), (0, 0), *pad])
+    z = ag.local(ag.Tensor(x), w, s, d, pad).data
+    for i in np.ndindex(*out):
+        want = sum(
+            w[i + m]
+            * xp[
+                (slice(None), slice(None))
+                + tuple(si * ii + di * mi for si, ii, di, mi in zip(s, i, d, m))
+            ]
+            for m in np.ndindex(*k)
+        )
+        np.testing.assert_allclose(z[(slice(None), slice(None), *i)], want, rtol=1e-12)

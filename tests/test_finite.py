@@ -207,3 +207,24 @@ def test_circular_padding_pulls_no_centre():
     # with zero padding the border units are pulled inwards (towards the image)
     z = border_maps("conv3/p1*5", (31, 31))
     assert z.pull[0][0, 15] > 0.5 and z.pull[0][30, 15] < -0.5
+
+
+def test_locally_connected_layers_on_finite_images():
+    w = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
+    arch = {
+        "dims": 1,
+        "layers": [{"type": "local", "kernel": 3, "padding": 1, "weights": w.tolist()}],
+    }
+    # by hand: output unit i reads x[i - 1 + m] with weight w[i, m]; zeros outside 0..2
+    for unit in range(3):
+        expected = np.zeros(3)
+        for m in range(3):
+            if 0 <= unit - 1 + m < 3:
+                expected[unit - 1 + m] += w[unit, m]
+        r = finite_erf(arch, (3,), unit=(unit,))
+        np.testing.assert_allclose(r.values, expected)
+        assert r.unbounded_mass == w[unit].sum()  # each unit its own kernel's mass
+    b = border_maps(arch, (3,))
+    np.testing.assert_allclose(b.lost_fraction, [1 / 6, 0.0, 9 / 24])
+    with pytest.raises(et.ERFError, match="output positions"):
+        finite_erf(arch, (5,))  # the weights cover 3 outputs, a 5-pixel input gives 5
