@@ -21,11 +21,11 @@ _ARCH_HELP = """\
 ARCH is a zoo name (erftheory zoo), a JSON file, inline JSON, or a compact string such as
 "conv3*10" or "conv7/s2/p3, maxpool3/s2/p1, res(conv3, relu, conv3)*2":
 
-  [1d:|2d:|3d:] layer, layer, ...       (dims default to 2)
+  [1d|2d|3d] [MODE]: layer, ...        dims default to 2; MODE: network-wide padding mode
   conv K | avgpool K | maxpool K        K = 3 or 3x5 (per axis)
      /sS stride   /dD dilation   /pP padding (1, 1x2, 0-1 before-after, same, valid)
-     /w[[...]] explicit weights (JSON array)   /gG groups   /circular /reflect /replicate
-  convtranspose K | upN[/bilinear]      transposed conv, upsampling (fractional strides)
+     /w[[...]] explicit weights (JSON array)   /gG groups   /zeros /circular /reflect /replicate
+  convtranspose K | upN[/bilinear]      transposed conv (stride 1 unless /s), upsampling
   local K /w[...]                       locally connected (weights: positions, then kernel)
   gap | aapN                            global / adaptive average pooling (need --input)
   relu | tanh | sigmoid | gelu | silu   pointwise; dropoutP, e.g. dropout0.5
@@ -176,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
         "--padding",
         default=None,
         metavar="MODE",
-        help="with --input: zeros, circular, reflect or replicate for every layer",
+        help="with --input: zeros, circular, reflect or replicate for layers that declare no mode",
     )
     e.add_argument(
         "--unit",
@@ -370,7 +370,7 @@ def _parser() -> argparse.ArgumentParser:
         "--padding",
         default=None,
         metavar="MODE",
-        help="zeros, circular, reflect or replicate for every layer",
+        help="zeros, circular, reflect or replicate for layers that declare no mode",
     )
     b.add_argument("--json", action="store_true", help="print JSON (with the maps)")
     b.add_argument("--plot", metavar="OUT.png", help="lost-mass and centre-pull maps")

@@ -201,8 +201,8 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     unit : sequence of int, optional
         Output index per axis; default the centre unit ``n // 2`` of the output.
     padding_mode : {"zeros", "circular", "reflect", "replicate"}, optional
-        Override every layer's padding mode (the network-wide setting); None keeps each
-        layer's own.
+        The network-wide padding mode, for the layers that declare none (a layer's own
+        mode wins); None: those layers pad with zeros.
 
     Returns
     -------
