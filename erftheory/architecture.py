@@ -53,6 +53,7 @@ Padding = Union[int, str, tuple]
 
 
 _MAX_TAPS = 10**8  # a kernel is an array: beyond this, refuse before allocating
+PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 
 
 def _axes(value, dims: int, name: str, where: str, minimum: int = 1) -> tuple[int, ...]:
@@ -130,7 +131,7 @@ class _Spatial(_Layer):
         span = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
         default = "same" if inside_residual else 0
         padding = _padding(default if self.padding is None else self.padding, dims, span, where)
-        if self.padding_mode not in (None, "zeros", "circular", "reflect", "replicate"):
+        if self.padding_mode is not None and self.padding_mode not in PADDING_MODES:
             raise ERFError(
                 f"{where}: padding_mode={self.padding_mode!r} is not one of "
                 "'zeros', 'circular', 'reflect', 'replicate'"
@@ -683,15 +684,21 @@ def _fractional_jump(layers, dims: int) -> tuple[Fraction, ...]:
     return jump
 
 
-def with_padding_mode(net: Network, mode: str) -> Network:
+def with_padding_mode(net: Network, mode: str | None) -> Network:
     """The network with ``mode`` for every conv/pool that declares no padding mode.
 
     The network-wide default of the JSON format's top-level ``"padding"``, the compact
-    string's ``circular:`` prefix and ``--padding``; a layer's own mode overrides it.
+    string's ``circular:`` prefix and ``--padding``; a layer's own mode overrides it (so a
+    prefix in the architecture, stored on its layers, wins over ``--padding``). ``None``
+    changes nothing.
     """
+    if mode is None:
+        return net
+    if mode not in PADDING_MODES:
+        raise ERFError(f"padding mode {mode!r} is not one of {', '.join(PADDING_MODES)}")
 
     def set_mode(layer):
-        if isinstance(layer, _Spatial):
+        if isinstance(layer, _Spatial) and not isinstance(layer, ConvTranspose):  # pads no input
             return replace(layer, padding_mode=layer.padding_mode or mode)
         if isinstance(layer, Branches):
             return replace(

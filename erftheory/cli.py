@@ -493,16 +493,16 @@ def _version() -> str:
 def _cmd_rf(args) -> int:
     from .receptive_field import receptive_field
 
+    if args.pixel_size is not None and args.input is None:
+        raise ERFError(
+            "--pixel-size scales the input-resolution report: give the input size too (--input H,W)"
+        )
     net = _arch(args)
     rf = receptive_field(net, args.input)
     if args.plot:
         from .plot import plot_growth
 
         _write_figure(plot_growth(rf, title=args.arch[:40]).figure, args.plot)
-    if args.pixel_size is not None and args.input is None:
-        raise ERFError(
-            "--pixel-size scales the input-resolution report: give the input size too (--input H,W)"
-        )
     if args.input is not None:
         from .resolution import resolution_report
 
@@ -574,6 +574,12 @@ def _cmd_erf(args) -> int:
         return _cmd_finite(args)
     if args.unit is not None or args.padding is not None:
         raise ERFError("--unit and --padding describe a finite input: give --input too")
+    from .metrics import check_options
+
+    options = dict(
+        thresholds=args.thresholds, luo_fraction=args.luo_fraction, mass_fraction=args.mass_fraction
+    )
+    check_options(**options)  # bad options: exit 2 before anything is computed or written
 
     result = erf(
         _arch(args),
@@ -589,13 +595,8 @@ def _cmd_erf(args) -> int:
         from .plot import plot_erf
 
         _write_figure(plot_erf(result, log=args.log, display=args.display).figure, args.plot)
-    options = dict(
-        thresholds=args.thresholds, luo_fraction=args.luo_fraction, mass_fraction=args.mass_fraction
-    )
     from .erf import ANALYSIS_MAX
-    from .metrics import all_metrics
 
-    all_metrics(np.ones((1,) * result.values.ndim), **options)  # bad options: exit 2 first
     report = result.to_dict(analysis=False)
     if args.json and result.values.size <= ANALYSIS_MAX:
         report.update(result.analysis(**options))
@@ -615,7 +616,7 @@ def _cmd_erf(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(result)
+        print(result.text(**options))
         if args.symbolic:
             print("closed forms (LaTeX):")
             print(cf.latex())

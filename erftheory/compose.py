@@ -117,8 +117,8 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, 
 
     Float arrays are rescaled by powers of two (exactly) whenever their peak drifts far from
     1, so that deep stacks neither underflow nor overflow; exact object arrays never are.
-    1-D float axes use ``np.convolve`` with the upsampled kernel: the same products and
-    sums per entry (so the same error bound), in one call per layer instead of one per tap.
+    1-D float axes use ``np.convolve`` for unit-scale kernels: the same products and sums
+    per entry (so the same error bound), in one call per layer instead of one per tap.
     """
     dtype = factors[0].kernel.dtype if factors else float
     if len(shape) == 1 and dtype != np.dtype(object):
@@ -148,11 +148,16 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, 
 def _direct_1d(factors: list[Factor], n: int) -> tuple[np.ndarray, int]:
     out, shift, step = np.ones(1), 0, 0
     for f in factors:
-        kernel = np.zeros((len(f.kernel) - 1) * f.scale[0] + 1)
-        kernel[:: f.scale[0]] = f.kernel
+        scale, taps = f.scale[0], [(m, w) for m, w in enumerate(f.kernel) if w != 0]
         for _ in range(f.power):
             step += 1
-            out = np.convolve(out, kernel)
+            if scale == 1:  # dense kernel: one C call
+                out = np.convolve(out, f.kernel)
+            else:  # upsampled: one slice per tap (zeros between taps would cost scale x)
+                acc = np.zeros(out.size + (f.kernel.size - 1) * scale)
+                for m, w in taps:
+                    acc[m * scale : m * scale + out.size] += w * out
+                out = acc
             if step % 4 == 0:
                 out, shift = _recentred(out, shift)
     assert out.shape == (n,), (out.shape, n)

@@ -114,10 +114,9 @@ class ERFResult:
         of :func:`erftheory.metrics.all_metrics` (``metric_options`` are its keyword
         arguments; bad ones raise). A part that does not apply (an all-zero map) is None.
         """
-        from .metrics import all_metrics as _check
+        from .metrics import check_options
 
-        if metric_options:  # validate the user's options before anything else
-            _check(np.ones((1,) * self.values.ndim), **metric_options)
+        check_options(**metric_options)  # the user's options, before anything else
         from .gaussian import compare_to_gaussian
         from .gaussian import moments as map_moments
         from .metrics import all_metrics
@@ -174,6 +173,10 @@ class ERFResult:
         }
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, **metric_options) -> str:
+        """The summary report; ``metric_options`` go to :meth:`analysis` (see its doc)."""
         rf = self.receptive_field
         quantity = "E[dy/dx]" if self.weights == "ones" else "E[(dy/dx)^2]"
         norm = {None: "raw", "sum": "normalised to sum 1", "peak": "normalised to peak 1"}
@@ -221,13 +224,13 @@ class ERFResult:
         if self.exact_values is not None and not self.float_exact:
             lines.append("  note              float64 cannot hold every count: see exact_values")
         if self.values.size <= ANALYSIS_MAX:
-            lines += self._analysis_lines()
+            lines += self._analysis_lines(**metric_options)
         else:
             lines.append(_SKIPPED)
         return "\n".join(lines)
 
-    def _analysis_lines(self) -> list[str]:
-        a = self.analysis()
+    def _analysis_lines(self, **metric_options) -> list[str]:
+        a = self.analysis(**metric_options)
         lines = []
         if a["predicted_std"]:
             lines.append(f"  std from kernels  {_fmt(a['predicted_std'], '.4g')}  (no ERF needed)")
@@ -243,9 +246,17 @@ class ERFResult:
             m = a["metrics"]
             if m.get("luo_count") is not None:
                 lines.append(
-                    f"  Luo size          {m['luo_count']} pixels above 4.55% of the centre "
-                    "(Luo et al. 2016)"
+                    f"  Luo size          {m['luo_count']} pixels above "
+                    f"{m['luo_fraction']:.4g} of the centre (Luo et al. 2016: 0.0455)"
                 )
+            lines.append(
+                f"  mass region       {m['mass_count']} pixels hold {m['mass_fraction']:.4g} "
+                "of the mass"
+            )
+            sides = ", ".join(
+                f"{t:g}: {s}" for t, s in zip(m["area_ratio_thresholds"], m["area_ratio_side"])
+            )
+            lines.append(f"  RepLKNet sides    {sides} (log10(x+1) scale, Ding et al. 2022)")
             lines.append(f"  effective area    {m['effective_area']:.4g} pixels (exp entropy)")
         return lines
 
@@ -445,9 +456,11 @@ def erf(
         )
     if net.fractional:
         return _fractional_result(net, rf, weights, normalize, exact, unit)
-    if variance is not None and (weights != "random" or not callable(variance)):
+    if variance is not None and weights != "random":
+        raise ERFError("variance= applies to weights='random' (the weights' variances)")
+    if variance is not None and not callable(variance):
         v = np.asarray(variance, dtype=float)
-        if weights != "random" or not np.all(np.isfinite(v)) or np.any(v < 0):
+        if not np.all(np.isfinite(v)) or np.any(v < 0):
             raise ERFError(
                 "variance= takes non-negative finite per-offset variances, with weights='random'"
             )

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import autograd as ag
 from .architecture import (
+    PADDING_MODES,
     AvgPool,
     BatchNorm,
     Block,
@@ -43,17 +44,6 @@ from .architecture import (
 from .errors import ERFError
 
 __all__ = ["FiniteERF", "BorderMaps", "finite_erf", "border_maps", "PADDING_MODES"]
-
-PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
-
-
-def _with_mode(net: Network, mode: str | None) -> Network:
-    """Conv/pool layers that declare no padding mode get ``mode`` (declared modes win)."""
-    if mode is None:
-        return net
-    if mode not in PADDING_MODES:
-        raise ERFError(f"padding mode {mode!r} is not one of {', '.join(PADDING_MODES)}")
-    return with_padding_mode(net, mode)
 
 
 def _wraps(net: Network) -> bool:
@@ -129,7 +119,7 @@ def _prepare(arch, input_shape, padding_mode):
         raise ERFError(
             f"input shape {list(shape)} needs {net.dims} positive sizes (dims={net.dims})"
         )
-    net = _with_mode(at_resolution(net, shape), padding_mode)
+    net = with_padding_mode(at_resolution(net, shape), padding_mode)
     if any(isinstance(x, Smooth) for x in _all_layers(net.layers)):
         raise ERFError(
             "the analytic ERF has no closed form for tanh, sigmoid, GELU or SiLU; measure it "

@@ -499,6 +499,26 @@ def trf_fraction_in_sigma_region(erf, k: float = 2.0) -> float:
     return float(np.count_nonzero(quad <= k * k) / math.prod(shape))
 
 
+def check_options(
+    thresholds=REPLKNET_THRESHOLDS,
+    luo_fraction: float = 0.0455,
+    mass_fraction: float = TWO_SIGMA_MASS,
+) -> None:
+    """Refuse :func:`all_metrics` options outside (0, 1] before any map is computed.
+
+    Examples
+    --------
+    >>> check_options(thresholds=(0.2, 1.5))
+    Traceback (most recent call last):
+    erftheory.errors.ERFError: threshold 1.5 is outside (0, 1]
+    """
+    for name, value in [("luo fraction", luo_fraction), ("mass fraction", mass_fraction)] + [
+        ("threshold", t) for t in thresholds
+    ]:
+        if not 0 < value <= 1:  # (NaN fails too)
+            raise ERFError(f"{name} {value!r} is outside (0, 1]")
+
+
 def all_metrics(
     erf,
     thresholds=REPLKNET_THRESHOLDS,
@@ -524,11 +544,7 @@ def all_metrics(
     >>> round(m["effective_area"], 9), m["area_ratio_side"], m["luo_count"]
     (25.0, [3, 3, 5, 5], 25)
     """
-    for name, value in [("luo fraction", luo_fraction), ("mass fraction", mass_fraction)] + [
-        ("threshold", t) for t in thresholds
-    ]:
-        if not 0 < value <= 1:
-            raise ERFError(f"{name} {value!r} is outside (0, 1]")
+    check_options(thresholds, luo_fraction, mass_fraction)
     shape = np.shape(erf)
     mom = moments(erf)
     out: dict = {

@@ -113,31 +113,33 @@ class _Sampler:
             raise ERFError(f"init={init!r} is not one of {', '.join(INITS)}")
         self.init, self.channels, self.rng, self.variance_map = init, channels, rng, variance_map
 
-    def __call__(self, layer: Conv, batch: int) -> np.ndarray:
-        c, k = self.channels, layer.kernel
-        shape = (batch, c, c, *k)
-        if layer.weights is not None:  # a fixed kernel, the same for every channel pair
-            return np.broadcast_to(layer.weight_array, shape)
-        fan_in = fan_out = c * math.prod(k)
-        if self.init == "ones":
-            return np.ones(shape)
-        if self.init == "uniform":
-            w = self.rng.uniform(-math.sqrt(3), math.sqrt(3), size=shape)
-        else:
-            std = {
-                "normal": 1.0,
-                "xavier": math.sqrt(2 / (fan_in + fan_out)),
-                "he": math.sqrt(2 / fan_in),
-            }[self.init]
-            w = self.rng.normal(0.0, std, size=shape)
+    def variance(self, layer: Conv) -> np.ndarray:
+        """Per-tap variance of the weights this scheme draws for ``layer`` (one channel pair)."""
+        k = layer.kernel
+        fan = self.channels * math.prod(k)  # fan-in = fan-out: C channels in and out
+        var = {"normal": 1.0, "uniform": 1.0, "xavier": 2 / (2 * fan), "he": 2 / fan}
+        out = np.full(k, var[self.init])
         if self.variance_map is not None:
             vmap = np.asarray(self.variance_map, dtype=float)
             if vmap.shape != tuple(k):
                 raise ERFError(
                     f"the variance map has shape {list(vmap.shape)} but a conv kernel is {list(k)}"
                 )
-            w = w * np.sqrt(vmap)
-        return w
+            out = out * vmap
+        return out
+
+    def __call__(self, layer: Conv, batch: int) -> np.ndarray:
+        c, k = self.channels, layer.kernel
+        shape = (batch, c, c, *k)
+        if layer.weights is not None:  # a fixed kernel, the same for every channel pair
+            return np.broadcast_to(layer.weight_array, shape)
+        if self.init == "ones":
+            return np.ones(shape)
+        if self.init == "uniform":  # unit variance, scaled below like the normal draws
+            w = self.rng.uniform(-math.sqrt(3), math.sqrt(3), size=shape)
+        else:
+            w = self.rng.normal(0.0, 1.0, size=shape)
+        return w * np.sqrt(self.variance(layer))
 
 
 def _forward(layers, x: ag.Tensor, sampler: _Sampler, rng, batch: int) -> ag.Tensor:
@@ -301,7 +303,6 @@ def monte_carlo(
         y = ag.select(_forward(run.layers, x, sampler, rng, n), unit, channel=0)
         ag.total(y).backward()
         g = x.grad[crop]
-        del x, y  # the graph holds reference cycles (closures); free it now, not at GC time
         for key, value in (
             ("mean", g.sum(axis=1)),
             ("sq", (g * g).sum(axis=1)),
@@ -368,8 +369,8 @@ class Check:
             [
                 f"Monte-Carlo check of {self.statistic} over {self.samples} samples "
                 f"against {self.theory}",
-                f"  normalised L1     {d['l1']:.4g}   (Monte-Carlo noise alone: "
-                f"{d['noise_l1']:.4g})",
+                f"  normalised L1     {self.l1:.4g}   (Monte-Carlo noise alone: "
+                f"{self.noise_l1:.4g})",
                 f"  std ratio         {' x '.join(f'{v:.4g}' for v in self.std_ratio)}",
                 f"  max |z|           {d['max_abs_z']:.3g}   mean z^2 {d['mean_z2']:.3g}",
                 f"  verdict           {self.verdict}"
@@ -382,27 +383,15 @@ class Check:
         )
 
 
-def _variance_kernels(init: str, channels: int, variance_map):
-    """Each random conv's variance kernel as the Monte-Carlo network draws it.
+def _variance_kernels(sampler: _Sampler):
+    """Each random conv's variance kernel as the Monte-Carlo network draws it, with its gain.
 
     Summed over channels, E[g^2] passes a random conv with the factor ``C_in Var(w)`` per
     tap, while identities and fixed kernels pass it unchanged: in residual and branching
     networks the theory must carry that gain, or the identity is misweighted against the
     body (for plain stacks it is a global factor and cancels).
     """
-
-    def kernel(layer):
-        taps = math.prod(layer.kernel)
-        var = {"normal": 1.0, "uniform": 1.0, "xavier": 1 / (channels * taps)}.get(
-            init,
-            2 / (channels * taps),  # he
-        )
-        out = np.full(layer.kernel, channels * var)
-        if variance_map is not None and np.shape(variance_map) == tuple(layer.kernel):
-            out = out * np.asarray(variance_map, dtype=float)
-        return out
-
-    return kernel
+    return lambda layer: sampler.channels * sampler.variance(layer)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -478,7 +467,7 @@ def check(
         predicted = np.zeros(mc.mean.shape) if random else erf(reference).values
         theory = ("E[g] = 0 (zero-mean weights)" if random else "E[g], ones weights") + label
     elif random:
-        gain = _variance_kernels(init, channels, variance_map)
+        gain = _variance_kernels(_Sampler(init, channels, None, variance_map))
         var = erf(reference, weights="random", normalize="sum", variance=gain).values
         predicted = var if statistic == "sq" else np.sqrt(var)
         theory = (

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .architecture import (
     GELU,
+    PADDING_MODES,
     AdaptiveAvgPool,
     AvgPool,
     BatchNorm,
@@ -112,7 +113,6 @@ _ALIASES = {
     "id": "identity",
     "swish": "silu",
 }
-_PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
 # layers people use that the linear model does not cover yet, with the reason
 _UNMODELLED = {
     "pixelshuffle": "pixel shuffle has a fractional stride (phase-dependent ERF); not modelled yet",
@@ -148,18 +148,7 @@ def from_dict(spec: dict, identity=()) -> Network:
         raise ERFError("the architecture has no 'layers' list")
     dims = spec.get("dims", 2)
     layers = _layers(spec["layers"], "layers", frozenset(identity))
-    return _default_mode(Network(layers, dims), spec.get("padding"))
-
-
-def _default_mode(net: Network, mode) -> Network:
-    """Apply a network-wide padding mode (layers that declare their own keep it)."""
-    if mode is None:
-        return net
-    if mode not in _PADDING_MODES:
-        raise ERFError(
-            f"the network-wide padding {mode!r} is not one of {', '.join(_PADDING_MODES)}"
-        )
-    return with_padding_mode(net, mode)
+    return with_padding_mode(Network(layers, dims), spec.get("padding"))
 
 
 def _layers(items, where: str, identity: frozenset = frozenset()) -> tuple:
@@ -192,7 +181,7 @@ def _layer(item, where: str, identity: frozenset = frozenset()):
             f"valid keys: {sorted(_KEYS[kind])}"
         )
     args = {k: _tuples(v) if k != "weights" else v for k, v in args.items()}
-    if args.get("padding") in _PADDING_MODES:  # "padding": "circular": the mode, 'same' size
+    if args.get("padding") in PADDING_MODES:  # "padding": "circular": the mode, 'same' size
         if "padding_mode" in args:
             raise ERFError(f"{where}: give the padding mode once ('padding' or 'padding_mode')")
         args["padding_mode"], args["padding"] = args["padding"], "same"
@@ -414,12 +403,12 @@ class _Parser:
         m = self.match(r"(zeros|circular|reflect|replicate|same|valid|[sdpwg])")
         key = m.group() if m else None
         field = {"s": "stride", "d": "dilation", "p": "padding", "w": "weights", "g": "groups"}
-        name = "padding_mode" if key in _PADDING_MODES else field.get(key, key)
+        name = "padding_mode" if key in PADDING_MODES else field.get(key, key)
         if key in ("same", "valid"):
             name = "padding"
         if name in layer and name != "kernel":
             self.fail(f"/{key}: the layer's {name} is given twice", start)
-        if key in _PADDING_MODES:
+        if key in PADDING_MODES:
             layer["padding_mode"] = key
         elif key in ("s", "d"):
             name = {"s": "stride", "d": "dilation"}[key]
@@ -494,7 +483,7 @@ def from_compact(text: str, identity=()) -> Network:
         dims = max([_axes_needed(item) for item in items] + [2])
     try:
         net = Network(_layers([_strip(item) for item in items], "layers", identity), dims)
-        return _default_mode(net, mode)
+        return with_padding_mode(net, mode)
     except ERFError as err:
         # name the token of the offending layer: "layers[2]..." -> the item's column
         m = re.match(r"layers\[(\d+)\]", str(err))

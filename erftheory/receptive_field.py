@@ -326,23 +326,15 @@ def _fractional(net: Network) -> ReceptiveField:
     With fractional strides the field depends on the output unit's phase; the rows describe
     output unit 0 of each prefix. The jump is a fraction (input pixels per output unit).
     """
-    from fractions import Fraction
-
     from .adjoint import backpropagate
-    from .architecture import ConvTranspose, Upsample
+    from .architecture import _fractional_jump
     from .erf import _moments
 
-    rows, jump = [], (Fraction(1),) * net.dims
+    rows = []
     for index, layer in enumerate(net.layers):
         prefix = Network(net.layers[: index + 1], net.dims)
         g, start = backpropagate(prefix)
-        for _ in range(layer.repeat):
-            if isinstance(layer, Upsample):
-                jump = tuple(j / u for j, u in zip(jump, layer.factor))
-            elif isinstance(layer, ConvTranspose):
-                jump = tuple(j / s for j, s in zip(jump, layer.stride))
-            elif isinstance(layer, _Spatial):
-                jump = tuple(j * s for j, s in zip(jump, layer.stride))
+        jump = _fractional_jump(prefix.layers, net.dims)  # blocks and joins included
         jump_shown = tuple(int(j) if j.denominator == 1 else j for j in jump)
         rows.append(_row(index, layer, g.shape, jump_shown, start, _moments(g)[1]))
     last = rows[-1]

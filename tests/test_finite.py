@@ -194,7 +194,7 @@ def test_network_wide_padding_is_a_default_that_layers_override():
     assert et.as_network(spec).layers[1].padding == ((1, 1),)  # a mode name means 'same'
     prefixed = et.as_network("1d circular: conv3/p1, conv3/p1/zeros")
     assert [layer.padding_mode for layer in prefixed.layers] == ["circular", "zeros"]
-    with pytest.raises(et.ERFError, match="network-wide padding"):
+    with pytest.raises(et.ERFError, match="padding mode .mirror. is not one of"):
         et.as_network({"dims": 1, "padding": "mirror", "layers": [{"type": "conv", "kernel": 3}]})
 
 
