@@ -369,7 +369,7 @@ class ReLU(_Activation):
 class Smooth(_Activation):
     """An activation without a closed-form gate (tanh, sigmoid, GELU, SiLU).
 
-    Pass-through for the TRF; the analytic ERF refuses it (THEORY.md section 4: measure it),
+    Pass-through for the TRF; the analytic ERF refuses it (no closed form exists),
     and ``erftheory check`` measures it.
     """
 

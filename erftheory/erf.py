@@ -1,7 +1,7 @@
 """The effective receptive field of a network's centre output unit, on an unbounded input.
 
 For a linear network ``d y / d x`` is the composition of the layers' kernels, each upsampled by
-its dilation times the jump below it (THEORY.md, section 2)::
+its dilation times the jump below it::
 
     g = (w_1 up 1) * (w_2 up d_2 J_1) * ... * (w_L up d_L J_(L-1))
 
@@ -483,7 +483,7 @@ def erf(
     if exact:
         return _exact_result(values, rf, weights, normalize, net)
     values = np.ascontiguousarray(values, dtype=float)  # no copy for _evaluate's fresh arrays
-    low, high, total = _summary(values)
+    low, high, total = _min_max_sum(values)
     peak = max(high, -low)
     log2 = math.log10(2)
     log10_mass = math.log10(abs(total)) + exponent * log2 if total else -math.inf
@@ -541,8 +541,8 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
         # peak 1 (and the result says it is peak-normalised), never inf
         normalize, flat = "peak", [Fraction(v) / peak for v in flat]
     floats = np.array([float(v) for v in flat]).reshape(rf.size)
-    float_exact = all(Fraction(f) == v for f, v in zip(floats.flat, flat))
-    float_exact = float_exact and exact_flat is flat
+    # rescaled counts are not the counts; otherwise compare every float with its count
+    float_exact = exact_flat is flat and all(Fraction(f) == v for f, v in zip(floats.flat, flat))
     simplified = np.array(
         [int(v) if Fraction(v).denominator == 1 else Fraction(v) for v in exact_flat] + [None],
         dtype=object,
@@ -567,7 +567,7 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
 _CHUNK = 1 << 18
 
 
-def _summary(values: np.ndarray) -> tuple[float, float, float]:
+def _min_max_sum(values: np.ndarray) -> tuple[float, float, float]:
     """``(min, max, sum)`` of a float map in one cache-friendly pass."""
     flat = values.reshape(-1)
     low, high, total = math.inf, -math.inf, 0.0

@@ -1,8 +1,8 @@
 """Finite images: the ERF of any output unit, and what the borders do to every unit at once.
 
 On a finite input every padded position is a zero (zero padding) or a copy of an image pixel
-(circular, reflect, replicate), so the network is still a linear map ``y = A x`` of the image
-(THEORY.md, section 5), with all-ones weights (or explicit ones), average kernels for pools,
+(circular, reflect, replicate), so the network is still a linear map ``y = A x`` of the image,
+with all-ones weights (or explicit ones), average kernels for pools,
 ReLU gates at 1/2 and dropout at 1 as in :func:`erftheory.erf`. The ERF of output unit ``u``
 is the row ``A^T e_u``, shaped like the input: one backward pass of the NumPy autograd.
 
@@ -146,6 +146,26 @@ def _unbounded_mass(net: Network, unit=None) -> float:
             return math.nan
 
 
+def _local_mass(net: Network, unit) -> float:
+    """One unit's unbounded mass behind locally connected layers (NaN off their grid)."""
+    from .adjoint import backpropagate
+
+    try:
+        return float(backpropagate(net, unit)[0].sum())
+    except ERFError:
+        return math.nan
+
+
+def _json(values):
+    """Nested lists (or a float) with NaN as None: strict JSON has no NaN."""
+    a = np.asarray(values, dtype=float)
+    return np.where(np.isnan(a), None, a).tolist() if a.ndim else _none_if_nan(float(a))
+
+
+def _none_if_nan(x: float):
+    return None if math.isnan(x) else x
+
+
 def _position_dependent(net: Network) -> bool:
     return any(isinstance(x, LocallyConnected) for x in _all_layers(net.layers))
 
@@ -247,7 +267,7 @@ class BorderMaps:
     lost_fraction: np.ndarray
     centre: np.ndarray
     pull: np.ndarray
-    unbounded_mass: float
+    unbounded_mass: float | np.ndarray  # per unit behind locally connected layers
     input_shape: tuple[int, ...]
 
     def to_dict(self) -> dict:
@@ -255,11 +275,11 @@ class BorderMaps:
         return {
             "input": list(self.input_shape),
             "output": list(self.mass.shape),
-            "unbounded_mass": np.asarray(self.unbounded_mass).tolist(),
+            "unbounded_mass": _json(self.unbounded_mass),
             "max_lost_fraction": float(np.nanmax(self.lost_fraction)),
             "units_losing_mass": int(np.count_nonzero(self.lost_fraction > 1e-12)),
             "max_pull": [float(np.abs(p).max()) for p in self.pull],
-            "lost_fraction": self.lost_fraction.tolist(),
+            "lost_fraction": _json(self.lost_fraction),
             "pull": [p.tolist() for p in self.pull],
         }
 
@@ -294,8 +314,8 @@ def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMap
 
     net, shape, out = _prepare(arch, input_shape, padding_mode)
     ones = _forward(net.layers, ag.Tensor(np.ones((1, 1, *shape)))).data[0, 0]
-    if _position_dependent(net):  # a mass per unit (a few backward passes, for local layers)
-        unbounded = np.array([_unbounded_mass(net, u) for u in np.ndindex(*out)]).reshape(out)
+    if _position_dependent(net):  # a mass per unit: one adjoint pass each (local layers)
+        unbounded = np.array([_local_mass(net, u) for u in np.ndindex(*out)]).reshape(out)
     else:
         unbounded = _unbounded_mass(net)
     rf = receptive_field(net)

@@ -2,7 +2,7 @@
 
 Taken as a distribution (``|erf|`` normalised to sum 1), the ERF of a plain stack of
 non-negative kernels is the law of a sum of independent offsets, so it tends to the Gaussian
-with its own mean and covariance (Luo et al. 2016, section 2; THEORY.md, sections 3 and 6)::
+with its own mean and covariance (Luo et al. 2016, section 2)::
 
     P(S_n = x) ~ phi(z) / sigma_n [1 + g1/6 He3(z) + g2/24 He4(z) + g1^2/72 He6(z)],
 
@@ -120,7 +120,7 @@ def moments(erf) -> Moments:
 
     References
     ----------
-    Luo et al., NeurIPS 2016, section 2 (the ERF as a distribution); THEORY.md, section 3.
+    Luo et al., NeurIPS 2016, section 2 (the ERF as a distribution).
     """
     p = _as_distribution(erf)
     d = p.ndim
@@ -360,7 +360,7 @@ def gaussian_prediction(
 
     References
     ----------
-    Luo et al., NeurIPS 2016, section 2.2 (the Gaussian limit); THEORY.md, section 3.
+    Luo et al., NeurIPS 2016, section 2.2 (the Gaussian limit).
     """
     shape, mean, cov = _check_grid(shape, mean, covariance, discretisation)
     sd = np.sqrt(np.diag(cov))
@@ -482,7 +482,7 @@ def edgeworth_prediction(
 
     Examples
     --------
-    Three-tap all-ones kernel, five layers (THEORY.md, section 6): the correction predicts the
+    Three-tap all-ones kernel, five layers: the correction predicts the
     exact peak over the Gaussian peak as ``1 - 1.5 * 3 / (24 * 5)``:
 
     >>> e = edgeworth_prediction(11, 5.0, 10 / 3, 0.0, -1.5 / 5, normalise=False)
@@ -493,7 +493,7 @@ def edgeworth_prediction(
     References
     ----------
     Luo et al., NeurIPS 2016, section 2.2; W. Feller, An Introduction to Probability Theory
-    and Its Applications, vol. II, ch. XVI (Edgeworth expansions); THEORY.md, section 6.
+    and Its Applications, vol. II, ch. XVI (Edgeworth expansions).
     """
     shape, mean, cov = _check_grid(shape, mean, covariance, discretisation)
     d = len(shape)
@@ -653,8 +653,8 @@ def compare_to_gaussian(erf, discretisation: Discretisation = "point") -> Gaussi
     ERF's grid. ``"point"`` is the default because the local limit theorems (and the
     Edgeworth expansion) are statements about point probabilities of lattice sums. Axes with
     zero spread hold all mass on one index and are compared exactly (a point mass). Where the
-    support of an axis' marginal lies on a sublattice (dilation, stride: "gridding", THEORY.md
-    section 6) the local limit holds on that lattice only, so both predictions are set to 0
+    support of an axis' marginal lies on a sublattice (dilation, stride: "gridding") the
+    local limit holds on that lattice only, so both predictions are set to 0
     off the product lattice and renormalised (``lattice_span`` reports the steps; a lattice
     that is not a product over axes is not detected). Signed maps are compared through
     ``|erf|``.
@@ -677,7 +677,7 @@ def compare_to_gaussian(erf, discretisation: Discretisation = "point") -> Gaussi
 
     References
     ----------
-    Luo et al., NeurIPS 2016, section 2.2; THEORY.md, sections 3 and 6.
+    Luo et al., NeurIPS 2016, section 2.2.
     """
     m = moments(erf)
     p = _as_distribution(erf)

@@ -16,7 +16,7 @@ residual   fixed, ``delta + K_F``    expanded over paths (see below)
 
 ``K = prod(kernel)``. In random mode paths that pass through different random layers never
 correlate, while paths that share their random weights and differ only in the offsets of
-fixed layers do, so (THEORY.md, section 4)::
+fixed layers do, so::
 
     E[g^2] = sum over path groups t of  c_t * (V_t1 * V_t2 * ...) * C_t^2
 
@@ -299,7 +299,7 @@ def linearize(net, mode: str = "ones", exact: bool = False, variance=None) -> li
         Kernels as Fractions instead of floats.
     variance : array or callable, optional
         Per-offset weight variances of the random convs whose kernel has its shape (an
-        initialisation scheme; THEORY.md section 4), or a function of the conv layer giving
+        initialisation scheme), or a function of the conv layer giving
         its variance kernel (or None); unit variances otherwise.
 
     Returns

@@ -1,4 +1,4 @@
-"""ERF size measures people quote, each stated exactly (THEORY.md, section 8).
+"""ERF size measures people quote, each stated exactly.
 
 Every measure takes an ERF map (1-, 2- or 3-d float array; index 0 = first input pixel of the
 receptive field) and uses ``|erf|``. Which number is which:
@@ -112,7 +112,7 @@ def std_radius(erf, k: float = 2.0) -> StdRadius:
 
     References
     ----------
-    Luo et al., NeurIPS 2016, section 2.2; THEORY.md, section 8.
+    Luo et al., NeurIPS 2016, section 2.2.
     """
     k = _positive(k)
     std = moments(erf).std
@@ -175,7 +175,7 @@ def luo_size(
 
     References
     ----------
-    Luo et al., NeurIPS 2016; THEORY.md, section 8.
+    Luo et al., NeurIPS 2016.
     """
     fraction = _fraction(fraction, "fraction")
     a = np.abs(_as_distribution(erf))
@@ -242,7 +242,7 @@ def mass_region(erf, fraction: float = TWO_SIGMA_MASS) -> MassRegion:
 
     References
     ----------
-    THEORY.md, section 8 (the clean variant beside Luo et al.'s threshold).
+    Luo et al., NeurIPS 2016 (the clean mass-based variant beside their threshold).
     """
     fraction = _fraction(fraction, "fraction")
     p = _as_distribution(erf)
@@ -376,7 +376,7 @@ def area_ratio(erf, threshold: float, log_scale: bool = True) -> AreaRatio:
 
     References
     ----------
-    Ding et al., CVPR 2022; THEORY.md, section 8.
+    Ding et al., CVPR 2022.
     """
     return _region(erf, threshold, log_scale, square=True)
 
@@ -414,7 +414,7 @@ def area_ratio_rectangle(erf, threshold: float, log_scale: bool = False) -> Area
 
     References
     ----------
-    Ding et al., CVPR 2022 (the square version); THEORY.md, section 8.
+    Ding et al., CVPR 2022 (the square version).
     """
     return _region(erf, threshold, log_scale, square=False)
 
@@ -445,7 +445,8 @@ def effective_area(erf) -> float:
 
     References
     ----------
-    THEORY.md, section 8.
+    C. E. Shannon (1948): ``exp(H)`` is the number of equally likely positions with the
+    same entropy.
     """
     p = _as_distribution(erf)
     p = p[p > 0]
@@ -484,7 +485,7 @@ def trf_fraction_in_sigma_region(erf, k: float = 2.0) -> float:
 
     References
     ----------
-    Luo et al., NeurIPS 2016, section 2.4; THEORY.md, section 8.
+    Luo et al., NeurIPS 2016, section 2.4.
     """
     k = _positive(k)
     m = moments(erf)

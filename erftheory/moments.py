@@ -1,7 +1,7 @@
 """Moments of the ERF predicted from the layer kernels alone, without composing the ERF.
 
 Taken as a distribution over input positions, the ERF of a path group is a convolution of
-its (normalised) upsampled kernels, so means and covariances add (THEORY.md, section 3)::
+its (normalised) upsampled kernels, so means and covariances add::
 
     mean = sum_l scale_l * E_l[m],     Cov = sum_l scale_l scale_l^T * Cov_l[m]
 
@@ -14,7 +14,7 @@ combine with the groups' masses as weights::
 
 A residual block in ``weights="ones"`` mode is one kernel ``delta + K_F`` whose moments are
 those of the block (identity weight 1 at its centre, body weight the body's mass). In random
-mode the fixed kernels of a group enter as ``C^2`` (THEORY.md, section 4): that composition of
+mode the fixed kernels of a group enter as ``C^2``: that composition of
 fixed kernels is computed, and only it; it is small next to the ERF.
 """
 

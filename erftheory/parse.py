@@ -2,7 +2,8 @@
 
 The compact one-line grammar (whitespace is ignored)::
 
-    arch    := [("1d" | "2d" | "3d") ":"] seq
+    arch    := [["1d" | "2d" | "3d"] [MODE] ":"] seq   MODE: zeros, circular, reflect,
+                                                   replicate (network-wide padding mode)
     seq     := item ("," item)*
     item    := atom ["*" INT]                     repeat the atom INT times
     atom    := "conv" AXES {opt} | "avgpool" AXES {opt} | "maxpool" AXES {opt}

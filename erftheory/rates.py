@@ -1,7 +1,7 @@
 """How fast the Gaussian arrives: Berry-Esseen and local-CLT rates for stacks of one kernel.
 
 For ``n`` layers of the same non-negative kernel, taken as the law of one offset with mean
-``mu``, variance ``sigma^2`` and third absolute moment ``rho`` (THEORY.md, section 6):
+``mu``, variance ``sigma^2`` and third absolute moment ``rho``:
 
 * Berry-Esseen: ``sup_x |F_n(x) - Phi(z)| <= C rho / (sigma^3 sqrt n)``, ``C <= 0.4748``;
 * local CLT: the scaled pointwise error ``sigma sqrt(n) sup_x |P(S_n = x) - phi(z)/(sigma sqrt n)|``
@@ -81,7 +81,7 @@ def berry_esseen_bound(kernel, n: int, constant: float = BERRY_ESSEEN_C) -> floa
 
     References
     ----------
-    THEORY.md, section 6; I. Shevtsova, "On the absolute constants in the Berry-Esseen type
+    I. Shevtsova, "On the absolute constants in the Berry-Esseen type
     inequalities for identically distributed summands", arXiv:1111.6554 (2011).
     """
     n = _check_depth(n)
@@ -140,7 +140,7 @@ def clt_rates(kernel, n: int) -> CLTRates:
 
     References
     ----------
-    Luo et al., NeurIPS 2016, section 2.2; THEORY.md, sections 3 and 6.
+    Luo et al., NeurIPS 2016, section 2.2.
     """
     from scipy.special import ndtr
 

@@ -128,23 +128,26 @@ def test_global_and_adaptive_pooling_impulse(dims):
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_grouped_and_depthwise_convs_impulse(dims):
-    # 4 channels in 2 groups (and depthwise, 4 groups), all-ones weights, asymmetric
-    # padding and dilation: the gradient of output channel 0 at one unit, summed over the
-    # input channels, is the plain conv's ERF times the channels of its group
-    shape, channels = (7,) * dims, 4
+    # 4 channels in 2 groups (and depthwise: 4), all-ones weights, asymmetric padding and
+    # dilation, each input channel its own image: output channel 0 reads exactly the input
+    # channels of its group, each through the plain conv's ERF; the others not at all
+    shape, channels, unit = (7,) * dims, 4, (2,) * dims
+    pixels = math.prod(shape)
     for groups in (2, 4):
         per = channels // groups
-        arch = f"{dims}d: conv3/d2/p1-0/g{groups}"
-        unit = (2,) * dims
 
-        def forward(x, per=per):  # the same image on each of the group's input channels
-            one = _conv(x, np.ones((3,) * dims), (1,) * dims, (2,) * dims, ((1, 0),) * dims)
-            return sum(one for _ in range(per))  # output channel 0 sums its group
+        def forward(x, per=per):  # x: (B, channels, *spatial)
+            return sum(
+                _conv(x[:, c], np.ones((3,) * dims), (1,) * dims, (2,) * dims, ((1, 0),) * dims)
+                for c in range(per)
+            )
 
-        row = _row(forward, shape, unit) / per
-        r = et.erf(arch)
-        start = r.receptive_field.start
+        basis = np.eye(channels * pixels).reshape((channels * pixels, channels, *shape))
+        row = forward(basis)[(slice(None), *unit)].reshape((channels, *shape))
+        r = et.erf(f"{dims}d: conv3/d2/p1-0/g{groups}")
+        origin = [first for first, _ in r.receptive_field.field_of(unit)]
         placed = np.zeros(shape)
-        origin = tuple(a + u for a, u in zip(start, unit))
         placed[tuple(slice(o, o + m) for o, m in zip(origin, r.values.shape))] = r.values
-        np.testing.assert_allclose(placed, row, rtol=1e-12, atol=1e-12)
+        for c in range(channels):
+            expected = placed if c < per else np.zeros(shape)
+            np.testing.assert_allclose(row[c], expected, rtol=1e-12, atol=1e-12)

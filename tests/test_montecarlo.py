@@ -169,7 +169,9 @@ def test_abs_statistic_is_reported_not_failed_and_verdicts_read_z_scores():
     # E|g| vs sqrt(E[g^2]) holds in shape only for Gaussian g: with many samples the gap
     # shows, and is reported as a gap (exit 0), not as a failure of a linear network
     c = check("1d: conv3*2", samples=20000, seed=1, statistic="abs")
-    assert c.verdict in ("agree", "gap") and "Gaussian" in c.theory
+    d = c.to_dict()
+    assert d["l1"] > 3 * d["noise_l1"]  # the gap of a product of two Gaussians is visible
+    assert c.verdict == "gap" and "Gaussian" in c.theory  # reported, not a failure
     # a ReLU net whose L1 is within noise but some pixels are not: a gap, not agreement
     relu = check("conv3*5", activation="relu", samples=8000, seed=5)
     d = relu.to_dict()
@@ -182,10 +184,9 @@ def test_save_z_writes_the_z_score_map(tmp_path, capsys):
     argv = ["check", "1d: conv3*3", "--samples", "600", "--seed", "2", "--save-z", str(path)]
     assert main(argv) == 0
     capsys.readouterr()
-    c = check("1d: conv3*3", samples=600, seed=2)
     z = np.load(path)
-    # recomputed from the estimate, its standard errors and the theory scaled to its total
-    scaled = c.predicted  # the theory, already scaled to the estimate's total
-    assert scaled.sum() == pytest.approx(c.empirical.sum())
-    np.testing.assert_allclose(z, (c.empirical - scaled) / c.standard_error, rtol=1e-9)
+    np.testing.assert_array_equal(z, check("1d: conv3*3", samples=600, seed=2).z)
     assert z.shape == et.erf("1d: conv3*3").values.shape
+    # for a linear network the theory is exact: its z-scores look like standard normals
+    big = check("conv3*3", samples=4000, seed=5).z  # 49 pixels
+    assert 0.3 < float(np.mean(big**2)) < 2.0 and float(np.max(np.abs(big))) < 5
