@@ -71,6 +71,7 @@ class Composition:
     abs_error: float
     rel_error: float | None
     support: np.ndarray | None = None  # exact non-zero pattern (bool); None: the whole box
+    vectors: tuple | None = None  # with outer=False: values is their outer product (not formed)
 
 
 def composed_shape(factors: list[Factor], dims: int) -> tuple[int, ...]:
@@ -261,7 +262,9 @@ def _compose_axes(factors, shape, method):
     return vectors, methods, log2_scale
 
 
-def compose(factors: list[Factor], dims: int, method: str = "auto") -> Composition:
+def compose(
+    factors: list[Factor], dims: int, method: str = "auto", outer: bool = True
+) -> Composition:
     """Compose upsampled kernels (full convolution) into one array.
 
     Parameters
@@ -273,6 +276,10 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
     method : {"auto", "direct", "fft", "exact"}
         ``"auto"`` composes separable kernels axis by axis (direct when cheap, else FFT) and
         non-separable ones by an N-d FFT.
+    outer : bool
+        With False, a separable result keeps its per-axis vectors (``vectors``) and leaves
+        ``values`` None, for a caller that forms the outer product itself (once, after
+        scaling a vector instead of the whole map).
 
     Returns
     -------
@@ -314,7 +321,8 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
         ]
         if "fft" in methods:  # clear FFT round-off on the vectors: the outer product is clean
             vectors = [_clean(v, s, nonneg) for v, s in zip(vectors, axes)]
-        values, support = _outer(vectors), None if all(a.all() for a in axes) else _outer(axes)
+        values = _outer(vectors) if outer or dims == 1 else None
+        support = None if all(a.all() for a in axes) else _outer(axes)
     else:
         chosen = method
         if method == "auto":  # direct when cheap: exact for integers, relative errors
@@ -339,7 +347,9 @@ def compose(factors: list[Factor], dims: int, method: str = "auto") -> Compositi
     else:
         rel_error = (ops + dims) * _EPS if nonneg else None
         abs_error = (ops + dims) * _EPS * l1
-    return Composition(values, exponent, "+".join(sorted(methods)), abs_error, rel_error, support)
+    kept = tuple(vectors) if separable and normalised and values is None else None
+    used = "+".join(sorted(methods))
+    return Composition(values, exponent, used, abs_error, rel_error, support, kept)
 
 
 def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.ndarray:

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .compose import Factor, compose
+from .compose import Factor, _outer, compose
 from .errors import ERFError
 from .receptive_field import ReceptiveField, _list, receptive_field
 
@@ -301,23 +301,27 @@ def _moments(values: np.ndarray):
     return tuple(means), tuple(stds)
 
 
-def _evaluate(terms, dims: int, mode: str, exact: bool, method: str):
+def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bool = False):
     """Sum the path groups into one array: ``(values, exponent, method, abs, rel, support)``.
 
     ``support`` is the exact non-zero pattern, or None where it is the whole box.
 
-    The float result is ``values * 2 ** exponent``.
+    The float result is ``values * 2 ** exponent``. With ``vectors``, one float path group
+    that is separable comes back as its tuple of per-axis vectors instead (``erf`` forms the
+    outer product once, after normalising a vector rather than the whole map).
     """
     parts = []
+    lazy = vectors and len(terms) == 1 and not exact
     for t in terms:
-        fixed = compose(list(t.fixed), dims, "exact" if exact else method)
+        kind = "exact" if exact else method
+        fixed = compose(list(t.fixed), dims, kind, outer=not (lazy and mode == "ones"))
         if mode == "ones":
             comp, e, abs_e, rel_e = fixed, fixed.exponent, fixed.abs_error, fixed.rel_error
         else:
             square = fixed.values * fixed.values
             e_sq = 0 if exact else math.frexp(float(square.sum()))[1]
             factor = Factor(square if exact else scale2(square, -e_sq), (1,) * dims)
-            comp = compose([*t.random, factor], dims, "exact" if exact else method)
+            comp = compose([*t.random, factor], dims, kind, outer=not lazy)
             e = comp.exponent + 2 * fixed.exponent + e_sq
             peak = 0.0 if exact else float(np.max(np.abs(fixed.values))) * 2.0**-e_sq
             abs_e = comp.abs_error + 2 * fixed.abs_error * peak
@@ -328,7 +332,7 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str):
             )
         parts.append(
             (
-                comp.values,
+                comp.values if comp.values is not None else comp.vectors,
                 e,
                 t.coef,
                 t.shift or (0,) * dims,
@@ -338,13 +342,13 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str):
                 comp.support,
             )
         )
-    shape = tuple(max(s[a] + v.shape[a] for v, _, _, s, *_ in parts) for a in range(dims))
-    top = max(p[1] for p in parts)
     if len(parts) == 1 and not exact:  # one path group: no sum to form, no copy to make
         values, e, coef, _, used, abs_e, rel_e, supp = parts[0]
         if coef != 1:
-            values = values * coef
+            values = (values[0] * coef, *values[1:]) if isinstance(values, tuple) else values * coef
         return values, e, used, abs(coef) * abs_e, rel_e, supp
+    shape = tuple(max(s[a] + v.shape[a] for v, _, _, s, *_ in parts) for a in range(dims))
+    top = max(p[1] for p in parts)
     out = np.zeros(shape, dtype=object if exact else float)
     support = np.zeros(shape, dtype=bool)
     if exact:
@@ -476,14 +480,24 @@ def erf(
                 "with a stated error bound"
             )
     values, exponent, used, abs_error, rel_error, support = _evaluate(
-        terms, net.dims, weights, exact, method
+        terms, net.dims, weights, exact, method, vectors=True
     )
-    if values.shape != rf.size:  # the two recurrences must agree: a bug if not
-        raise AssertionError(f"ERF shape {values.shape} != receptive field {rf.size}")
+    vectors = values if isinstance(values, tuple) else None
+    if vectors is not None and min(float(v.min()) for v in vectors) < 0:
+        values, vectors = _outer(list(vectors)), None  # signed: the general passes below
+    shape = tuple(v.size for v in vectors) if vectors is not None else values.shape
+    if shape != rf.size:  # the two recurrences must agree: a bug if not
+        raise AssertionError(f"ERF shape {shape} != receptive field {rf.size}")
     if exact:
         return _exact_result(values, rf, weights, normalize, net)
-    values = np.ascontiguousarray(values, dtype=float)  # no copy for _evaluate's fresh arrays
-    low, high, total = _min_max_sum(values)
+    if vectors is not None:
+        # a non-negative outer product: its min, max and sum come from the vectors (fl is
+        # monotone, so the extremes are exactly the map's), and the map is formed once
+        low, high = math.prod(float(v.min()) for v in vectors), _extreme(vectors)
+        total = math.prod(float(v.sum()) for v in vectors)
+    else:
+        values = np.ascontiguousarray(values, dtype=float)  # no copy for fresh arrays
+        low, high, total = _min_max_sum(values)
     peak = max(high, -low)
     log2 = math.log10(2)
     log10_mass = math.log10(abs(total)) + exponent * log2 if total else -math.inf
@@ -508,7 +522,25 @@ def erf(
         divisor = scale2(1.0, -exponent)  # exact when the exponent is an integer
     else:
         divisor = abs(total) if normalize == "sum" else peak
-    underflow = _divide_and_count_tiny(values, divisor, support)  # in place: a fresh array
+    if vectors is not None:
+        # each vector to peak 1 (or sum 1): then the map's peak is exactly 1 (its sum 1 to
+        # rounding); raw maps scale the first vector by a power of two (exact)
+        if normalize == "peak":
+            scaled = [v / v.max() for v in vectors]
+        elif normalize == "sum":
+            scaled = [v / v.sum() for v in vectors]
+        else:
+            scaled = [vectors[0] / divisor, *vectors[1:]]
+        values = _outer(scaled)
+        if rel_error is not None:  # one rounding per vector's scaling, not one for the map
+            rel_error += len(scaled) * np.finfo(float).eps
+        smallest = float(scaled[0].min())  # the map's smallest entry, as the outer product
+        for v in scaled[1:]:  # forms it (same operations, same order)
+            smallest *= float(v.min())
+        tiny = np.finfo(float).tiny
+        underflow = 0 if smallest >= tiny else _divide_and_count_tiny(values, 1.0, support)
+    else:
+        underflow = _divide_and_count_tiny(values, divisor, support)  # in place: fresh array
     return ERFResult(
         values=values,
         receptive_field=rf,
@@ -565,6 +597,14 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
 # Whole-map passes go chunk by chunk (2^18 entries, cache-sized): at 4001 x 4001 a map-sized
 # temporary or a separate pass per reduction costs more than the composition itself.
 _CHUNK = 1 << 18
+
+
+def _extreme(vectors) -> float:
+    """The largest entry of the outer product of non-negative vectors, as numpy forms it."""
+    out = float(vectors[0].max())
+    for v in vectors[1:]:
+        out *= float(v.max())
+    return out
 
 
 def _min_max_sum(values: np.ndarray) -> tuple[float, float, float]:
