@@ -241,23 +241,31 @@ def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
 def _compose_axes(factors, shape, method):
     """Compose rank-one factors axis by axis: per-axis vectors, their log2 scale, methods."""
     vectors, methods, log2_scale = [], set(), 0.0
+    done = {}  # isotropic stacks compose the same vector on every axis: do it once
     for axis, n in enumerate(shape):
         axis_factors = []
         for f in factors:
             v = _rank_one(f.kernel)[axis]
-            axis_factors.append(Factor(v, (f.scale[axis],), f.power))
+            # a power of two out of each factor (exact): axes that differ only by it share
+            k = math.frexp(float(np.max(np.abs(v))))[1]
+            log2_scale += f.power * k
+            axis_factors.append(Factor(np.ldexp(v, -k), (f.scale[axis],), f.power))
         ops = sum(f.power * np.count_nonzero(f.kernel) for f in axis_factors)
         chosen = method
         if method == "auto":
             chosen = "direct" if ops <= _DIRECT_OPS and ops * n <= _DIRECT_FLOPS else "fft"
-        run = _direct if chosen == "direct" else _fft
-        vector, scale = run(axis_factors, (n,))
-        # peak 1 on every axis (an exact power of two), so the outer product of the axes
-        # cannot underflow where the composed values themselves would not
-        top = float(np.max(np.abs(vector)))
-        shift = math.frexp(top)[1] if top else 0
-        vectors.append(np.ldexp(vector, -shift))
-        log2_scale += scale + shift
+        key = (n, chosen, tuple((f.kernel.tobytes(), f.scale, f.power) for f in axis_factors))
+        if key not in done:
+            run = _direct if chosen == "direct" else _fft
+            vector, scale = run(axis_factors, (n,))
+            # peak 1 on every axis (an exact power of two), so the outer product of the axes
+            # cannot underflow where the composed values themselves would not
+            top = float(np.max(np.abs(vector)))
+            shift = math.frexp(top)[1] if top else 0
+            done[key] = (np.ldexp(vector, -shift), scale + shift)
+        vector, scale = done[key]
+        vectors.append(vector)
+        log2_scale += scale
         methods.add(chosen)
     return vectors, methods, log2_scale
 

@@ -538,7 +538,12 @@ def erf(
         for v in scaled[1:]:  # forms it (same operations, same order)
             smallest *= float(v.min())
         tiny = np.finfo(float).tiny
-        underflow = 0 if smallest >= tiny else _divide_and_count_tiny(values, 1.0, support)
+        if smallest >= tiny:
+            underflow = 0
+        elif support is None:
+            underflow = _count_tiny_outer(scaled)
+        else:
+            underflow = _divide_and_count_tiny(values, 1.0, support)
     else:
         underflow = _divide_and_count_tiny(values, divisor, support)  # in place: fresh array
     return ERFResult(
@@ -599,6 +604,30 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
 _CHUNK = 1 << 18
 
 
+def _count_tiny_outer(vectors) -> int:
+    """Entries of the outer product of non-negative vectors below the smallest normal float.
+
+    Without forming or reading it: the leading axes' products (as numpy forms them) against
+    the sorted last vector. fl(h b) is monotone in b, so each count is a bisection on the
+    products themselves (exact, ties and rounding included).
+    """
+    tiny = np.finfo(float).tiny
+    if len(vectors) == 1:
+        return int(np.count_nonzero(vectors[0] < tiny))
+    head = vectors[0]
+    for v in vectors[1:-1]:
+        head = np.multiply.outer(head, v).ravel()
+    last = np.sort(vectors[-1])
+    low, high = np.zeros(head.size, dtype=np.int64), np.full(head.size, last.size)
+    while np.any(low < high):  # first index with fl(h * b) >= tiny, for every h at once
+        mid = (low + high) // 2
+        below = head * last[np.minimum(mid, last.size - 1)] < tiny
+        active = low < high
+        low = np.where(active & below, mid + 1, low)
+        high = np.where(active & ~below, mid, high)
+    return int(low.sum())
+
+
 def _extreme(vectors) -> float:
     """The largest entry of the outer product of non-negative vectors, as numpy forms it."""
     out = float(vectors[0].max())
@@ -629,7 +658,8 @@ def _divide_and_count_tiny(values: np.ndarray, divisor: float, support) -> int:
     count = 0
     for i in range(0, flat.size, _CHUNK):
         part = flat[i : i + _CHUNK]
-        part /= divisor
+        if divisor != 1:
+            part /= divisor
         small = np.abs(part) < tiny
         if mask is not None:
             small &= mask[i : i + _CHUNK]

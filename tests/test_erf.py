@@ -402,3 +402,23 @@ def test_separable_maps_formed_from_vectors_keep_their_invariants(arch, normaliz
     small = (v < tiny) if support is None else (v < tiny) & support
     assert r.underflow == int(np.count_nonzero(small))
     assert np.all(v >= 0) and v.flags.c_contiguous
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.floats(-400, 0), min_size=1, max_size=20).map(lambda e: np.exp(np.array(e))),
+        min_size=1,
+        max_size=3,
+    ),
+    st.booleans(),
+)
+def test_underflow_count_from_vectors_equals_a_count_over_the_map(vectors, zero):
+    from erftheory.erf import _count_tiny_outer
+
+    if zero:
+        vectors[0][0] = 0.0
+    full = vectors[0]
+    for v in vectors[1:]:
+        full = np.multiply.outer(full, v)  # the map as erf forms it
+    assert _count_tiny_outer(vectors) == np.count_nonzero(full < np.finfo(float).tiny)
