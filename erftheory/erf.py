@@ -130,7 +130,7 @@ class ERFResult:
 
         def gaussian():
             out = compare_to_gaussian(self.values).to_dict()  # point values (local CLT)
-            cell = compare_to_gaussian(self.values, "cell").gaussian
+            cell = compare_to_gaussian(self.values, "cell", edgeworth=False).gaussian
             return {**out, "tv_gaussian_cell": cell.total_variation}
 
         moments = attempt(lambda: map_moments(self.values))

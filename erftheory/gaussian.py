@@ -646,7 +646,9 @@ class GaussianComparison:
         return out
 
 
-def compare_to_gaussian(erf, discretisation: Discretisation = "point") -> GaussianComparison:
+def compare_to_gaussian(
+    erf, discretisation: Discretisation = "point", edgeworth: bool = True
+) -> GaussianComparison:
     """Distances from an ERF to the Gaussian and the Edgeworth-corrected Gaussian.
 
     Both predictions use the ERF's own moments (`moments`) and are normalised over the
@@ -663,6 +665,8 @@ def compare_to_gaussian(erf, discretisation: Discretisation = "point") -> Gaussi
     ----------
     erf : array_like
     discretisation : {"point", "cell"}
+    edgeworth : bool
+        False skips the Edgeworth-corrected prediction (``edgeworth`` is then None).
 
     Returns
     -------
@@ -708,6 +712,11 @@ def compare_to_gaussian(erf, discretisation: Discretisation = "point") -> Gaussi
             span_all,
         )
     g = _restrict(gaussian_prediction(p.shape, mean, var, discretisation), mask)
+    if not edgeworth:
+        note = "; ".join(notes)
+        return GaussianComparison(
+            m, discretisation, distances(p, g), None, g.outside_mass, None, note, span_all
+        )
     skew = [m.skewness[a] for a in keep]
     kurt = [m.excess_kurtosis[a] for a in keep]
     e = _restrict(edgeworth_prediction(p.shape, mean, var, skew, kurt, discretisation), mask)

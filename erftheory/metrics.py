@@ -299,10 +299,15 @@ def _box_sums(a: np.ndarray) -> np.ndarray:
     return box
 
 
-def _region(erf, threshold, log_scale, square: bool) -> AreaRatio:
-    threshold = _fraction(threshold, "threshold")
+def _prepare_boxes(erf, log_scale: bool):
     a = _contribution(erf, log_scale)
-    sums = _box_sums(a)
+    return a, _box_sums(a)
+
+
+def _region(erf, threshold, log_scale, square: bool, prepared=None) -> AreaRatio:
+    """The box for one threshold; ``prepared`` = ``(a, sums)`` shares them across thresholds."""
+    threshold = _fraction(threshold, "threshold")
+    a, sums = prepared if prepared is not None else _prepare_boxes(erf, log_scale)
     held = np.minimum(sums / a.sum(), 1.0)  # rounding must not let a box beat the whole map
     lows = [min(1, h - 1) for h in sums.shape]  # half-width i >= 1 wherever the axis allows
     if square:
@@ -566,7 +571,8 @@ def all_metrics(
     out.update(mass_fraction=mass_fraction, mass_count=mass.count, mass_radius=mass.radius)
     out["area_ratio_thresholds"] = list(thresholds)
     for key, log in (("area_ratio", True), ("area_ratio_raw", False)):
-        regions = [area_ratio(erf, t, log_scale=log) for t in thresholds]
+        boxes = _prepare_boxes(erf, log)  # once for all thresholds
+        regions = [_region(erf, t, log, square=True, prepared=boxes) for t in thresholds]
         out[f"{key}_side"] = [r.side for r in regions]
         out[key] = [r.ratio for r in regions]
     out["effective_area"] = effective_area(erf)

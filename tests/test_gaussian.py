@@ -393,3 +393,9 @@ def test_plot_erf_has_no_gaussian_for_signed_maps():
 
     ax = plot_erf(et.erf("1d: conv3/w[1,-2,1]*2"))
     assert all("Gaussian" not in line.get_label() for line in ax.get_lines())
+
+
+def test_comparison_without_edgeworth_keeps_the_gaussian_distances():
+    law = np.outer(ones_stack(3, 6), ones_stack(3, 5))
+    full, short = compare_to_gaussian(law, "cell"), compare_to_gaussian(law, "cell", False)
+    assert short.edgeworth is None and short.gaussian == full.gaussian
