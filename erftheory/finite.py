@@ -53,9 +53,15 @@ def _wraps(net: Network) -> bool:
     )
 
 
-def _circular_centre(cos_moment, sin_moment, n: int):
-    """The circular mean position in ``[0, n)`` from the first trigonometric moments."""
-    return (np.arctan2(sin_moment, cos_moment) * n / (2 * np.pi)) % n
+def _circular_centre(cos_moment, sin_moment, n: int, mass):
+    """The circular mean position in ``[0, n)`` from the first trigonometric moments.
+
+    NaN where it is undefined: a field spread evenly around the circle has a resultant of
+    (numerically) zero length, and no direction.
+    """
+    centre = (np.arctan2(sin_moment, cos_moment) * n / (2 * np.pi)) % n
+    flat = np.hypot(cos_moment, sin_moment) <= 1e-9 * np.abs(mass)
+    return np.where(flat, np.nan, centre) if np.ndim(centre) else (math.nan if flat else centre)
 
 
 def _forward(layers, x: ag.Tensor) -> ag.Tensor:
@@ -237,8 +243,13 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     grids = np.indices(shape).reshape(len(shape), -1)
     if _wraps(net):  # on a torus the centre is a circular mean
         centre = tuple(
-            _circular_centre(
-                float(np.cos(t) @ values.reshape(-1)), float(np.sin(t) @ values.reshape(-1)), n
+            float(
+                _circular_centre(
+                    float(np.cos(t) @ values.reshape(-1)),
+                    float(np.sin(t) @ values.reshape(-1)),
+                    n,
+                    float(np.abs(values).sum()),
+                )
             )
             if mass
             else math.nan
@@ -278,9 +289,12 @@ class BorderMaps:
             "unbounded_mass": _json(self.unbounded_mass),
             "max_lost_fraction": float(np.nanmax(self.lost_fraction)),
             "units_losing_mass": int(np.count_nonzero(self.lost_fraction > 1e-12)),
-            "max_pull": [float(np.abs(p).max()) for p in self.pull],
+            "max_pull": [
+                _none_if_nan(float(np.nanmax(np.abs(p)))) if np.any(~np.isnan(p)) else None
+                for p in self.pull
+            ],
             "lost_fraction": _json(self.lost_fraction),
-            "pull": [p.tolist() for p in self.pull],
+            "pull": [_json(p) for p in self.pull],  # NaN: no centre (no mass, or flat)
         }
 
     def __str__(self) -> str:
@@ -293,7 +307,7 @@ class BorderMaps:
                 f"{self.mass.size}",
                 f"  largest mass lost                      {d['max_lost_fraction']:.1%}",
                 f"  largest pull of the ERF centre         "
-                f"{' x '.join(f'{v:.3g}' for v in d['max_pull'])} pixels",
+                f"{' x '.join('-' if v is None else f'{v:.3g}' for v in d['max_pull'])} pixels",
             ]
         )
 
@@ -332,7 +346,7 @@ def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMap
         nominal = rf.start[axis] + units * rf.effective_stride[axis] + (rf.size[axis] - 1) / 2
         if wraps:  # a circular mean: cos and sin images, and the pull wrapped to [-n/2, n/2)
             angle = 2 * np.pi * np.arange(n) / n
-            centre = _circular_centre(moment(np.cos(angle)), moment(np.sin(angle)), n)
+            centre = _circular_centre(moment(np.cos(angle)), moment(np.sin(angle)), n, ones)
             pull = (centre - nominal + n / 2) % n - n / 2
         else:
             with np.errstate(divide="ignore", invalid="ignore"):

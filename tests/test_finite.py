@@ -84,7 +84,9 @@ def test_every_unit_matches_the_brute_force_jacobian(case, data):
     ones = _forward(net.layers, np.ones(shape), mode)
     np.testing.assert_allclose(maps.mass, ones, rtol=1e-12, atol=1e-12)
     if r.mass > 1e-9:  # (circular centres live on a circle: compare them modulo n)
-        diff = maps.centre[(slice(None), *unit)] - np.array(r.centre)
+        a, b = maps.centre[(slice(None), *unit)], np.array(r.centre)
+        assert np.array_equal(np.isnan(a), np.isnan(b))  # both undefined (a flat circle) or not
+        diff = np.where(np.isnan(a), 0.0, a - b)
         if mode == "circular":
             diff = (diff + np.array(shape) / 2) % np.array(shape) - np.array(shape) / 2
         np.testing.assert_allclose(diff, 0.0, atol=1e-9 * max(shape))
@@ -228,3 +230,11 @@ def test_locally_connected_layers_on_finite_images():
     np.testing.assert_allclose(b.lost_fraction, [1 / 6, 0.0, 9 / 24])
     with pytest.raises(et.ERFError, match="output positions"):
         finite_erf(arch, (5,))  # the weights cover 3 outputs, a 5-pixel input gives 5
+
+
+def test_a_field_spread_evenly_round_the_circle_has_no_centre():
+    # circular padding and a field covering the whole 6-pixel circle evenly: no direction
+    arch = "1d: conv3/d2, avgpool2/s1, conv1"
+    r = finite_erf(arch, (6,), unit=(0,), padding_mode="circular")
+    assert np.allclose(r.values, 0.5) and math.isnan(r.centre[0])
+    assert border_maps(arch, (6,), "circular").to_dict()["max_pull"] == [None]
