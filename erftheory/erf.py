@@ -493,7 +493,7 @@ def erf(
     if vectors is not None:
         # a non-negative outer product: its min, max and sum come from the vectors (fl is
         # monotone, so the extremes are exactly the map's), and the map is formed once
-        low, high = math.prod(float(v.min()) for v in vectors), _extreme(vectors)
+        low, high = _extreme(vectors, np.min), _extreme(vectors, np.max)
         total = math.prod(float(v.sum()) for v in vectors)
     else:
         values = np.ascontiguousarray(values, dtype=float)  # no copy for fresh arrays
@@ -524,7 +524,7 @@ def erf(
         divisor = abs(total) if normalize == "sum" else peak
     if vectors is not None:
         # each vector to peak 1 (or sum 1): then the map's peak is exactly 1 (its sum 1 to
-        # rounding); raw maps scale the first vector by a power of two (exact)
+        # rounding); raw maps scale the first vector by 2^-exponent (exact for an integer one)
         if normalize == "peak":
             scaled = [v / v.max() for v in vectors]
         elif normalize == "sum":
@@ -534,11 +534,8 @@ def erf(
         values = _outer(scaled)
         if rel_error is not None:  # one rounding per vector's scaling, not one for the map
             rel_error += len(scaled) * np.finfo(float).eps
-        smallest = float(scaled[0].min())  # the map's smallest entry, as the outer product
-        for v in scaled[1:]:  # forms it (same operations, same order)
-            smallest *= float(v.min())
         tiny = np.finfo(float).tiny
-        if smallest >= tiny:
+        if _extreme(scaled, np.min) >= tiny:  # the map's smallest entry is normal
             underflow = 0
         elif support is None:
             underflow = _count_tiny_outer(scaled)
@@ -628,11 +625,15 @@ def _count_tiny_outer(vectors) -> int:
     return int(low.sum())
 
 
-def _extreme(vectors) -> float:
-    """The largest entry of the outer product of non-negative vectors, as numpy forms it."""
-    out = float(vectors[0].max())
+def _extreme(vectors, pick) -> float:
+    """An extreme entry of the outer product of non-negative vectors, as numpy forms it.
+
+    ``pick`` is ``np.min`` or ``np.max``; fl is monotone, so the same products in the same
+    order give exactly the map's entry.
+    """
+    out = float(pick(vectors[0]))
     for v in vectors[1:]:
-        out *= float(v.max())
+        out *= float(pick(v))
     return out
 
 
