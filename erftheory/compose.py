@@ -6,8 +6,15 @@ and repeated ``power`` times. The composition of factors is their full convoluti
 
 ``"direct"``
     Shift-and-add over the taps, in float64. With non-negative kernels every entry is a sum of
-    non-negative terms, so its relative error is at most about ``ops * eps`` (``ops`` = the
-    number of taps applied), tails included.
+    non-negative terms, each carrying at most one rounding per tap it crossed (its product and
+    the sums after it), whatever the order of the sums: the relative error of every entry is
+    at most ``gamma(R) = R u / (1 - R u)`` (``u = 2^-53``; ``R`` = ``roundings``, the taps
+    applied), tails included. Long runs of an integer-valued kernel (all-ones, small integer
+    weights, scaled by powers of two) are applied in blocks ``w^b`` that float64 holds
+    exactly: a block of ``b`` three-tap layers costs ``2b + 1`` roundings instead of ``3b``
+    and one ``np.convolve`` call instead of ``b``. Gradual underflow adds an absolute error
+    below ``u * tiny_fraction * L1`` (see :class:`Composition`); entries above that floor
+    keep the relative bound.
 ``"fft"``
     A product of spectra, ``prod W_l(scale_l * omega) ** power_l``: a run of n identical layers
     costs what one costs. Its error is absolute, bounded by about ``(10 log2 N + ops) * eps``
@@ -32,9 +39,11 @@ from fractions import Fraction
 import numpy as np
 import scipy.fft
 
-__all__ = ["Factor", "Composition", "compose", "composed_shape"]
+__all__ = ["Factor", "Composition", "compose", "composed_shape", "gamma"]
 
 _EPS = np.finfo(float).eps
+_U = 2.0**-53  # unit roundoff of float64
+_TINY = np.finfo(float).tiny  # smallest normal float64
 # auto picks "direct" for 1-D axes when it costs at most this many multiply-adds
 _DIRECT_FLOPS = 3e7
 _DIRECT_OPS = 4000
@@ -61,17 +70,48 @@ class Composition:
     ``values`` peaks near 1 (float) or is exact (object array, ``exponent`` 0). The direct
     method scales by integer powers of two only, which keeps integer path counts exact in
     float64 up to 2^53; the FFT's exponent may be fractional.
-    ``abs_error`` bounds the absolute error of ``values``; ``rel_error`` the relative error of
-    every non-zero entry, where the method guarantees one (else None).
+    ``abs_error`` bounds the absolute error of ``values``. Where the method guarantees a
+    relative error (direct, non-negative kernels), ``roundings`` counts the roundings any
+    entry's terms went through and ``rel_error`` is ``gamma(roundings)``; else both are None.
+    Gradual underflow breaks relative bounds: its absolute error is below
+    ``u * tiny_fraction * L1`` (L1: the sum of ``|values|``), so the relative bound holds for
+    the entries at or above ``tiny_fraction * L1`` (one more rounding covers the
+    underflow). With ``vectors`` (``outer=False``), ``support`` is a tuple of per-axis
+    supports (or None).
     """
 
     values: np.ndarray
     exponent: float
     method: str
     abs_error: float
-    rel_error: float | None
-    support: np.ndarray | None = None  # exact non-zero pattern (bool); None: the whole box
+    roundings: int | None
+    support: np.ndarray | tuple | None = None  # exact non-zero pattern (bool); None: all
     vectors: tuple | None = None  # with outer=False: values is their outer product (not formed)
+    tiny_fraction: float = 0.0
+
+    @property
+    def rel_error(self) -> float | None:
+        """Bound on the relative error of every entry above the underflow floor, or None."""
+        return None if self.roundings is None else gamma(self.roundings)
+
+
+def gamma(roundings: float) -> float:
+    """``n u / (1 - n u)``: bounds ``|prod (1 + d_i) - 1|`` over ``n`` factors, ``|d_i| <= u``.
+
+    Higham's gamma_n (Accuracy and Stability of Numerical Algorithms, 2nd ed., Lemma 3.1),
+    with ``u = 2^-53`` the unit roundoff of float64.
+
+    Examples
+    --------
+    >>> gamma(0)
+    0.0
+    >>> gamma(1000) > 1000 * 2.0**-53
+    True
+    """
+    nu = roundings * _U
+    if nu >= 1:
+        raise ValueError(f"{roundings} roundings leave no relative bound (n u >= 1)")
+    return nu / (1 - nu)
 
 
 def composed_shape(factors: list[Factor], dims: int) -> tuple[int, ...]:
@@ -90,7 +130,12 @@ def _upsample(kernel: np.ndarray, scale: tuple[int, ...]) -> np.ndarray:
 
 
 def _rank_one(kernel: np.ndarray) -> list[np.ndarray] | None:
-    """Per-axis vectors whose outer product is ``kernel``, or None if it is not rank one."""
+    """Per-axis vectors whose outer product is ``kernel``, or None if it is not rank one.
+
+    Rank one to rounding, entry by entry: every product of the vectors is within ``4 u`` of
+    its kernel entry, relatively (zeros exactly), so a relative error bound survives it
+    (see :func:`_rank_one_roundings`).
+    """
     if kernel.ndim == 1:
         return [kernel]
     pivot = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
@@ -102,10 +147,7 @@ def _rank_one(kernel: np.ndarray) -> list[np.ndarray] | None:
         index = list(pivot)
         index[axis] = slice(None)
         vectors.append(kernel[tuple(index)] / (top if axis else 1))
-    outer = vectors[0]
-    for v in vectors[1:]:
-        outer = np.multiply.outer(outer, v)
-    if np.max(np.abs(outer - kernel)) > 1e-14 * abs(top):
+    if np.any(np.abs(_outer(vectors) - kernel) > 4 * _U * np.abs(kernel)):
         return None
     # about unit L1 norm on every axis but the first, which carries the kernel's own norm and
     # sign; powers of two keep integer kernels exact
@@ -113,13 +155,73 @@ def _rank_one(kernel: np.ndarray) -> list[np.ndarray] | None:
     return [vectors[0] * math.prod(norms[1:])] + [v / n for v, n in zip(vectors[1:], norms[1:])]
 
 
-def _direct(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
-    """Shift-and-add composition: ``(array, shift)`` with the result ``array * 2**shift``.
+def _rank_one_roundings(kernel: np.ndarray, vectors: list[np.ndarray]) -> int:
+    """Roundings that stand for replacing ``kernel`` by the outer product of ``vectors``.
 
-    Float arrays are rescaled by powers of two (exactly) whenever their peak drifts far from
-    1, so that deep stacks neither underflow nor overflow; exact object arrays never are.
-    1-D float axes use ``np.convolve`` for unit-scale kernels: the same products and sums
-    per entry (so the same error bound), in one call per layer instead of one per tap.
+    0 when the product is exact and equal to the kernel (few significant bits, as for
+    integer kernels); else 6: the computed product is within ``4 u`` of the kernel
+    (:func:`_rank_one`) and within ``u`` of the exact one.
+    """
+    if len(vectors) == 1:
+        return 0
+    bits = sum(_significant_bits(v) for v in vectors)
+    if bits <= 53 and np.array_equal(_outer(vectors), kernel):
+        return 0
+    return 6
+
+
+def _significant_bits(v: np.ndarray) -> int:
+    """The most significant bits (first to last set bit) of any entry's mantissa."""
+    mantissa = np.frexp(v[v != 0])[0]
+    if mantissa.size == 0:
+        return 0
+    m = np.abs(np.ldexp(mantissa, 53)).astype(np.int64)
+    lowest = m & -m
+    return int(53 - np.min(np.frexp(lowest.astype(float))[1] - 1))
+
+
+def _exact_block(kernel: np.ndarray, power: int) -> tuple[np.ndarray | None, int, int]:
+    """``(B, b, t)`` with ``w^b = B * 2^t`` held exactly by float64, or ``(None, 1, 0)``.
+
+    For a kernel whose entries are integers times one power of two (all-ones, small integer
+    weights), ``w^b`` is an integer polynomial power: exact in float64 while ``L1^b < 2^53``,
+    so a run of ``b`` layers can be applied as one kernel without a rounding of its own. ``b``
+    is the largest power of two allowed, when at least 4 and at most half the run. ``B`` peaks
+    in [1/2, 1).
+    """
+    if power < 8 or np.count_nonzero(kernel) < 2:
+        return None, 1, 0
+    ratios = [float(w).as_integer_ratio() for w in kernel]
+    den = max(d for _, d in ratios)
+    ints = np.array([n * (den // d) for n, d in ratios], dtype=float)
+    l1 = float(np.sum(np.abs(ints)))
+    if not l1 < 2.0**26:  # not even w^2 fits, or integers beyond float64's reach
+        return None, 1, 0
+    b = 1
+    while l1 ** (2 * b) < 2.0**53 and 4 * b <= power:
+        b *= 2
+    if b < 4:
+        return None, 1, 0
+    block = ints
+    for _ in range(b.bit_length() - 1):  # squaring: every partial sum is below L1^b < 2^53
+        block = np.convolve(block, block)
+    top = math.frexp(float(np.max(np.abs(block))))[1]
+    t = top - b * (den.bit_length() - 1)
+    block = np.ldexp(block, -top)
+    nonzero = np.abs(block[block != 0])
+    if nonzero.min() < _TINY:  # subnormal entries would not be exact
+        return None, 1, 0
+    return block, b, t
+
+
+def _direct(factors: list[Factor], shape: tuple[int, ...]):
+    """Shift-and-add composition: ``(array, shift, roundings, tiny_fraction)``.
+
+    The result is ``array * 2**shift``. Float arrays are rescaled by powers of two (exactly)
+    whenever their peak drifts far from 1, so that deep stacks neither underflow nor
+    overflow; exact object arrays never are. ``roundings`` and ``tiny_fraction`` are as in
+    :class:`Composition` (for non-negative kernels). 1-D float axes go to
+    :func:`_direct_1d`.
     """
     dtype = factors[0].kernel.dtype if factors else float
     if len(shape) == 1 and dtype != np.dtype(object):
@@ -127,11 +229,14 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, 
     out = np.zeros(shape, dtype=dtype)
     out[(0,) * len(shape)] = 1
     extent, shift = [1] * len(shape), 0
-    step = 0
+    step = roundings = events = widest = 0
     for f in factors:
         taps = [(idx, w) for idx, w in np.ndenumerate(f.kernel) if w != 0]
+        widest = max(widest, len(taps))
         for _ in range(f.power):
             step += 1
+            roundings += len(taps)  # per term: its product, then at most len - 1 sums
+            events += len(taps) + 1  # products and the rescaling that may underflow
             new_extent = [e + (k - 1) * s for e, k, s in zip(extent, f.kernel.shape, f.scale)]
             acc = np.zeros(new_extent, dtype=dtype)
             src = out[tuple(slice(0, e) for e in extent)]
@@ -143,26 +248,64 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, 
                 acc, shift = _recentred(acc, shift)
             extent = new_extent
             out[tuple(slice(0, e) for e in extent)] = acc
-    return out, shift
+    if dtype == np.dtype(object):
+        return out, shift, 0, 0.0
+    # kernels of L1 norm in (1/2, 1] have a tap >= 1/(2 taps): a step shrinks the peak by at
+    # most 2 taps, and every 4th step brings it back to >= 2^-8 (after its products)
+    floor = 2.0**-8 / (2.0 * max(widest, 1)) ** 4
+    return out, shift, roundings, _underflow_fraction(events, floor)
 
 
-def _direct_1d(factors: list[Factor], n: int) -> tuple[np.ndarray, int]:
+def _underflow_fraction(events: int, floor: float) -> float:
+    """``tiny_fraction`` of a direct composition: ``events * tiny / floor``.
+
+    Gradual underflow makes sums exact and gives each product (or rescaling) an absolute
+    error below ``u * tiny``; carried to the end by non-negative kernels, one made at a step
+    whose array peaks above ``floor`` grows to at most ``u * tiny * L1 / floor`` at any
+    entry (``L1``: the final sum; the kernels are shift-invariant, and the whole array, which
+    holds the peak, reaches ``L1``).
+    """
+    return events * _TINY / floor
+
+
+def _direct_1d(factors: list[Factor], n: int):
+    """1-D :func:`_direct`, one ``np.convolve`` per layer (or per exact block of layers).
+
+    Per entry, the same products and sums as shift-and-add, so the same bound. Kernels come
+    with their peak in [1/2, 1) (:func:`_compose_axes`), as blocks do, so a step shrinks the
+    peak by at most 2.
+    """
     out, shift, step = np.ones(1), 0, 0
+    roundings = events = 0
     for f in factors:
-        scale, taps = f.scale[0], [(m, w) for m, w in enumerate(f.kernel) if w != 0]
-        for _ in range(f.power):
-            step += 1
-            if scale == 1:  # dense kernel: one C call
-                out = np.convolve(out, f.kernel)
-            else:  # upsampled: one slice per tap (zeros between taps would cost scale x)
-                acc = np.zeros(out.size + (f.kernel.size - 1) * scale)
-                for m, w in taps:
-                    acc[m * scale : m * scale + out.size] += w * out
-                out = acc
-            if step % 4 == 0:
-                out, shift = _recentred(out, shift)
+        scale = f.scale[0]
+        block, b, t = _exact_block(f.kernel, f.power)
+        runs = (
+            [(f.kernel, f.power, 0)]
+            if block is None
+            else [
+                (block, f.power // b, t),
+                (f.kernel, f.power % b, 0),
+            ]
+        )
+        for kernel, power, kernel_shift in runs:
+            taps = [(m, w) for m, w in enumerate(kernel) if w != 0]
+            for _ in range(power):
+                step += 1
+                roundings += len(taps)
+                events += len(taps) + 1
+                if scale == 1:  # dense kernel: one C call
+                    out = np.convolve(out, kernel)
+                else:  # upsampled: one slice per tap (zeros between taps would cost scale x)
+                    acc = np.zeros(out.size + (kernel.size - 1) * scale)
+                    for m, w in taps:
+                        acc[m * scale : m * scale + out.size] += w * out
+                    out = acc
+                shift += kernel_shift
+                if step % 4 == 0:
+                    out, shift = _recentred(out, shift)
     assert out.shape == (n,), (out.shape, n)
-    return out, shift
+    return out, shift, roundings, _underflow_fraction(events, 2.0**-12)
 
 
 def _recentred(acc: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
@@ -238,14 +381,19 @@ def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _compose_axes(factors, shape, method):
-    """Compose rank-one factors axis by axis: per-axis vectors, their log2 scale, methods."""
-    vectors, methods, log2_scale = [], set(), 0.0
+def _compose_axes(factors, split, shape, method):
+    """Compose rank-one factors axis by axis.
+
+    ``split`` holds each factor's per-axis vectors (:func:`_rank_one`). Returns the per-axis
+    vectors (peak 1), their total log2 scale, the methods used, and per axis the roundings
+    (None for an FFT axis) and the underflow fraction (see :class:`Composition`).
+    """
+    vectors, methods, log2_scale, roundings, tiny = [], set(), 0.0, [], []
     done = {}  # isotropic stacks compose the same vector on every axis: do it once
     for axis, n in enumerate(shape):
         axis_factors = []
-        for f in factors:
-            v = _rank_one(f.kernel)[axis]
+        for f, parts in zip(factors, split):
+            v = parts[axis]
             # a power of two out of each factor (exact): axes that differ only by it share
             k = math.frexp(float(np.max(np.abs(v))))[1]
             log2_scale += f.power * k
@@ -256,18 +404,23 @@ def _compose_axes(factors, shape, method):
             chosen = "direct" if ops <= _DIRECT_OPS and ops * n <= _DIRECT_FLOPS else "fft"
         key = (n, chosen, tuple((f.kernel.tobytes(), f.scale, f.power) for f in axis_factors))
         if key not in done:
-            run = _direct if chosen == "direct" else _fft
-            vector, scale = run(axis_factors, (n,))
+            if chosen == "direct":
+                vector, scale, count, fraction = _direct(axis_factors, (n,))
+            else:
+                (vector, scale), count, fraction = _fft(axis_factors, (n,)), None, 0.0
             # peak 1 on every axis (an exact power of two), so the outer product of the axes
-            # cannot underflow where the composed values themselves would not
+            # cannot underflow where the composed values themselves would not; the scaling
+            # itself may underflow a tail (one more event, at peak >= 1/2)
             top = float(np.max(np.abs(vector)))
             shift = math.frexp(top)[1] if top else 0
-            done[key] = (np.ldexp(vector, -shift), scale + shift)
-        vector, scale = done[key]
+            done[key] = (np.ldexp(vector, -shift), scale + shift, count, fraction + 2 * _TINY)
+        vector, scale, count, fraction = done[key]
         vectors.append(vector)
         log2_scale += scale
         methods.add(chosen)
-    return vectors, methods, log2_scale
+        roundings.append(count)
+        tiny.append(fraction)
+    return vectors, methods, log2_scale, roundings, tiny
 
 
 def compose(
@@ -303,9 +456,9 @@ def compose(
     shape = composed_shape(factors, dims)
     if method == "exact":
         values = _direct(factors, shape)[0] if factors else _delta(shape, Fraction)
-        return Composition(values, 0, "exact", 0.0, 0.0)
+        return Composition(values, 0, "exact", 0.0, 0)
     if any(not np.any(f.kernel) for f in factors):  # every path crosses a zero kernel
-        return Composition(np.zeros(shape), 0, "direct", 0.0, 0.0, np.zeros(shape, dtype=bool))
+        return Composition(np.zeros(shape), 0, "direct", 0.0, 0, np.zeros(shape, dtype=bool))
     exponent = 0.0
     normalised = []
     scales = [_log2_l1_bound(f.kernel) for f in factors]
@@ -315,35 +468,47 @@ def compose(
         normalised.append(Factor(np.ldexp(f.kernel, -k), f.scale, f.power))
     nonneg = all(np.all(f.kernel >= 0) for f in factors)
     ops = sum(f.power * np.count_nonzero(f.kernel) for f in factors)
-    separable = all(_rank_one(f.kernel) is not None for f in normalised)
+    split = [_rank_one(f.kernel) for f in normalised]
+    separable = all(v is not None for v in split)
+    roundings, tiny = None, 0.0
     if not normalised:
-        values, methods = np.ones((1,) * dims), {"direct"}
+        values, methods, roundings = np.ones((1,) * dims), {"direct"}, 0
     elif separable and method in ("auto", "direct", "fft"):
-        vectors, methods, scale = _compose_axes(normalised, shape, method)
+        vectors, methods, scale, counts, tiny = _compose_axes(normalised, split, shape, method)
         exponent += scale
         axes = [
             _support(
-                [Factor(_rank_one(f.kernel)[a], (f.scale[a],), f.power) for f in normalised], (n,)
+                [Factor(v[a], (f.scale[a],), f.power) for f, v in zip(normalised, split)], (n,)
             )
             for a, n in enumerate(shape)
         ]
         if "fft" in methods:  # clear FFT round-off on the vectors: the outer product is clean
             vectors = [_clean(v, s, nonneg) for v, s in zip(vectors, axes)]
         values = _outer(vectors) if outer or dims == 1 else None
-        support = None if all(a.all() for a in axes) else _outer(axes)
+        support = None if all(a.all() for a in axes) else tuple(axes)
+        support = _outer(support) if support is not None and values is not None else support
+        if None not in counts:
+            # each axis, the vectors standing in for the kernels, and the outer product
+            replaced = sum(
+                f.power * _rank_one_roundings(f.kernel, v) for f, v in zip(normalised, split)
+            )
+            roundings = sum(counts) + replaced + dims - 1
+        tiny = _map_fraction(tiny, vectors)
     else:
         chosen = method
         if method == "auto":  # direct when cheap: exact for integers, relative errors
             cheap = ops <= _DIRECT_OPS and ops * math.prod(shape) <= _DIRECT_FLOPS
             chosen = "direct" if cheap else "fft"
         methods = {chosen}
-        values, scale = (_direct if chosen == "direct" else _fft)(normalised, shape)
+        if chosen == "direct":
+            values, scale, roundings, tiny = _direct(normalised, shape)
+        else:
+            values, scale = _fft(normalised, shape)
         exponent += scale
     # L1 norm of the composition of |kernels|, in the units of ``values``: the scale of the
     # rounding errors (for non-negative kernels it is the sum of the values)
     log2_l1 = sum(f.power * math.log2(float(np.sum(np.abs(f.kernel)))) for f in normalised)
     l1 = 2.0 ** (log2_l1 - (exponent - sum(f.power * k for f, k in zip(normalised, scales))))
-    abs_error, rel_error = 0.0, None
     if not (separable and normalised):
         support = _support(normalised, shape)
         support = None if support.all() else support
@@ -352,12 +517,24 @@ def compose(
     if "fft" in methods:
         grid = math.prod(scipy.fft.next_fast_len(n, real=True) for n in shape)
         abs_error = (10 * math.log2(max(grid, 2)) + ops + 10) * _EPS * l1
+        roundings = None
     else:
-        rel_error = (ops + dims) * _EPS if nonneg else None
-        abs_error = (ops + dims) * _EPS * l1
+        abs_error = (gamma(roundings) + _U * tiny) * l1
+        roundings = roundings if nonneg else None
     kept = tuple(vectors) if separable and normalised and values is None else None
     used = "+".join(sorted(methods))
-    return Composition(values, exponent, used, abs_error, rel_error, support, kept)
+    return Composition(values, exponent, used, abs_error, roundings, support, kept, tiny)
+
+
+def _map_fraction(fractions: list[float], vectors: list[np.ndarray]) -> float:
+    """Underflow fraction of an outer product from its axes' (see :class:`Composition`).
+
+    An axis's absolute underflow error (at most ``u`` times its fraction times its L1), times
+    the other axes' values (each at most their L1), is at most ``u`` times its fraction times
+    the map's L1 norm; the products add one event each.
+    """
+    l1 = math.prod(float(np.sum(np.abs(v))) for v in vectors)
+    return sum(fractions) + (len(vectors) - 1) * _TINY / max(l1, _TINY)
 
 
 def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.ndarray:

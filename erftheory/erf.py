@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .compose import Factor, _outer, compose
+from .compose import Factor, _outer, compose, gamma
 from .errors import ERFError
 from .receptive_field import ReceptiveField, _list, receptive_field
 
@@ -27,6 +27,7 @@ __all__ = ["erf", "ERFResult", "DEFAULT_MAX_BYTES"]
 DEFAULT_MAX_BYTES = 4 * 2**30
 _FLOAT_MAX_LOG10 = math.log10(np.finfo(float).max)
 _FLOAT_MIN_LOG10 = math.log10(np.finfo(float).tiny)  # a raw peak below this is all underflow
+_TINY = np.finfo(float).tiny
 _EXACT_MAX_OPS = 5e6
 _WEIGHTS = ("ones", "random")
 _NORMALIZE = (None, "sum", "peak")
@@ -50,17 +51,21 @@ class ERFResult:
     abs_error : float
         Bound on the absolute error of every entry of ``values``.
     rel_error : float or None
-        Bound on the relative error of every entry (direct composition of non-negative
-        kernels, or exact mode); None where only ``abs_error`` holds.
+        Bound on the relative error of every entry at or above ``underflow_floor`` (direct
+        composition of non-negative kernels, or exact mode); None where only ``abs_error``
+        holds. See :class:`erftheory.compose.Composition` for how it is counted.
     exact_values : numpy.ndarray or None
         With ``exact=True``, the values as Python ints / Fractions (object array).
     float_exact : bool
         Whether every entry of ``values`` equals the exact value (False where float64
         cannot hold a count exactly).
     underflow : int
-        Entries whose true value is positive but below the smallest normal float64
-        (about 2.2e-308): they read 0 or lose relative precision; the error bounds hold for
-        the others. Exact mode (``exact_values``) has none.
+        Entries of the support below ``underflow_floor``: they may read 0 or lose relative
+        precision; the error bounds hold for the others. Exact mode has none.
+    underflow_floor : float
+        The smallest normal float64 (about 2.2e-308), or where ``rel_error`` is given the
+        larger value below which gradual underflow inside the composition could break it
+        (about 1e-300 of the total for deep stacks: see :mod:`erftheory.compose`).
     """
 
     values: np.ndarray
@@ -74,6 +79,7 @@ class ERFResult:
     exact_values: np.ndarray | None = None
     float_exact: bool = False
     underflow: int = 0
+    underflow_floor: float = float(np.finfo(float).tiny)
     network: object = field(default=None, repr=False)
 
     @property
@@ -168,6 +174,7 @@ class ERFResult:
             "rel_error": self.rel_error,
             "float_exact": self.float_exact,
             "underflow": self.underflow,
+            "underflow_floor": self.underflow_floor,
             "treated_as_identity": list(self.receptive_field.treated_as_identity),
             "path_lengths": self.path_lengths,
         }
@@ -218,8 +225,9 @@ class ERFResult:
             )
         if self.underflow:
             lines.append(
-                f"  underflow         {self.underflow} entries of the support are below 1e-308 "
-                "and read 0 (not covered by the bound; use --exact for them)"
+                f"  underflow         {self.underflow} entries of the support are below "
+                f"{self.underflow_floor:.1e} and may read 0 (not covered by the bound; use "
+                "--exact for them)"
             )
         if self.exact_values is not None and not self.float_exact:
             lines.append("  note              float64 cannot hold every count: see exact_values")
@@ -302,13 +310,17 @@ def _moments(values: np.ndarray):
 
 
 def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bool = False):
-    """Sum the path groups into one array: ``(values, exponent, method, abs, rel, support)``.
+    """Sum the path groups into one array.
 
-    ``support`` is the exact non-zero pattern, or None where it is the whole box.
+    Returns ``(values, exponent, method, abs, roundings, support, tiny)``: the float result is
+    ``values * 2 ** exponent``; ``roundings`` bounds every entry's relative error as
+    ``gamma(roundings)`` above the underflow floor ``tiny`` (a fraction of the L1 norm), or
+    is None; ``support`` is the exact non-zero pattern, or None where it is the whole box
+    (per axis for vectors).
 
-    The float result is ``values * 2 ** exponent``. With ``vectors``, one float path group
-    that is separable comes back as its tuple of per-axis vectors instead (``erf`` forms the
-    outer product once, after normalising a vector rather than the whole map).
+    With ``vectors``, one float path group that is separable comes back as its tuple of
+    per-axis vectors instead (``erf`` forms the outer product once, after normalising a
+    vector rather than the whole map).
     """
     parts = []
     lazy = vectors and len(terms) == 1 and not exact
@@ -316,7 +328,13 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
         kind = "exact" if exact else method
         fixed = compose(list(t.fixed), dims, kind, outer=not (lazy and mode == "ones"))
         if mode == "ones":
-            comp, e, abs_e, rel_e = fixed, fixed.exponent, fixed.abs_error, fixed.rel_error
+            comp, e, abs_e, count, tiny = (
+                fixed,
+                fixed.exponent,
+                fixed.abs_error,
+                fixed.roundings,
+                fixed.tiny_fraction,
+            )
         else:
             square = fixed.values * fixed.values
             e_sq = 0 if exact else math.frexp(float(square.sum()))[1]
@@ -325,11 +343,12 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
             e = comp.exponent + 2 * fixed.exponent + e_sq
             peak = 0.0 if exact else float(np.max(np.abs(fixed.values))) * 2.0**-e_sq
             abs_e = comp.abs_error + 2 * fixed.abs_error * peak
-            rel_e = (
+            count = (
                 None
-                if None in (comp.rel_error, fixed.rel_error)
-                else (comp.rel_error + 2 * fixed.rel_error)
+                if None in (comp.roundings, fixed.roundings)
+                else comp.roundings + 2 * fixed.roundings + 1  # squared, then rounded
             )
+            tiny = _squared_fraction(comp, fixed, square) if not exact else 0.0
         parts.append(
             (
                 comp.values if comp.values is not None else comp.vectors,
@@ -338,33 +357,57 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
                 t.shift or (0,) * dims,
                 comp.method,
                 abs_e,
-                rel_e,
+                count,
                 comp.support,
+                tiny,
             )
         )
     if len(parts) == 1 and not exact:  # one path group: no sum to form, no copy to make
-        values, e, coef, _, used, abs_e, rel_e, supp = parts[0]
+        values, e, coef, _, used, abs_e, count, supp, tiny = parts[0]
         if coef != 1:
             values = (values[0] * coef, *values[1:]) if isinstance(values, tuple) else values * coef
-        return values, e, used, abs(coef) * abs_e, rel_e, supp
+            count = None if coef < 0 or count is None else count + 1
+        return values, e, used, abs(coef) * abs_e, count, supp, tiny
     shape = tuple(max(s[a] + v.shape[a] for v, _, _, s, *_ in parts) for a in range(dims))
     top = max(p[1] for p in parts)
     out = np.zeros(shape, dtype=object if exact else float)
     support = np.zeros(shape, dtype=bool)
     if exact:
         out.fill(0)
-    abs_error, rel_errors, methods = 0.0, [], set()
-    for values, e, coef, shift, used, abs_e, rel_e, supp in parts:
+    abs_error, counts, fractions, methods = 0.0, [], [], set()
+    for values, e, coef, shift, used, abs_e, count, supp, tiny in parts:
         weight = coef if exact else scale2(coef, e - top)
         where = tuple(slice(s, s + n) for s, n in zip(shift, values.shape))
         out[where] += weight * values
         support[where] |= True if supp is None else supp
         abs_error += abs(weight) * abs_e if not exact else 0.0
-        rel_errors.append(rel_e)
+        counts.append(None if coef < 0 else count)
+        fractions.append(tiny)
         methods.add(used)
-    rel_error = None if None in rel_errors else max(rel_errors) + 2 * np.finfo(float).eps
+    count, tiny = (0, 0.0) if exact else (None, 0.0)
+    if None not in counts and not exact:
+        # an entry takes at most one term per group: a product by its weight, then sums
+        count = max(counts) + len(parts)
+        # each group's underflow error scales with its own L1, at most the total's; a
+        # weight (or its product) below the normal range adds at most u tiny 2^8 per group
+        l1 = float(np.sum(out))
+        tiny = max(fractions) + len(parts) * 2.0**9 * np.finfo(float).tiny / l1 if l1 else 0.0
     used = "+".join(sorted(methods))
-    return out, (0 if exact else top), used, abs_error, rel_error, support
+    return out, (0 if exact else top), used, abs_error, count, support, tiny
+
+
+def _squared_fraction(comp, fixed, square) -> float:
+    """Underflow fraction of ``compose(random, fixed ** 2)`` (see :class:`Composition`).
+
+    The square's underflow error, at most ``2 max|F| u tiny_F L1(F)`` per entry plus the
+    squaring's own, spreads through the random part to at most that over ``sum F^2`` of
+    the result's L1 norm. A trivial fixed part (one entry) adds nothing.
+    """
+    if fixed.values.size == 1:
+        return comp.tiny_fraction
+    f = np.abs(fixed.values)
+    extra = 2 * float(f.max()) * float(f.sum()) * fixed.tiny_fraction + _TINY
+    return comp.tiny_fraction + extra / float(np.sum(square))
 
 
 def _check(name, value, valid):
@@ -479,12 +522,14 @@ def erf(
                 f"(limit {_EXACT_MAX_OPS:.0g}); drop exact=True (--exact) for float64 results "
                 "with a stated error bound"
             )
-    values, exponent, used, abs_error, rel_error, support = _evaluate(
+    values, exponent, used, abs_error, count, support, tiny = _evaluate(
         terms, net.dims, weights, exact, method, vectors=True
     )
     vectors = values if isinstance(values, tuple) else None
     if vectors is not None and min(float(v.min()) for v in vectors) < 0:
         values, vectors = _outer(list(vectors)), None  # signed: the general passes below
+        support = None if support is None else _outer(list(support))
+        tiny, count = 0.0, None
     shape = tuple(v.size for v in vectors) if vectors is not None else values.shape
     if shape != rf.size:  # the two recurrences must agree: a bug if not
         raise AssertionError(f"ERF shape {shape} != receptive field {rf.size}")
@@ -498,6 +543,8 @@ def erf(
     else:
         values = np.ascontiguousarray(values, dtype=float)  # no copy for fresh arrays
         low, high, total = _min_max_sum(values)
+    if low < 0:
+        count = None  # relative bounds are for non-negative maps
     peak = max(high, -low)
     log2 = math.log10(2)
     log10_mass = math.log10(abs(total)) + exponent * log2 if total else -math.inf
@@ -520,29 +567,40 @@ def erf(
                 "exact counts (values then at peak 1)"
             )
         divisor = scale2(1.0, -exponent)  # exact when the exponent is an integer
+        if count is not None and not float(exponent).is_integer():
+            count += 1
+    elif normalize == "sum":
+        divisor = abs(total)
+        if count is not None and vectors is None:  # vectors are summed one by one below
+            divisor, extra = _accurate_sum(values)
+            count = 2 * count + extra + 1  # the values' errors, over their sum's, rounded
     else:
-        divisor = abs(total) if normalize == "sum" else peak
+        divisor = peak
+        count = None if count is None else 2 * count + 1  # the peak is one of the values
     if vectors is not None:
         # each vector to peak 1 (or sum 1): then the map's peak is exactly 1 (its sum 1 to
         # rounding); raw maps scale the first vector by 2^-exponent (exact for an integer one)
         if normalize == "peak":
             scaled = [v / v.max() for v in vectors]
         elif normalize == "sum":
-            scaled = [v / v.sum() for v in vectors]
+            totals = [_accurate_sum(v) for v in vectors]
+            scaled = [v / v_sum for v, (v_sum, _) in zip(vectors, totals)]
+            if count is not None:  # per vector, as for a map; the outer product after
+                count = 2 * count + sum(extra + 1 for _, extra in totals)
         else:
             scaled = [vectors[0] / divisor, *vectors[1:]]
         values = _outer(scaled)
-        if rel_error is not None:  # one rounding per vector's scaling, not one for the map
-            rel_error += len(scaled) * np.finfo(float).eps
-        tiny = np.finfo(float).tiny
-        if _extreme(scaled, np.min) >= tiny:  # the map's smallest entry is normal
-            underflow = 0
-        elif support is None:
-            underflow = _count_tiny_outer(scaled)
-        else:
-            underflow = _divide_and_count_tiny(values, 1.0, support)
+        # the relative bound holds above the floor: count the support's entries below it
+        floor = max(_TINY, tiny * math.prod(float(v.sum()) for v in scaled))
+        if support is not None:
+            scaled = [v[a] for v, a in zip(scaled, support)]
+        below = _extreme(scaled, np.min) < floor
+        underflow = _count_below_outer(scaled, floor) if below else 0
     else:
-        underflow = _divide_and_count_tiny(values, divisor, support)  # in place: fresh array
+        floor = max(_TINY, tiny * abs(total) / divisor) if count is not None else _TINY
+        underflow = _divide_and_count_below(values, divisor, support, floor)  # in place
+    # entries above the floor: their underflow error is at most u (and u for the floor's)
+    rel_error = None if count is None else gamma(count + 2)
     return ERFResult(
         values=values,
         receptive_field=rf,
@@ -553,6 +611,7 @@ def erf(
         abs_error=abs_error / divisor,
         rel_error=rel_error,
         underflow=underflow,
+        underflow_floor=floor,
         network=net,
     )
 
@@ -601,24 +660,23 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
 _CHUNK = 1 << 18
 
 
-def _count_tiny_outer(vectors) -> int:
-    """Entries of the outer product of non-negative vectors below the smallest normal float.
+def _count_below_outer(vectors, floor: float) -> int:
+    """Entries of the outer product of non-negative vectors below ``floor`` (>= tiny).
 
     Without forming or reading it: the leading axes' products (as numpy forms them) against
     the sorted last vector. fl(h b) is monotone in b, so each count is a bisection on the
     products themselves (exact, ties and rounding included).
     """
-    tiny = np.finfo(float).tiny
     if len(vectors) == 1:
-        return int(np.count_nonzero(vectors[0] < tiny))
+        return int(np.count_nonzero(vectors[0] < floor))
     head = vectors[0]
     for v in vectors[1:-1]:
         head = np.multiply.outer(head, v).ravel()
     last = np.sort(vectors[-1])
     low, high = np.zeros(head.size, dtype=np.int64), np.full(head.size, last.size)
-    while np.any(low < high):  # first index with fl(h * b) >= tiny, for every h at once
+    while np.any(low < high):  # first index with fl(h * b) >= floor, for every h at once
         mid = (low + high) // 2
-        below = head * last[np.minimum(mid, last.size - 1)] < tiny
+        below = head * last[np.minimum(mid, last.size - 1)] < floor
         active = low < high
         low = np.where(active & below, mid + 1, low)
         high = np.where(active & ~below, mid, high)
@@ -648,12 +706,8 @@ def _min_max_sum(values: np.ndarray) -> tuple[float, float, float]:
     return low, high, total
 
 
-def _divide_and_count_tiny(values: np.ndarray, divisor: float, support) -> int:
-    """Divide ``values`` in place; count the entries (inside ``support``) then tiny.
-
-    Tiny: below the smallest normal float64 in magnitude.
-    """
-    tiny = np.finfo(float).tiny
+def _divide_and_count_below(values: np.ndarray, divisor: float, support, floor: float) -> int:
+    """Divide ``values`` in place; count the entries (inside ``support``) then below ``floor``."""
     flat = values.reshape(-1)
     mask = None if support is None else support.reshape(-1)
     count = 0
@@ -661,11 +715,26 @@ def _divide_and_count_tiny(values: np.ndarray, divisor: float, support) -> int:
         part = flat[i : i + _CHUNK]
         if divisor != 1:
             part /= divisor
-        small = np.abs(part) < tiny
+        small = np.abs(part) < floor
         if mask is not None:
             small &= mask[i : i + _CHUNK]
         count += int(np.count_nonzero(small))
     return count
+
+
+def _accurate_sum(values: np.ndarray) -> tuple[float, int]:
+    """The sum of non-negative ``values`` and the roundings that bound its relative error.
+
+    Summed in extended precision where numpy has it (x86 ``longdouble``, 64-bit mantissa):
+    whatever the order, at most ``(n - 1) 2^-64`` relative, then one rounding to float64;
+    else ``math.fsum`` (correctly rounded).
+    """
+    flat = values.reshape(-1)
+    eps = float(np.finfo(np.longdouble).eps)
+    if eps <= 2.0**-63 and flat.size <= 1 << 16:
+        extra = math.ceil((flat.size - 1) * (eps / 2) / 2.0**-53)
+        return float(np.sum(flat, dtype=np.longdouble)), 1 + extra
+    return math.fsum(flat), 1
 
 
 def _log10(x) -> float:
@@ -707,16 +776,24 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
         getattr(x, "repeat", 1) * int(np.prod(getattr(x, "kernel", (2,))))
         for x in _all_layers(net.layers)
     )
-    eps = np.finfo(float).eps
     nonneg = bool(np.all(values >= 0))
+    count = ops if nonneg else None  # per layer, a product and sums per tap
+    if count is not None and normalize == "sum":
+        divisor, extra = _accurate_sum(values)
+        count = 2 * count + extra + 1
+    elif count is not None and normalize == "peak":
+        count = 2 * count + 1
+    values = values / divisor
+    support = values != 0
     return ERFResult(
-        values=values / divisor,
+        values=values,
         receptive_field=rf,
         weights=weights,
         normalize=normalize,
         method="adjoint",
         log10_mass=math.log10(abs(total)) if total else -math.inf,
-        abs_error=ops * eps * float(np.abs(values).sum()) / divisor,
-        rel_error=ops * eps if nonneg else None,
+        abs_error=gamma(ops) * float(np.abs(values).sum()),
+        rel_error=None if count is None else gamma(count),
+        underflow=int(np.count_nonzero(support & (np.abs(values) < _TINY))),
         network=net,
     )

@@ -1,0 +1,185 @@
+"""The direct engine's error accounting against exact rational arithmetic.
+
+Every claim of :mod:`erftheory.compose` about a direct composition is checked here against
+Python integers and fractions, an independent route to the same numbers: the exact blocks
+``w^b``, the relative bound ``gamma(roundings)`` for every entry above the underflow floor
+(deep stacks, kernels with far tails, dilations, separable kernels with inexact vectors), and
+the extended-precision sums that normalise a map.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import erftheory as et
+from erftheory.compose import Factor, _exact_block, compose, gamma
+from erftheory.erf import _accurate_sum
+
+
+def _power(weights: list, n: int) -> list:
+    """Coefficients of ``(sum_m w_m x^m)^n`` in exact arithmetic, by squaring."""
+
+    def times(a, b):
+        out = [0] * (len(a) + len(b) - 1)
+        for i, x in enumerate(a):
+            if x:
+                for j, y in enumerate(b):
+                    out[i + j] += x * y
+        return out
+
+    result, base = [1], list(weights)
+    while n:
+        if n & 1:
+            result = times(result, base)
+        n >>= 1
+        if n:
+            base = times(base, base)
+    return result
+
+
+def _upsample(coefficients: list, scale: int) -> list:
+    out = [0] * ((len(coefficients) - 1) * scale + 1)
+    out[::scale] = coefficients
+    return out
+
+
+def _check_relative(values: np.ndarray, exponent: float, exact: list, comp) -> int:
+    """Assert the bound on every entry above the floor; return how many entries were checked."""
+    scale = Fraction(2) ** int(exponent)
+    floor = comp.tiny_fraction * float(np.sum(values))
+    checked = 0
+    for v, e in zip(values, exact):
+        if e == 0:
+            assert v == 0  # a true zero is computed as zero
+            continue
+        true = Fraction(e) / scale
+        if true < Fraction(floor) * (1 + Fraction(1, 10**9)):
+            continue
+        assert abs(Fraction(float(v)) - true) <= Fraction(comp.rel_error) * true
+        checked += 1
+    return checked
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), min_size=2, max_size=5).filter(lambda w: sum(w) > 0),
+    st.integers(0, 3),
+    st.integers(8, 300),
+)
+def test_exact_blocks_are_the_exact_power(ints, exponent, power):
+    # small integers times a power of two: w^b is an integer polynomial power
+    kernel = np.ldexp(np.array(ints, dtype=float), -exponent)
+    block, b, t = _exact_block(kernel, power)
+    if block is None:
+        assert np.count_nonzero(kernel) < 2 or sum(ints) ** 8 >= 2**53
+        return
+    assert 4 <= b <= power // 2 and b & (b - 1) == 0
+    want = [Fraction(c, 2 ** (exponent * b)) for c in _power(ints, b)]
+    got = [Fraction(float(x)) * Fraction(2) ** t for x in block]
+    assert got == want
+    assert 0.5 <= float(np.max(block)) < 1
+
+
+def test_kernels_float64_cannot_block_exactly_are_applied_layer_by_layer():
+    assert _exact_block(np.array([0.1, 0.7, 0.2]), 1000)[0] is None  # 53-bit mantissas
+    assert _exact_block(np.array([1.0]), 1000)[0] is None  # one tap: nothing to sum
+    assert _exact_block(np.ones(3), 7)[0] is None  # a short run
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=4).filter(lambda w: sum(w) > 0),
+    st.integers(1, 700),
+    st.integers(1, 3),
+)
+def test_direct_1d_within_its_bound_above_the_floor(ints, power, scale):
+    # blocked and unblocked runs, dilated or not: every entry above the floor, tails included
+    comp = compose([Factor(np.array(ints, dtype=float), (scale,), power)], 1, "direct")
+    exact = _power(_upsample(ints, scale), power)
+    assert comp.method == "direct" and comp.values.size == len(exact)
+    _check_relative(comp.values, comp.exponent, exact, comp)
+
+
+def test_deep_tails_and_gradual_underflow_stay_inside_the_bound():
+    # taps 1 and 2^-30: entry m of the 40-fold power is C(40, m) 2^(-30 m), so the tail
+    # crosses the normal range (2^-1022) and intermediate layers underflow on the way
+    ints = [2**30, 1]
+    comp = compose([Factor(np.ldexp(np.array(ints, dtype=float), -30), (1,), 40)], 1, "direct")
+    exact = _power(ints, 40)
+    checked = _check_relative(comp.values, comp.exponent + 30 * 40, exact, comp)
+    assert checked >= 30  # all but the entries below the floor
+    # the floor is a small multiple of float64's normal range, not a loose cut
+    assert comp.tiny_fraction < 1e-295
+
+
+def test_separable_kernels_with_inexact_vectors_keep_a_true_bound():
+    # [1, 3, 1] x [1, 3, 1] / 9 splits into vectors with 1/3: not exact, 6 roundings a layer
+    k = np.outer([1.0, 3.0, 1.0], [1.0, 3.0, 1.0])
+    comp = compose([Factor(k, (1, 1), 30)], 2, "direct")
+    ones = compose([Factor(np.ones((3, 3)), (1, 1), 30)], 2, "direct")
+    assert comp.roundings >= ones.roundings + 6 * 30
+    line = _power([1, 3, 1], 30)
+    scale = Fraction(2) ** int(comp.exponent)
+    for i in range(0, 61, 7):
+        for j in range(0, 61, 5):
+            true = Fraction(line[i] * line[j]) / scale
+            got = Fraction(float(comp.values[i, j]))
+            assert abs(got - true) <= Fraction(comp.rel_error) * true
+
+
+def test_nearly_rank_one_kernels_are_not_split():
+    # off by 1e-14 relative in one entry: the outer product of vectors would not be the kernel
+    k = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0])
+    k[0, 0] *= 1 + 1e-14
+    comp = compose([Factor(k, (1, 1), 3)], 2, "direct")
+    exact = compose([Factor(np.array(k, dtype=object), (1, 1), 3)], 2, "exact")
+    # direct N-d shift-and-add composition of the true kernel, checked entry by entry
+    scale = Fraction(2) ** int(comp.exponent)
+    for got, want in zip(comp.values.flat, exact.values.flat):
+        true = Fraction(want) / scale
+        assert abs(Fraction(float(got)) - true) <= Fraction(comp.rel_error) * true
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0, 1e300), min_size=1, max_size=3000))
+def test_accurate_sums_within_their_rounding_count(values):
+    total, roundings = _accurate_sum(np.array(values))
+    exact = sum(Fraction(v) for v in values)
+    assert abs(Fraction(total) - exact) <= Fraction(gamma(roundings)) * exact
+
+
+def test_gamma_is_higham_gamma():
+    u = 2.0**-53
+    assert gamma(10) == pytest.approx(10 * u / (1 - 10 * u), rel=1e-15)
+    with pytest.raises(ValueError, match="no relative bound"):
+        gamma(2**53)
+
+
+def test_separable_depth_1000_normalised_map_is_within_1e12():
+    # the 2-D map of 1000 three-tap layers, to sum 1: every entry above the floor, against
+    # exact trinomial counts (the map is their outer product over 9^1000)
+    r = et.erf("2d: conv3*1000", normalize="sum")
+    assert r.rel_error < 1e-12
+    line = _power([1, 1, 1], 1000)
+    total = Fraction(3**1000)
+    rows = [0, 100, 400, 700, 1000]
+    floor = Fraction(r.underflow_floor)
+    for i in rows:
+        for j in range(0, 2001, 50):
+            true = Fraction(line[i] * line[j]) / total**2
+            if true < floor * 2:
+                continue
+            got = Fraction(float(r.values[i, j]))
+            assert abs(got - true) <= Fraction(r.rel_error) * true
+
+
+def test_joins_with_cancelling_terms_claim_no_relative_bound():
+    # x - 0.5 x: the sum of signed terms can lose every digit; only the absolute bound stays
+    r = et.erf("1d: res(conv3/w[-0.25,-0.5,-0.25])")
+    assert r.rel_error is None and math.isfinite(r.abs_error)
