@@ -172,12 +172,12 @@ def _rank_one_roundings(kernel: np.ndarray, vectors: list[np.ndarray]) -> int:
 
 def _significant_bits(v: np.ndarray) -> int:
     """The most significant bits (first to last set bit) of any entry's mantissa."""
-    mantissa = np.frexp(v[v != 0])[0]
-    if mantissa.size == 0:
-        return 0
-    m = np.abs(np.ldexp(mantissa, 53)).astype(np.int64)
-    lowest = m & -m
-    return int(53 - np.min(np.frexp(lowest.astype(float))[1] - 1))
+    most = 0
+    for x in v.tolist():
+        n = abs(x.as_integer_ratio()[0])  # an odd numerator, or an integer
+        if n:
+            most = max(most, (n >> ((n & -n).bit_length() - 1)).bit_length())
+    return most
 
 
 def _exact_block(kernel: np.ndarray, power: int) -> tuple[np.ndarray | None, int, int]:
