@@ -14,8 +14,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from strategies import architecture
 
 import erftheory as et
 from erftheory.compose import Factor, _exact_block, compose, gamma
@@ -183,3 +184,31 @@ def test_joins_with_cancelling_terms_claim_no_relative_bound():
     # x - 0.5 x: the sum of signed terms can lose every digit; only the absolute bound stays
     r = et.erf("1d: res(conv3/w[-0.25,-0.5,-0.25])")
     assert r.rel_error is None and math.isfinite(r.abs_error)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    architecture(max_layers=4),
+    st.sampled_from(["ones", "random"]),
+    st.sampled_from([None, "sum", "peak"]),
+)
+def test_every_direct_erf_is_within_its_bound_of_the_exact_one(spec, weights, normalize):
+    # the whole pipeline (joins, pools, gates, random-mode squares, normalisation) against
+    # Python integers and fractions, entry by entry
+    net = et.as_network(spec)
+    assume(math.prod(et.receptive_field(net).size) <= 3000)
+    try:
+        exact = et.erf(net, weights=weights, normalize=normalize, exact=True)
+    except et.ERFError:
+        return  # refused in exact mode (e.g. an all-zero map cannot be normalised)
+    r = et.erf(net, weights=weights, normalize=normalize, method="direct")
+    if r.rel_error is None:
+        return
+    assume(exact.normalize == normalize)  # raw counts beyond float64 come back at peak 1
+    floor = Fraction(r.underflow_floor)
+    for got, want in zip(r.values.flat, exact.exact_values.flat):
+        want = Fraction(want)
+        if want == 0:
+            assert got == 0
+        elif want >= floor * 2:
+            assert abs(Fraction(float(got)) - want) <= Fraction(r.rel_error) * want
