@@ -131,20 +131,34 @@ def aggregate(stack: np.ndarray, dims: int, method: str = "abs", log_scale: bool
         values = values.sum(axis=1)
     if extra >= 1:
         values = values.mean(axis=0)
-    if log_scale:
-        values = np.log10(values + 1.0)
-        text += ", then log10(x + 1)"
-    return values, text
+    return _log_scaled(values, text) if log_scale else (values, text)
+
+
+def _log_scaled(values: np.ndarray, protocol: str) -> tuple[np.ndarray, str]:
+    """RepLKNet's ``log10(x + 1)`` step, and ``protocol`` with a note that it was applied.
+
+    Examples
+    --------
+    >>> m, protocol = _log_scaled(np.array([0.0, 9.0, 99.0]), "used as given")
+    >>> m.tolist(), protocol
+    ([0.0, 1.0, 2.0], 'used as given, then log10(x + 1)')
+    """
+    return np.log10(values + 1.0), protocol + ", then log10(x + 1)"
 
 
 @dataclass(frozen=True)
 class AlignedMap:
-    """An empirical map cut to the receptive field of the analytic ERF."""
+    """An empirical map cut to the receptive field of the analytic ERF.
+
+    ``start`` is the input position of the field's first pixel per axis: the same window
+    can be cut from another map of the input's shape.
+    """
 
     values: np.ndarray
     centre: tuple[float, ...]
     how: str
     mass_outside: float
+    start: tuple[int, ...] = ()
 
 
 def align(values: np.ndarray, shape, unit=None) -> AlignedMap:
@@ -180,7 +194,7 @@ def align(values: np.ndarray, shape, unit=None) -> AlignedMap:
         raise ERFError("the empirical map is all zero")
     if unit is None:
         weights = np.abs(values) / total
-        grids = np.indices(values.shape).reshape(values.ndim, -1)
+        grids = np.indices(values.shape, dtype=float).reshape(values.ndim, -1)
         centre = grids @ weights.reshape(-1)
         how = "centre of mass"
     else:
@@ -195,16 +209,8 @@ def align(values: np.ndarray, shape, unit=None) -> AlignedMap:
             )
         how = "declared unit position"
     # the field of a unit covers start..start+r-1 with its centre at start + (r - 1) / 2
-    starts = [int(np.floor(c - (r - 1) / 2 + 0.5)) for c, r in zip(centre, shape)]
-    out = np.zeros(shape)
-    src, dst = [], []
-    for s, r, n in zip(starts, shape, values.shape):
-        lo, hi = max(s, 0), min(s + r, n)
-        if lo >= hi:
-            raise ERFError("the receptive field window lies outside the map")
-        src.append(slice(lo, hi))
-        dst.append(slice(lo - s, hi - s))
-    out[tuple(dst)] = values[tuple(src)]
+    starts = tuple(int(np.floor(c - (r - 1) / 2 + 0.5)) for c, r in zip(centre, shape))
+    out = _cut(values, shape, starts)
     inside = float(np.abs(out).sum())
     outside = (total - inside) / total
     if outside > 1e-6:
@@ -214,4 +220,29 @@ def align(values: np.ndarray, shape, unit=None) -> AlignedMap:
             "architecture is not the one measured, or the alignment is wrong (try --unit)"
         )
     centre_out = tuple(float(c - s) for c, s in zip(centre, starts))
-    return AlignedMap(out, centre_out, how, outside)
+    return AlignedMap(out, centre_out, how, outside, starts)
+
+
+def _cut(values: np.ndarray, shape, start) -> np.ndarray:
+    """The window of ``shape`` starting at input position ``start``, zero outside the map.
+
+    Raises
+    ------
+    ERFError
+        A window that misses the map on some axis.
+
+    Examples
+    --------
+    >>> _cut(np.arange(5.0), (3,), (3,)).tolist()
+    [3.0, 4.0, 0.0]
+    """
+    out = np.zeros(shape)
+    src, dst = [], []
+    for s, r, n in zip(start, shape, np.shape(values)):
+        lo, hi = max(s, 0), min(s + r, n)
+        if lo >= hi:
+            raise ERFError("the receptive field window lies outside the map")
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - s, hi - s))
+    out[tuple(dst)] = values[tuple(src)]
+    return out

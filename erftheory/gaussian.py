@@ -21,6 +21,7 @@ Convolutional Neural Networks", NeurIPS 2016.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
@@ -52,22 +53,95 @@ def _json(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def _as_distribution(erf, name: str = "erf") -> np.ndarray:
-    """``|erf|`` as float64 normalised to sum 1, after checking it can be one."""
+@dataclass(frozen=True, eq=False)
+class _PreparedMap:
+    """An ERF map checked and taken as a distribution once, for every measure that reads it.
+
+    `moments`, `compare_to_gaussian`, `distances` and the measures of
+    :mod:`erftheory.metrics` accept one in place of the array, so an analysis that runs them
+    all reads, checks and normalises the map once. What only some measures need is computed
+    on first use and then kept; every value is the one those functions compute from the
+    array. The arrays are read-only.
+
+    Attributes
+    ----------
+    absolute : numpy.ndarray
+        ``|erf|`` as float64.
+    p : numpy.ndarray
+        ``absolute`` normalised to sum 1 (divided by its peak first, so the sum cannot
+        overflow).
+    """
+
+    absolute: np.ndarray
+    p: np.ndarray
+
+    @functools.cached_property
+    def marginals(self) -> list[np.ndarray]:
+        """The marginal of ``p`` on each axis (the sum over the other axes)."""
+        d = self.p.ndim
+        return [_frozen(self.p.sum(axis=tuple(b for b in range(d) if b != a))) for a in range(d)]
+
+    @functools.cached_property
+    def moments(self) -> Moments:
+        """The moments of ``p`` (see `moments`)."""
+        return _moments_of(self)
+
+    @functools.cached_property
+    def support(self) -> np.ndarray:
+        """The mask ``p > 0``."""
+        return _frozen(self.p > 0)
+
+    @functools.cached_property
+    def p_support(self) -> np.ndarray:
+        """``p`` on its support (flat), the terms of the entropy and of KL divergences."""
+        return _frozen(self.p[self.support])
+
+    @functools.cached_property
+    def log_p_support(self) -> np.ndarray:
+        """``log p`` on the support (flat)."""
+        return _frozen(np.log(self.p_support))
+
+    @functools.cached_property
+    def sqrt_p(self) -> np.ndarray:
+        """``sqrt p``, for Hellinger distances."""
+        return _frozen(np.sqrt(self.p))
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _prepare(erf, name: str = "erf") -> _PreparedMap:
+    """``erf`` checked and prepared as a distribution; a `_PreparedMap` is returned as is.
+
+    Raises
+    ------
+    ERFError
+        For a map that is not numeric, not 1- to 3-d, empty, non-finite or all zero.
+    """
+    if isinstance(erf, _PreparedMap):
+        return erf
     try:
         a = np.abs(np.asarray(erf, dtype=float))
     except (TypeError, ValueError) as exc:
         raise ERFError(f"{name} must be a numeric array, got {type(erf).__name__}") from exc
     if a.ndim not in (1, 2, 3) or a.size == 0:
         raise ERFError(f"{name} must be a non-empty 1-, 2- or 3-d array, got shape {a.shape}")
-    bad = int(np.count_nonzero(~np.isfinite(a)))
-    if bad:
+    peak = a.max()  # NaN if any entry is NaN, inf if any is infinite
+    if not math.isfinite(peak):
+        bad = int(np.count_nonzero(~np.isfinite(a)))
         raise ERFError(f"{name} has {bad} non-finite entries (nan or inf); a map must be finite")
-    peak = a.max()
     if peak == 0:
         raise ERFError(f"{name} (shape {a.shape}) is all zero: it is not a distribution")
-    a = a / peak  # the sum cannot overflow after this
-    return a / a.sum()
+    p = a / peak  # the sum cannot overflow after this
+    p /= p.sum()
+    return _PreparedMap(_frozen(a), _frozen(p))
+
+
+def _as_distribution(erf, name: str = "erf") -> np.ndarray:
+    """``|erf|`` as float64 normalised to sum 1, after checking it can be one (read-only)."""
+    return _prepare(erf, name).p
 
 
 # --------------------------------------------------------------------------------- moments
@@ -99,7 +173,7 @@ def moments(erf) -> Moments:
 
     Parameters
     ----------
-    erf : array_like
+    erf : array_like or _PreparedMap
         1-, 2- or 3-d map; ``|erf|`` normalised to sum 1 is the distribution.
 
     Returns
@@ -122,9 +196,12 @@ def moments(erf) -> Moments:
     ----------
     Luo et al., NeurIPS 2016, section 2 (the ERF as a distribution).
     """
-    p = _as_distribution(erf)
+    return _prepare(erf).moments
+
+
+def _moments_of(prepared: _PreparedMap) -> Moments:
+    p, marginals = prepared.p, prepared.marginals
     d = p.ndim
-    marginals = [p.sum(axis=tuple(b for b in range(d) if b != a)) for a in range(d)]
     mean = [float(m @ np.arange(m.size)) for m in marginals]
     centred = [np.arange(m.size) - mu for m, mu in zip(marginals, mean)]
     cov = np.zeros((d, d))
@@ -136,7 +213,8 @@ def moments(erf) -> Moments:
         skew.append(float(m3 / var**1.5) if var > 0 else math.nan)
         kurt.append(float(m4 / var**2 - 3.0) if var > 0 else math.nan)
         for b in range(a + 1, d):
-            pair = p.sum(axis=tuple(c for c in range(d) if c not in (a, b)))
+            others = tuple(c for c in range(d) if c not in (a, b))
+            pair = p.sum(axis=others) if others else p  # in 2-d the pair is p itself
             cov[a, b] = cov[b, a] = float(centred[a] @ pair @ centred[b])
     return Moments(
         mean=tuple(mean),
@@ -514,22 +592,22 @@ def edgeworth_prediction(
     for values, *_ in axes[1:]:
         raw = np.multiply.outer(raw, values)
     outside = 1.0 - math.prod(1.0 - ax[3] for ax in axes)
-    negative = float(np.sum(np.clip(-raw, 0.0, None)))
+    clipped = np.clip(raw, 0.0, None)
+    negative = float(np.sum(clipped - raw))  # the total of -min(raw, 0)
     if not normalise:
         return GridPrediction(raw, discretisation, "hermite", outside, negative, False)
-    clipped = np.clip(raw, 0.0, None)
     total = float(clipped.sum())
     if total <= 0:
         raise ERFError("the Edgeworth prediction has no positive mass on this grid")
     log_values = None
     if discretisation == "point":  # log|phi poly| per axis, without underflow of phi
         with np.errstate(divide="ignore"):
-            log_abs = _outer_sum([ax[1] + np.log(np.abs(ax[2])) for ax in axes])
-        sign = _outer_prod([np.sign(ax[2]) for ax in axes])
-        log_values = np.where(sign > 0, log_abs - math.log(total), -np.inf)
-    return GridPrediction(
-        clipped / total, discretisation, "hermite", outside, negative, True, log_values
-    )
+            log_values = _outer_sum([ax[1] + np.log(np.abs(ax[2])) for ax in axes])
+        log_values -= math.log(total)
+        positive = _outer_prod([np.sign(ax[2]).astype(np.int8) for ax in axes]) > 0
+        log_values[~positive] = -np.inf
+    clipped /= total
+    return GridPrediction(clipped, discretisation, "hermite", outside, negative, True, log_values)
 
 
 # ------------------------------------------------------------------------------- distances
@@ -562,11 +640,12 @@ def distances(p, q) -> Distances:
 
     Parameters
     ----------
-    p : array_like
-        The reference map (the ERF); KL is taken in the direction ``KL(p || q)``.
+    p : array_like or _PreparedMap
+        The reference map (the ERF); KL is taken in the direction ``KL(p || q)``. A prepared
+        map is taken as it is (not normalised again) and lends its square root and logarithm.
     q : array_like or GridPrediction
-        The model; a normalised `GridPrediction` lends its ``log_values``, so KL stays finite
-        where the prediction only underflowed.
+        The model; a normalised `GridPrediction` is taken as it is and lends its
+        ``log_values``, so KL stays finite where the prediction only underflowed.
 
     Returns
     -------
@@ -584,29 +663,37 @@ def distances(p, q) -> Distances:
     >>> d.total_variation, d.kl, d.sup
     (0.5, inf, 0.5)
     """
-    log_q = None
-    if isinstance(q, GridPrediction):
-        if q.normalised and q.log_values is not None:
-            log_q = q.log_values
-        q = q.values
-    p, q = _as_distribution(p, "p"), _as_distribution(q, "q")
+    reference = _prepare(p, "p")
+    if isinstance(q, GridPrediction) and q.normalised:  # a distribution already: as it is
+        log_q, q = q.log_values, q.values
+    else:
+        log_q = None
+        q = _as_distribution(q.values if isinstance(q, GridPrediction) else q, "q")
+    p = reference.p
     if p.shape != q.shape:
         raise ERFError(f"maps of shapes {p.shape} and {q.shape} cannot be compared")
-    diff = np.abs(p - q)
-    hell = math.sqrt(max(0.0, 0.5 * float(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2))))
-    support = p > 0
+    gap = p - q
+    np.abs(gap, out=gap)
+    tv = min(float(gap.sum() / 2), 1.0)  # rounding can exceed 1 for disjoint supports
+    sup = min(float(gap.max()), 1.0)
+    np.sqrt(q, out=gap)  # the buffer again, now for sqrt p - sqrt q
+    np.subtract(reference.sqrt_p, gap, out=gap)
+    hell = math.sqrt(max(0.0, 0.5 * float(np.sum(np.square(gap, out=gap)))))
+    return Distances(tv, _kl(reference, q, log_q), min(hell, 1.0), sup)
+
+
+def _kl(p: _PreparedMap, q: np.ndarray, log_q: np.ndarray | None) -> float:
+    """``KL(p || q)`` in nats, inf where ``q = 0 < p``; ``log_q``: ``log q`` if known."""
     if log_q is None:
-        lq = np.full(p.shape, -np.inf)
-        np.log(q, out=lq, where=q > 0)
+        q_support = q[p.support]
+        terms = np.full(q_support.shape, -np.inf)
+        np.log(q_support, out=terms, where=q_support > 0)
     else:
-        lq = log_q - math.log(float(q.sum()))  # q was re-normalised by rounding only
-    lq = lq[support]
-    if np.any(np.isneginf(lq)):
-        kl = math.inf
-    else:
-        kl = max(0.0, float(np.sum(p[support] * (np.log(p[support]) - lq))))
-    tv = min(float(diff.sum() / 2), 1.0)  # rounding can exceed 1 for disjoint supports
-    return Distances(tv, kl, min(hell, 1.0), min(float(diff.max()), 1.0))
+        terms = log_q[p.support]
+    if terms.min() == -np.inf:
+        return math.inf
+    np.subtract(p.log_p_support, terms, out=terms)  # log p - log q, then times p
+    return max(0.0, float(np.sum(np.multiply(terms, p.p_support, out=terms))))
 
 
 @dataclass(frozen=True)
@@ -663,7 +750,7 @@ def compare_to_gaussian(
 
     Parameters
     ----------
-    erf : array_like
+    erf : array_like or _PreparedMap
     discretisation : {"point", "cell"}
     edgeworth : bool
         False skips the Edgeworth-corrected prediction (``edgeworth`` is then None).
@@ -683,15 +770,18 @@ def compare_to_gaussian(
     ----------
     Luo et al., NeurIPS 2016, section 2.2.
     """
-    m = moments(erf)
-    p = _as_distribution(erf)
-    keep = [a for a in range(p.ndim) if m.covariance[a][a] > 0]
-    p = p.sum(axis=tuple(a for a in range(p.ndim) if a not in keep))
+    prepared = _prepare(erf)
+    m = prepared.moments
+    d = prepared.p.ndim
+    keep = [a for a in range(d) if m.covariance[a][a] > 0]
     if not keep:  # one pixel: exactly its own (degenerate) Gaussian
         zero = Distances(0.0, 0.0, 0.0, 0.0)
         one = (1,) * len(m.mean)
         return GaussianComparison(m, discretisation, zero, zero, 0.0, 0.0, "single pixel", one)
-    spans, mask = _lattice(p)
+    if len(keep) < d:  # the other axes hold all mass on one index: compare the rest
+        prepared = _prepare(prepared.p.sum(axis=tuple(a for a in range(d) if a not in keep)))
+    shape = prepared.p.shape
+    spans, mask = _lattice(prepared.marginals)
     span_all = tuple(spans[keep.index(a)] if a in keep else 1 for a in range(len(m.mean)))
     notes = [f"support on a sublattice of steps {span_all}"] if mask is not None else []
     mean = [m.mean[a] for a in keep]
@@ -699,32 +789,32 @@ def compare_to_gaussian(
     cov = without_rounding_cross_terms(cov)
     var = np.diag(cov)
     if np.count_nonzero(cov - np.diag(var)):
-        g = _restrict(gaussian_prediction(p.shape, mean, cov, discretisation), mask)
+        g = _restrict(gaussian_prediction(shape, mean, cov, discretisation), mask)
         notes.append("covariance not diagonal: Edgeworth (a product over axes) not computed")
         return GaussianComparison(
             m,
             discretisation,
-            distances(p, g),
+            distances(prepared, g),
             None,
             g.outside_mass,
             None,
             "; ".join(notes),
             span_all,
         )
-    g = _restrict(gaussian_prediction(p.shape, mean, var, discretisation), mask)
+    g = _restrict(gaussian_prediction(shape, mean, var, discretisation), mask)
     if not edgeworth:
         note = "; ".join(notes)
         return GaussianComparison(
-            m, discretisation, distances(p, g), None, g.outside_mass, None, note, span_all
+            m, discretisation, distances(prepared, g), None, g.outside_mass, None, note, span_all
         )
     skew = [m.skewness[a] for a in keep]
     kurt = [m.excess_kurtosis[a] for a in keep]
-    e = _restrict(edgeworth_prediction(p.shape, mean, var, skew, kurt, discretisation), mask)
+    e = _restrict(edgeworth_prediction(shape, mean, var, skew, kurt, discretisation), mask)
     return GaussianComparison(
         m,
         discretisation,
-        distances(p, g),
-        distances(p, e),
+        distances(prepared, g),
+        distances(prepared, e),
         g.outside_mass,
         e.negative_mass,
         "; ".join(notes),
@@ -745,15 +835,14 @@ def without_rounding_cross_terms(covariance) -> np.ndarray:
     return cov
 
 
-def _lattice(p: np.ndarray) -> tuple[list[int], np.ndarray | None]:
+def _lattice(marginals: list[np.ndarray]) -> tuple[list[int], np.ndarray | None]:
     """Step of each marginal's support, and the product-lattice mask if any step > 1.
 
     Entries below 1e-9 of a marginal's peak are ignored, so rounding noise (an FFT's) does
     not hide the lattice.
     """
     spans, masks = [], []
-    for a in range(p.ndim):
-        marginal = p.sum(axis=tuple(b for b in range(p.ndim) if b != a))
+    for marginal in marginals:
         support = np.flatnonzero(marginal > 1e-9 * marginal.max())
         span = int(np.gcd.reduce(np.diff(support))) if support.size > 1 else 1
         spans.append(span)

@@ -1,7 +1,9 @@
 """ERF size measures people quote, each stated exactly.
 
 Every measure takes an ERF map (1-, 2- or 3-d float array; index 0 = first input pixel of the
-receptive field) and uses ``|erf|``. Which number is which:
+receptive field) and uses ``|erf|``; `all_metrics` prepares the map once
+(:class:`erftheory.gaussian._PreparedMap`, which every measure also accepts) and hands it to
+each. Which number is which:
 
 - `std_radius`: the standard deviation per axis of the map taken as a distribution, and the
   ``k``-sigma radius ``k * std``.
@@ -28,12 +30,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 from .errors import ERFError
-from .gaussian import _as_distribution, _check_positive_definite, moments
+from .gaussian import _check_positive_definite, _prepare, _PreparedMap
 
 __all__ = [
     "REPLKNET_THRESHOLDS",
@@ -91,7 +93,7 @@ def std_radius(erf, k: float = 2.0) -> StdRadius:
 
     Parameters
     ----------
-    erf : array_like
+    erf : array_like or _PreparedMap
     k : float
         Positive multiple of the std.
 
@@ -115,7 +117,7 @@ def std_radius(erf, k: float = 2.0) -> StdRadius:
     Luo et al., NeurIPS 2016, section 2.2.
     """
     k = _positive(k)
-    std = moments(erf).std
+    std = _prepare(erf).moments.std
     return StdRadius(std, float(k), tuple(k * s for s in std))
 
 
@@ -152,7 +154,7 @@ def luo_size(
 
     Parameters
     ----------
-    erf : array_like
+    erf : array_like or _PreparedMap
     fraction : float
         In (0, 1].
     relative_to : {"centre", "peak"}
@@ -178,7 +180,8 @@ def luo_size(
     Luo et al., NeurIPS 2016.
     """
     fraction = _fraction(fraction, "fraction")
-    a = np.abs(_as_distribution(erf))
+    prepared = _prepare(erf)
+    a = prepared.p
     if relative_to == "centre":
         index = tuple(n // 2 for n in a.shape)
     elif relative_to == "peak":
@@ -192,7 +195,7 @@ def luo_size(
             "use relative_to='peak'"
         )
     count = int(np.count_nonzero(a > fraction * reference))
-    value = float(np.abs(np.asarray(erf, dtype=float))[index])
+    value = float(prepared.absolute[index])
     d = a.ndim
     return LuoSize(
         count, fraction, relative_to, index, value, count ** (1 / d), _ball_radius(count, d)
@@ -221,7 +224,7 @@ def mass_region(erf, fraction: float = TWO_SIGMA_MASS) -> MassRegion:
 
     Parameters
     ----------
-    erf : array_like
+    erf : array_like or _PreparedMap
     fraction : float
         In (0, 1].
 
@@ -245,12 +248,30 @@ def mass_region(erf, fraction: float = TWO_SIGMA_MASS) -> MassRegion:
     Luo et al., NeurIPS 2016 (the clean mass-based variant beside their threshold).
     """
     fraction = _fraction(fraction, "fraction")
-    p = _as_distribution(erf)
-    held = np.cumsum(np.sort(p, axis=None)[::-1])
-    count = min(int(np.searchsorted(held, fraction * (1 - 1e-12))) + 1, p.size)
+    p = _prepare(erf).p
+    target = fraction * (1 - 1e-12)
+    held = _largest_first(p, target)
+    count = min(int(np.searchsorted(held, target)) + 1, p.size)
     d = p.ndim
     mass = min(float(held[count - 1]), 1.0)
     return MassRegion(count, fraction, mass, count ** (1 / d), _ball_radius(count, d))
+
+
+def _largest_first(p: np.ndarray, mass: float) -> np.ndarray:
+    """Running sums of ``p``'s values, largest first, at least until they reach ``mass``.
+
+    Only the largest values are sorted (``np.partition`` picks them; their number grows
+    eightfold until they hold ``mass``): the same leading sums as sorting the whole map, at a
+    fraction of the cost when the mass sits in a few pixels.
+    """
+    flat = p.reshape(-1)
+    count = min(flat.size, 1 << 14)
+    while True:
+        top = flat if count == flat.size else np.partition(flat, flat.size - count)[-count:]
+        held = np.cumsum(np.sort(top)[::-1])
+        if count == flat.size or held[-1] >= mass:
+            return held
+        count = min(8 * count, flat.size)
 
 
 @dataclass(frozen=True)
@@ -279,12 +300,13 @@ class AreaRatio:
         return {**asdict(self), "sides": list(self.sides), "side": self.side}
 
 
-def _contribution(erf, log_scale: bool) -> np.ndarray:
-    p = _as_distribution(erf)
+def _contribution(prepared: _PreparedMap, log_scale: bool) -> np.ndarray:
     if not log_scale:
-        return p
-    a = np.log1p(np.abs(np.asarray(erf, dtype=float))) / math.log(10)  # log10(x + 1)
-    return a / a.max()
+        return prepared.p
+    a = np.log1p(prepared.absolute)
+    a /= math.log(10)  # log10(x + 1)
+    a /= a.max()
+    return a
 
 
 def _box_sums(a: np.ndarray) -> np.ndarray:
@@ -293,47 +315,73 @@ def _box_sums(a: np.ndarray) -> np.ndarray:
     half = [min(c, n - 1 - c) for c, n in zip(centre, a.shape)]
     box = a[tuple(slice(c - h, c + h + 1) for c, h in zip(centre, half))]
     for axis, h in enumerate(half):
-        box = np.moveaxis(box, axis, 0)
-        folded = np.concatenate([box[h : h + 1], box[h + 1 :] + box[:h][::-1]])
-        box = np.moveaxis(np.cumsum(folded, axis=0), 0, axis)
+        # fold the box onto its centre along the axis (x_c, x_c+1 + x_c-1, ...), then sum up
+        folded = np.empty(box.shape[:axis] + (h + 1,) + box.shape[axis + 1 :])
+        folded[_on(axis, 0)] = box[_on(axis, h)]
+        below = np.flip(box[_on(axis, slice(None, h))], axis)
+        np.add(box[_on(axis, slice(h + 1, None))], below, out=folded[_on(axis, slice(1, None))])
+        box = np.cumsum(folded, axis=axis, out=folded)
     return box
 
 
-def _prepare_boxes(erf, log_scale: bool):
-    a = _contribution(erf, log_scale)
-    return a, _box_sums(a)
+def _on(axis: int, index) -> tuple:
+    """The index that picks ``index`` on ``axis`` (and everything on the axes before it)."""
+    return (slice(None),) * axis + (index,)
 
 
-def _region(erf, threshold, log_scale, square: bool, prepared=None) -> AreaRatio:
-    """The box for one threshold; ``prepared`` = ``(a, sums)`` shares them across thresholds."""
+class _Boxes(NamedTuple):
+    """The map an area ratio reads, its centred box sums (`_box_sums`) and its total."""
+
+    contribution: np.ndarray
+    sums: np.ndarray
+    total: float
+
+
+def _prepare_boxes(prepared: _PreparedMap, log_scale: bool) -> _Boxes:
+    a = _contribution(prepared, log_scale)
+    return _Boxes(a, _box_sums(a), a.sum())
+
+
+def _held(sums: np.ndarray, total: float) -> np.ndarray:
+    return np.minimum(sums / total, 1.0)  # rounding must not let a box beat the whole map
+
+
+def _region(erf, threshold, log_scale, square: bool, boxes: _Boxes | None = None) -> AreaRatio:
+    """The box for one threshold; ``boxes`` (`_prepare_boxes`) shares the sums across them."""
     threshold = _fraction(threshold, "threshold")
-    a, sums = prepared if prepared is not None else _prepare_boxes(erf, log_scale)
-    held = np.minimum(sums / a.sum(), 1.0)  # rounding must not let a box beat the whole map
-    lows = [min(1, h - 1) for h in sums.shape]  # half-width i >= 1 wherever the axis allows
-    if square:
-        i = np.arange(1, min(sums.shape))
-        inside = held[tuple([i] * a.ndim)] > threshold
-        if np.any(inside):
-            best = (int(i[np.argmax(inside)]),) * a.ndim
-        else:
-            best = None
-    else:
-        held_ok = held[tuple(slice(lo, None) for lo in lows)]
-        grids = np.indices(held_ok.shape) + np.reshape(lows, [-1] + [1] * a.ndim)
-        area = np.prod(2 * grids + 1, axis=0).astype(float)
-        area[held_ok <= threshold] = np.inf
-        if np.isfinite(area.min()):
-            ties = area == area.min()
-            flat = np.argmax(np.where(ties, held_ok, -1.0))
-            best = tuple(int(g.flat[flat]) for g in grids)
-        else:
-            best = None
+    a, sums, total = boxes if boxes is not None else _prepare_boxes(_prepare(erf), log_scale)
+    best, held = (_square if square else _rectangle)(sums, total, threshold)
     if best is None:
         return AreaRatio(threshold, log_scale, a.shape, 1.0, 1.0, True)
     sides = tuple(2 * i + 1 for i in best)
-    return AreaRatio(
-        threshold, log_scale, sides, math.prod(sides) / a.size, float(held[best]), False
-    )
+    return AreaRatio(threshold, log_scale, sides, math.prod(sides) / a.size, held, False)
+
+
+def _square(sums: np.ndarray, total: float, threshold: float) -> tuple[tuple | None, float]:
+    """Half-widths and share of the least centred square above ``threshold``, or None."""
+    i = np.arange(1, min(sums.shape))
+    held = _held(sums[(i,) * sums.ndim], total)  # the diagonal: squares only
+    inside = held > threshold
+    if not np.any(inside):
+        return None, 1.0
+    j = int(np.argmax(inside))
+    return (int(i[j]),) * sums.ndim, float(held[j])
+
+
+def _rectangle(sums: np.ndarray, total: float, threshold: float) -> tuple[tuple | None, float]:
+    """Half-widths and share of the least centred box above ``threshold``, or None."""
+    held = _held(sums, total)
+    lows = [min(1, h - 1) for h in sums.shape]  # half-width i >= 1 wherever the axis allows
+    held_ok = held[tuple(slice(lo, None) for lo in lows)]
+    grids = np.indices(held_ok.shape) + np.reshape(lows, [-1] + [1] * sums.ndim)
+    area = np.prod(2 * grids + 1, axis=0).astype(float)
+    area[held_ok <= threshold] = np.inf
+    if not np.isfinite(area.min()):
+        return None, 1.0
+    ties = area == area.min()
+    flat = np.argmax(np.where(ties, held_ok, -1.0))
+    best = tuple(int(g.flat[flat]) for g in grids)
+    return best, float(held[best])
 
 
 def area_ratio(erf, threshold: float, log_scale: bool = True) -> AreaRatio:
@@ -358,7 +406,7 @@ def area_ratio(erf, threshold: float, log_scale: bool = True) -> AreaRatio:
 
     Parameters
     ----------
-    erf : array_like
+    erf : array_like or _PreparedMap
     threshold : float
         In (0, 1]; RepLKNet reports 0.2, 0.3, 0.5 and 0.99.
     log_scale : bool
@@ -397,7 +445,7 @@ def area_ratio_rectangle(erf, threshold: float, log_scale: bool = False) -> Area
 
     Parameters
     ----------
-    erf : array_like
+    erf : array_like or _PreparedMap
     threshold : float
         In (0, 1].
     log_scale : bool
@@ -432,7 +480,7 @@ def effective_area(erf) -> float:
 
     Parameters
     ----------
-    erf : array_like
+    erf : array_like or _PreparedMap
 
     Returns
     -------
@@ -453,9 +501,8 @@ def effective_area(erf) -> float:
     C. E. Shannon (1948): ``exp(H)`` is the number of equally likely positions with the
     same entropy.
     """
-    p = _as_distribution(erf)
-    p = p[p > 0]
-    return float(math.exp(-float(np.sum(p * np.log(p)))))
+    prepared = _prepare(erf)
+    return float(math.exp(-float(np.sum(prepared.p_support * prepared.log_p_support))))
 
 
 def trf_fraction_in_sigma_region(erf, k: float = 2.0) -> float:
@@ -468,7 +515,7 @@ def trf_fraction_in_sigma_region(erf, k: float = 2.0) -> float:
 
     Parameters
     ----------
-    erf : array_like
+    erf : array_like or _PreparedMap
     k : float
         Positive number of standard deviations.
 
@@ -493,16 +540,22 @@ def trf_fraction_in_sigma_region(erf, k: float = 2.0) -> float:
     Luo et al., NeurIPS 2016, section 2.4.
     """
     k = _positive(k)
-    m = moments(erf)
+    prepared = _prepare(erf)
+    m = prepared.moments
     cov = np.array(m.covariance)
     _check_positive_definite(cov, "the ERF's covariance")
     inv = np.linalg.inv(cov)
-    shape = np.shape(erf)
+    shape = prepared.p.shape
     dev = [np.arange(n) - mu for n, mu in zip(shape, m.mean)]
     d = len(shape)
     along = [v.reshape([-1 if a == i else 1 for a in range(d)]) for i, v in enumerate(dev)]
-    quad = sum(inv[a, b] * along[a] * along[b] for a in range(d) for b in range(d))
-    return float(np.count_nonzero(quad <= k * k) / math.prod(shape))
+    rows = max(1, 2**16 * shape[0] // math.prod(shape))  # a block of about 2^16 pixels
+    inside = 0
+    for start in range(0, shape[0], rows):  # by blocks of rows, which stay in the cache
+        block = [along[0][start : start + rows], *along[1:]]
+        quad = sum(inv[a, b] * block[a] * block[b] for a in range(d) for b in range(d))
+        inside += int(np.count_nonzero(quad <= k * k))
+    return inside / math.prod(shape)
 
 
 def check_options(
@@ -534,7 +587,9 @@ def all_metrics(
     """Every size measure of the ERF as a flat dict of plain numbers and lists (JSON-ready).
 
     ``thresholds`` (area ratio), ``luo_fraction`` and ``mass_fraction`` default to the
-    published settings; each must lie in (0, 1].
+    published settings; each must lie in (0, 1]. The map is checked and normalised once
+    (``erf`` may already be a prepared map, :class:`erftheory.gaussian._PreparedMap`) and
+    shared by every measure.
 
     Keys: ``mean``, ``std``, ``std_over_trf`` (std / array size per axis), ``radius_2sigma``;
     ``luo_count``, ``luo_side``, ``luo_radius`` (4.55% of the centre pixel; None when the
@@ -551,8 +606,9 @@ def all_metrics(
     (25.0, [3, 3, 5, 5], 25)
     """
     check_options(thresholds, luo_fraction, mass_fraction)
-    shape = np.shape(erf)
-    mom = moments(erf)
+    prepared = _prepare(erf)  # read, checked and normalised once for every measure below
+    shape = prepared.p.shape
+    mom = prepared.moments
     out: dict = {
         "mean": list(mom.mean),
         "std": list(mom.std),
@@ -560,24 +616,24 @@ def all_metrics(
         "radius_2sigma": [2.0 * s for s in mom.std],
     }
     try:
-        luo = luo_size(erf, luo_fraction)
+        luo = luo_size(prepared, luo_fraction)
         out.update(
             luo_fraction=luo_fraction, luo_count=luo.count, luo_side=luo.side, luo_radius=luo.radius
         )
     except ERFError:
         out.update(luo_count=None, luo_side=None, luo_radius=None)
-    out["luo_peak_count"] = luo_size(erf, luo_fraction, relative_to="peak").count
-    mass = mass_region(erf, mass_fraction)
+    out["luo_peak_count"] = luo_size(prepared, luo_fraction, relative_to="peak").count
+    mass = mass_region(prepared, mass_fraction)
     out.update(mass_fraction=mass_fraction, mass_count=mass.count, mass_radius=mass.radius)
     out["area_ratio_thresholds"] = list(thresholds)
     for key, log in (("area_ratio", True), ("area_ratio_raw", False)):
-        boxes = _prepare_boxes(erf, log)  # once for all thresholds
-        regions = [_region(erf, t, log, square=True, prepared=boxes) for t in thresholds]
+        boxes = _prepare_boxes(prepared, log)  # once for all thresholds
+        regions = [_region(prepared, t, log, square=True, boxes=boxes) for t in thresholds]
         out[f"{key}_side"] = [r.side for r in regions]
         out[key] = [r.ratio for r in regions]
-    out["effective_area"] = effective_area(erf)
+    out["effective_area"] = effective_area(prepared)
     try:
-        out["trf_fraction_2sigma"] = trf_fraction_in_sigma_region(erf, 2.0)
+        out["trf_fraction_2sigma"] = trf_fraction_in_sigma_region(prepared, 2.0)
     except ERFError:
         out["trf_fraction_2sigma"] = None
     return out

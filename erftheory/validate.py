@@ -114,34 +114,18 @@ class Validation:
         )
 
 
-def _moments(p: np.ndarray):
-    grids = np.indices(p.shape).reshape(p.ndim, -1).astype(float)
-    w = p.reshape(-1) / p.sum()
-    mean = grids @ w
-    c = grids - mean[:, None]
-    return mean, (c * w) @ c.T
-
-
 def _fit_gaussian(p: np.ndarray, mean0, cov0) -> dict:
     """Least-squares fit of ``a exp(-(x - m)^T S^-1 (x - m) / 2)`` to ``p`` (full S)."""
     from scipy.optimize import least_squares
 
     d = p.ndim
-    grids = np.indices(p.shape).reshape(d, -1).astype(float)
     target = p.reshape(-1)
     try:
         chol0 = np.linalg.cholesky(np.linalg.inv(cov0 + 1e-9 * np.eye(d)))
     except np.linalg.LinAlgError:
         chol0 = np.eye(d)
     tri = np.tril_indices(d)
-
-    def model(theta):
-        amp, mean = theta[0], theta[1 : 1 + d]
-        lower = np.zeros((d, d))
-        lower[tri] = theta[1 + d :]
-        z = lower.T @ (grids - mean[:, None])
-        return amp * np.exp(-0.5 * np.sum(z * z, axis=0))
-
+    model = _gaussian_model(p.shape, tri)
     theta0 = np.concatenate([[target.max()], mean0, chol0[tri]])
     fit = least_squares(lambda t: model(t) - target, theta0, method="lm")
     lower = np.zeros((d, d))
@@ -156,6 +140,30 @@ def _fit_gaussian(p: np.ndarray, mean0, cov0) -> dict:
         "std": [float(math.sqrt(max(cov[a, a], 0.0))) for a in range(d)],
         "r2": r2,
     }
+
+
+def _gaussian_model(shape, tri):
+    """``theta = (a, m, L[tri])`` to ``a exp(-|L^T (x - m)|^2 / 2)`` over the grid, flat.
+
+    The work arrays are allocated once for the whole fit (the least-squares solver calls
+    the model some twenty times); each call returns a new array.
+    """
+    d = len(shape)
+    grids = np.indices(shape, dtype=float).reshape(d, -1)
+    dev, z = np.empty_like(grids), np.empty_like(grids)
+    quad = np.empty(grids.shape[1])
+
+    def model(theta):
+        amp, mean = theta[0], theta[1 : 1 + d]
+        lower = np.zeros((d, d))
+        lower[tri] = theta[1 + d :]
+        np.subtract(grids, mean[:, None], out=dev)
+        np.matmul(lower.T, dev, out=z)
+        np.sum(np.square(z, out=z), axis=0, out=quad)
+        np.multiply(quad, -0.5, out=quad)
+        return amp * np.exp(quad, out=quad)
+
+    return model
 
 
 def validate(
@@ -198,36 +206,30 @@ def validate(
     >>> round(v.tv, 12), [round(s / t, 6) for s, t in zip(v.empirical_std, v.theoretical_std)]
     (0.0, [1.0, 1.0])
     """
+    from .empirical import _cut, _log_scaled, align, load_map
     from .empirical import aggregate as aggregate_stack
-    from .empirical import align, load_map
-    from .erf import erf
+    from .gaussian import _prepare
     from .parse import as_network
 
     net = as_network(arch)
     stack = empirical if isinstance(empirical, np.ndarray) else load_map(empirical, key)
     if not np.all(np.isfinite(stack)):
         raise ERFError("the empirical map contains NaN or inf values")
-    values, protocol = aggregate_stack(stack, net.dims, aggregate, log_scale)
-    if aggregate not in THEORY_FOR:
-        raise ERFError(f"aggregate={aggregate!r} is not one of {', '.join(THEORY_FOR)}")
-    mode, theory_text = THEORY_FOR[aggregate]
-    if theory is not None:
-        if theory not in _THEORIES:
-            raise ERFError(f"theory={theory!r} is not one of {', '.join(_THEORIES)}")
-        mode, theory_text = theory, _THEORIES[theory]
-    weights = "ones" if mode == "ones" else "random"
-    analytic = erf(net, weights=weights, normalize="sum").values
-    if mode == "random-sqrt":
-        analytic = np.sqrt(analytic)
-    aligned = align(values, analytic.shape, unit)
-    p = np.abs(aligned.values)
+    values, protocol = aggregate_stack(stack, net.dims, aggregate)  # before any log step
+    analytic, theory_text = _analytic(net, aggregate, theory)
+    compared = values
+    if log_scale:
+        compared, protocol = _log_scaled(values, protocol)
+    aligned = align(compared, analytic.shape, unit)
+    empirical_map = _prepare(aligned.values)  # normalised once for every measure below
     # the size metrics read the map at its own scale, before any log step: RepLKNet's
     # log10(x + 1) area ratio depends on it (at sum 1 the log step would do nothing)
-    scaled = 10**p - 1 if log_scale else p
-    p = p / p.sum()
-    q = np.abs(analytic) / np.abs(analytic).sum()
-    mean, cov = _moments(p)
-    _, tcov = _moments(q)
+    own_scale = (
+        _prepare(_cut(values, analytic.shape, aligned.start)) if log_scale else empirical_map
+    )
+    theory_map = _prepare(np.abs(analytic) / np.abs(analytic).sum())
+    p, q = empirical_map.p, theory_map.p
+    m = empirical_map.moments
     corr = float(np.corrcoef(p.reshape(-1), q.reshape(-1))[0, 1]) if p.size > 1 else 1.0
     return Validation(
         empirical=p,
@@ -235,31 +237,48 @@ def validate(
         protocol=protocol,
         theory=theory_text,
         alignment=f"{aligned.how}, field centre at {[round(c, 3) for c in aligned.centre]}",
-        empirical_mean=tuple(float(v) for v in mean),
-        empirical_covariance=tuple(tuple(float(v) for v in row) for row in cov),
-        empirical_std=tuple(float(math.sqrt(max(cov[a, a], 0))) for a in range(p.ndim)),
-        theoretical_std=tuple(float(math.sqrt(max(tcov[a, a], 0))) for a in range(p.ndim)),
+        empirical_mean=m.mean,
+        empirical_covariance=m.covariance,
+        empirical_std=m.std,
+        theoretical_std=theory_map.moments.std,
         tv=float(0.5 * np.abs(p - q).sum()),
         correlation=corr,
-        gaussian_fit=_fit_gaussian(p, mean, cov),
-        metrics=_metrics(scaled, q),
+        gaussian_fit=_fit_gaussian(p, np.array(m.mean), np.array(m.covariance)),
+        metrics=_metrics(own_scale, theory_map),
         note=_NOTE_LOG if log_scale else "",
     )
+
+
+def _analytic(net, aggregate: str, theory: str | None) -> tuple[np.ndarray, str]:
+    """The analytic map that ``aggregate`` (or ``theory``) compares with, and what it is."""
+    from .erf import erf
+
+    if aggregate not in THEORY_FOR:
+        raise ERFError(f"aggregate={aggregate!r} is not one of {', '.join(THEORY_FOR)}")
+    mode, text = THEORY_FOR[aggregate]
+    if theory is not None:
+        if theory not in _THEORIES:
+            raise ERFError(f"theory={theory!r} is not one of {', '.join(_THEORIES)}")
+        mode, text = theory, _THEORIES[theory]
+    weights = "ones" if mode == "ones" else "random"
+    analytic = erf(net, weights=weights, normalize="sum").values
+    return (np.sqrt(analytic) if mode == "random-sqrt" else analytic), text
 
 
 _NOTE_LOG = (
     "the empirical map was log-scaled (log10(x + 1)) before the comparison, the theory was "
     "not: std, tv and correlation compare different transforms; drop --log-scale to compare "
-    "like with like (the size metrics undo the log step)"
+    "like with like (the size metrics read the map from before the log step)"
 )
 
 
-def _metrics(p: np.ndarray, q: np.ndarray) -> dict:
+def _metrics(p, q) -> dict:
     """ERF size metrics on both sides (from :mod:`erftheory.metrics`).
 
     ``p`` is the empirical map at its own (aggregated) scale, where RepLKNet's log-scaled
     area ratio is what their scripts compute; ``q`` the theory at sum 1, whose scale is
     arbitrary: compare the scale-free variants (``area_ratio_raw`` and the others) across.
+    Either may be an array or a prepared map (:func:`erftheory.gaussian._prepare`).
     """
     try:
         from .metrics import all_metrics

@@ -399,3 +399,69 @@ def test_comparison_without_edgeworth_keeps_the_gaussian_distances():
     law = np.outer(ones_stack(3, 6), ones_stack(3, 5))
     full, short = compare_to_gaussian(law, "cell"), compare_to_gaussian(law, "cell", False)
     assert short.edgeworth is None and short.gaussian == full.gaussian
+
+
+# ------------------------------------------------------------------- one prepared map for all
+
+
+def test_distances_of_a_prepared_map_to_a_prediction_by_formula():
+    from erftheory.gaussian import _prepare
+
+    values = np.random.default_rng(6).random((30, 40)) ** 4
+    values[3, :] = 0  # pixels off the support of p
+    mean, var = (14.0, 21.0), (30.0, 50.0)
+    g = gaussian_prediction(values.shape, mean, var, "point")
+    p = values / values.sum()
+    log_q = np.add.outer(
+        *[
+            stats.norm.logpdf(np.arange(n), m, math.sqrt(v))
+            for n, m, v in zip(values.shape, mean, var)
+        ]
+    )
+    log_q -= logsumexp(log_q)
+    q = np.exp(log_q)
+    support = p > 0
+    for d in (distances(_prepare(values), g), distances(values, g)):
+        assert d.total_variation == pytest.approx(0.5 * np.abs(p - q).sum(), rel=1e-12)
+        assert d.sup == pytest.approx(np.abs(p - q).max(), rel=1e-12)
+        hellinger = math.sqrt(0.5 * np.sum((np.sqrt(p) - np.sqrt(q)) ** 2))
+        assert d.hellinger == pytest.approx(hellinger, rel=1e-12)
+        kl = np.sum(p[support] * (np.log(p[support]) - log_q[support]))
+        assert d.kl == pytest.approx(kl, rel=1e-10)
+
+
+def edgeworth_points(n: int, mean: float, var: float, g1: float, g2: float) -> np.ndarray:
+    """The Edgeworth series phi(z) / sd (1 + g1/6 He3 + g2/24 He4 + g1^2/72 He6) at 0..n-1."""
+    sd = math.sqrt(var)
+    z = (np.arange(n) - mean) / sd
+    he3, he4, he6 = z**3 - 3 * z, z**4 - 6 * z**2 + 3, z**6 - 15 * z**4 + 45 * z**2 - 15
+    return stats.norm.pdf(z) / sd * (1 + g1 / 6 * he3 + g2 / 24 * he4 + g1**2 / 72 * he6)
+
+
+def test_edgeworth_in_2d_clips_the_negative_series_by_formula():
+    # a strongly negative kurtosis makes the series negative beyond |z| = 3 on both axes:
+    # negative on the edges, positive again in the corners (a product of two negatives)
+    shape, mean, var, g1, g2 = (21, 25), (10.0, 12.5), (4.0, 6.0), (0.5, 0.0), (-1.0, -1.2)
+    raw = np.multiply.outer(*[edgeworth_points(*args) for args in zip(shape, mean, var, g1, g2)])
+    assert np.any(raw < 0) and raw[0, 0] > 0
+    series = edgeworth_prediction(shape, mean, var, g1, g2, normalise=False)
+    assert series.values == pytest.approx(raw, rel=1e-12, abs=1e-300)
+    assert series.negative_mass == pytest.approx(-raw[raw < 0].sum(), rel=1e-12)
+    e = edgeworth_prediction(shape, mean, var, g1, g2)
+    expected = np.clip(raw, 0, None) / np.clip(raw, 0, None).sum()
+    assert e.values == pytest.approx(expected, rel=1e-12, abs=1e-300)
+    assert e.negative_mass == series.negative_mass
+    assert np.all(np.isneginf(e.log_values[raw <= 0]))
+    assert np.exp(e.log_values[raw > 0]) == pytest.approx(expected[raw > 0], rel=1e-12)
+
+
+def test_comparison_of_a_prepared_map_is_that_of_the_array():
+    from erftheory.gaussian import _prepare
+
+    for values in (np.outer(law([1, 2, 4], 12), law([1, 1, 1], 9)), ones_stack(3, 6)[None, :]):
+        prepared = _prepare(values)
+        for discretisation in ("point", "cell"):
+            assert compare_to_gaussian(prepared, discretisation) == compare_to_gaussian(
+                values, discretisation
+            )
+        assert moments(prepared) == moments(values) == prepared.moments

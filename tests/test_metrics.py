@@ -249,3 +249,91 @@ def test_all_metrics_is_plain_json():
     assert len(data["area_ratio_side"]) == len(data["area_ratio_raw"]) == 4
     assert data["luo_count"] == luo_size(g).count
     assert all_metrics(np.ones((1, 5)))["trf_fraction_2sigma"] is None
+
+
+# ------------------------------------------------------------------- one prepared map for all
+
+
+def brute_force_mass_count(values: np.ndarray, fraction: float) -> int:
+    """Every pixel sorted, largest first, until their share reaches the fraction."""
+    p = np.abs(values) / np.abs(values).sum()
+    held = np.cumsum(np.sort(p, axis=None)[::-1])
+    return min(int(np.count_nonzero(held < fraction * (1 - 1e-12))) + 1, p.size)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        gaussian_map(6.0, 9.0, 150),  # 90601 pixels, the mass in a few thousand
+        np.random.default_rng(3).random((160, 170)),  # spread out: nearly every pixel needed
+        np.random.default_rng(4).random(20000) ** 8,
+    ],
+)
+@pytest.mark.parametrize("fraction", [0.3, 0.9545, 0.999])
+def test_mass_region_against_a_full_sort(values, fraction):
+    m = mass_region(values, fraction)
+    assert m.count == brute_force_mass_count(values, fraction)
+    p = np.sort(np.abs(values), axis=None)[::-1] / np.abs(values).sum()
+    assert m.mass == pytest.approx(p[: m.count].sum(), rel=1e-9)
+
+
+def brute_force_box_shares(values: np.ndarray) -> dict:
+    """Share of the total in every centred box (half-widths per axis) that fits in the map."""
+    p = np.abs(values) / np.abs(values).sum()
+    centre = [n // 2 for n in p.shape]
+    half = [min(c, n - 1 - c) for c, n in zip(centre, p.shape)]
+    return {
+        i: p[tuple(slice(c - h, c + h + 1) for c, h in zip(centre, i))].sum()
+        for i in np.ndindex(*[h + 1 for h in half])
+    }
+
+
+@pytest.mark.parametrize("shape", [(11,), (8,), (7, 9, 5), (6, 5, 8), (7, 2, 5)])
+@pytest.mark.parametrize("t", [0.2, 0.5, 0.9])
+def test_boxes_in_one_and_three_dimensions_against_brute_force(shape, t):
+    values = np.random.default_rng(sum(shape)).random(shape) ** 3
+    shares = brute_force_box_shares(values)
+    assert all(abs(s - t) > 1e-9 for s in shares.values())  # no tie up to rounding
+    half = [max(axis) for axis in zip(*shares)]
+    # half-widths >= 1 wherever the axis allows, and a share above t
+    fits = {
+        i: s for i, s in shares.items() if s > t and all(a >= min(1, h) for a, h in zip(i, half))
+    }
+    rectangle = area_ratio_rectangle(values, t)
+    if fits:
+        least = min(math.prod(2 * a + 1 for a in i) for i in fits)
+        assert math.prod(rectangle.sides) == least and rectangle.held > t
+    else:
+        assert rectangle.reached_border
+    squares = [i for i in fits if len(set(i)) == 1 and i[0] >= 1]
+    square = area_ratio(values, t, log_scale=False)
+    if squares:
+        assert square.sides == tuple(2 * a + 1 for a in min(squares))
+        assert square.held == pytest.approx(shares[min(squares)], rel=1e-12)
+    else:
+        assert square.reached_border and square.sides == shape
+
+
+def test_all_metrics_of_a_prepared_map_by_formula():
+    from erftheory.gaussian import _prepare
+
+    values = -gaussian_map(4.0, 7.0, 40) * (1 + 0.1 * np.random.default_rng(5).random((81, 81)))
+    prepared = _prepare(values)
+    assert not prepared.p.flags.writeable and not prepared.absolute.flags.writeable
+    data = all_metrics(prepared)
+    assert data == all_metrics(values)
+    p = np.abs(values) / np.abs(values).sum()
+    x, y = np.arange(81), np.arange(81)
+    mean = [p.sum(axis=1) @ x, p.sum(axis=0) @ y]
+    std = [
+        math.sqrt(p.sum(axis=1) @ (x - mean[0]) ** 2),
+        math.sqrt(p.sum(axis=0) @ (y - mean[1]) ** 2),
+    ]
+    assert data["mean"] == pytest.approx(mean, rel=1e-12)
+    assert data["std"] == pytest.approx(std, rel=1e-12)
+    assert data["effective_area"] == pytest.approx(math.exp(-np.sum(p * np.log(p))), rel=1e-12)
+    centre = abs(values[40, 40])
+    assert data["luo_count"] == np.count_nonzero(np.abs(values) > 0.0455 * centre)
+    peak = np.abs(values).max()
+    assert data["luo_peak_count"] == np.count_nonzero(np.abs(values) > 0.0455 * peak)
+    assert data["mass_count"] == brute_force_mass_count(values, 0.9545)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -109,7 +110,53 @@ def test_replknet_area_ratio_reads_the_map_at_its_own_scale():
     large = validate(1e4 * m, "conv3*5", aggregate="none", theory="random").metrics["empirical"]
     assert small["area_ratio_side"] != large["area_ratio_side"]  # scale-dependent, as stated
     assert small["area_ratio_raw_side"] == large["area_ratio_raw_side"]  # scale-free
-    # --log-scale: the metrics undo the log step; the comparison carries a note
+    # --log-scale: the metrics read the map from before the log step; the comparison carries a note
     logged = validate(1e4 * m, "conv3*5", aggregate="none", theory="random", log_scale=True)
     assert logged.metrics["empirical"]["area_ratio_side"] == large["area_ratio_side"]
     assert "log-scaled" in logged.note and "note" in logged.to_dict()
+
+
+def test_log_scale_metrics_read_the_map_from_before_the_log_step():
+    from erftheory.metrics import all_metrics
+
+    # values near 1e-12: log10(x + 1) keeps about 4 of their 16 digits, so a map recovered
+    # from it as 10^y - 1 would be off in the fifth digit; the metrics must see the map itself
+    field = 1e-12 * et.erf("conv3*5", weights="random", normalize="peak").values
+    m = np.zeros((25, 27))
+    m[6:17, 9:20] = field
+    v = validate(m, "conv3*5", aggregate="none", theory="random", log_scale=True)
+    assert v.metrics["empirical"] == all_metrics(field)
+    plain = validate(m, "conv3*5", aggregate="none", theory="random")
+    assert plain.metrics["empirical"] == all_metrics(field)
+    logged = np.log10(field + 1)
+    assert v.empirical == pytest.approx(logged / logged.sum(), rel=1e-12)
+    assert v.protocol.endswith("then log10(x + 1)")
+
+
+def test_aligned_map_records_its_window():
+    from erftheory.empirical import align
+
+    m = np.zeros((15, 20))
+    m[2:9, 11:18] = 1.0
+    aligned = align(m, (7, 7))
+    assert aligned.start == (2, 11) and np.all(aligned.values == 1.0)
+    assert align(m, (9, 9), unit=(5, 14)).start == (1, 10)
+
+
+def test_moments_and_gaussian_fit_of_a_sampled_gaussian():
+    # a sheared Gaussian sampled on the field of conv3*10 (21 x 21): the fit finds it again
+    mean, cov = np.array([10.3, 9.6]), np.array([[4.0, 1.5], [1.5, 3.0]])
+    grid = np.indices((21, 21)).reshape(2, -1).T - mean
+    m = np.exp(-0.5 * np.sum(grid @ np.linalg.inv(cov) * grid, axis=1)).reshape(21, 21)
+    v = validate(3.0 * m, "conv3*10", aggregate="none", theory="random")
+    p = m / m.sum()
+    x = np.arange(21)
+    mu = [p.sum(axis=1) @ x, p.sum(axis=0) @ x]
+    cross = (x - mu[0]) @ p @ (x - mu[1])
+    assert v.empirical_mean == pytest.approx(mu, rel=1e-12)
+    assert v.empirical_covariance[0][1] == pytest.approx(cross, rel=1e-12)
+    assert v.empirical_std[1] == pytest.approx(math.sqrt(p.sum(axis=0) @ (x - mu[1]) ** 2))
+    fit = v.gaussian_fit
+    assert fit["mean"] == pytest.approx(mean, rel=1e-8)
+    assert np.array(fit["covariance"]) == pytest.approx(cov, rel=1e-7)
+    assert fit["r2"] == pytest.approx(1.0, abs=1e-12)
