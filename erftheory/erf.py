@@ -123,8 +123,7 @@ class ERFResult:
         from .metrics import check_options
 
         check_options(**metric_options)  # the user's options, before anything else
-        from .gaussian import compare_to_gaussian
-        from .gaussian import moments as map_moments
+        from .gaussian import _prepare, compare_to_gaussian
         from .metrics import all_metrics
         from .moments import predicted_moments
 
@@ -134,12 +133,15 @@ class ERFResult:
             except ERFError:
                 return None
 
+        # checked and normalised once, for every measure below (None: an all-zero map)
+        prepared = attempt(lambda: _prepare(self.values))
+
         def gaussian():
-            out = compare_to_gaussian(self.values).to_dict()  # point values (local CLT)
-            cell = compare_to_gaussian(self.values, "cell", edgeworth=False).gaussian
+            out = compare_to_gaussian(prepared).to_dict()  # point values (local CLT)
+            cell = compare_to_gaussian(prepared, "cell", edgeworth=False).gaussian
             return {**out, "tv_gaussian_cell": cell.total_variation}
 
-        moments = attempt(lambda: map_moments(self.values))
+        moments = None if prepared is None else prepared.moments
         # the kernels give the signed moments of the ERF: those of |ERF| only if it is >= 0
         signed = bool(np.min(self.values) < 0)
         predicted = (
@@ -148,8 +150,12 @@ class ERFResult:
         return {
             "covariance": None if moments is None else [list(r) for r in moments.covariance],
             "predicted_std": None if predicted is None else list(predicted.std),
-            "gaussian": attempt(gaussian),
-            "metrics": attempt(lambda: all_metrics(self.values, **metric_options)),
+            "gaussian": None if prepared is None else attempt(gaussian),
+            "metrics": (
+                None
+                if prepared is None
+                else attempt(lambda: all_metrics(prepared, **metric_options))
+            ),
         }
 
     def to_dict(self, analysis: bool = True) -> dict:
