@@ -68,7 +68,7 @@ def _axes(value, dims: int, name: str, where: str, minimum: int = 1) -> tuple[in
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
             kind = "positive integer" if minimum == 1 else f"integer >= {minimum}"
             raise ERFError(f"{where}: {name}={v!r} is not a {kind}")
-    return tuple(int(v) for v in values)
+    return tuple(map(int, values))
 
 
 def _padding(value, dims: int, span: tuple[int, ...], where: str) -> tuple[tuple[int, int], ...]:

@@ -28,6 +28,7 @@ kernels squared pointwise after composing, and ``c_t`` its scalars. A residual b
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
@@ -96,17 +97,28 @@ def _add(a: tuple, b: tuple) -> tuple:
     return tuple(x + y for x, y in zip(a, b)) if a and b else (a or b)
 
 
+def _joined(a: tuple, b: tuple) -> tuple:
+    """The factors of two groups, equal ones merged (a group's own factors are distinct)."""
+    return _merge_factors(a + b) if a and b else (a or b)
+
+
+def _product(s: Term, t: Term) -> Term:
+    return Term(
+        s.coef * t.coef,
+        _joined(s.random, t.random),
+        _joined(s.fixed, t.fixed),
+        _add(s.shift, t.shift),
+    )
+
+
 def _times(a: list[Term], b: list[Term]) -> list[Term]:
     """All products of a group of ``a`` with a group of ``b``, equal groups merged."""
+    if len(a) == 1 and len(b) == 1:  # one product: nothing to merge it with
+        return [_product(a[0], b[0])]
     merged: dict = {}
     for s in a:
         for t in b:
-            term = Term(
-                s.coef * t.coef,
-                _merge_factors(s.random + t.random),
-                _merge_factors(s.fixed + t.fixed),
-                _add(s.shift, t.shift),
-            )
+            term = _product(s, t)
             k = term.key()
             if k in merged:
                 term = Term(merged[k].coef + term.coef, term.random, term.fixed, term.shift)
@@ -139,7 +151,7 @@ class _Linearizer:
 
     def spatial(self, layer, jump):
         """The (kind, kernel) of one conv or pool layer."""
-        size = int(np.prod(layer.kernel))
+        size = math.prod(layer.kernel)
         if isinstance(layer, Conv):
             if layer.weights is not None:
                 return "fixed", self.array(layer.weight_array)
@@ -307,7 +319,12 @@ def linearize(net, mode: str = "ones", exact: bool = False, variance=None) -> li
     list of Term
         In ``"ones"`` mode a single term whose fixed factors compose to E[d y / d x].
     """
-    lin = _Linearizer(net.dims, mode, exact, variance)
-    lin.no_fixed = not _has_fixed(net.layers)
-    terms, _ = lin.layers(net.layers, (1,) * net.dims)
+    return _linearize(net.layers, net.dims, mode, exact, variance)
+
+
+def _linearize(layers: tuple, dims: int, mode: str = "ones", exact=False, variance=None) -> list:
+    """:func:`linearize` of already-resolved layers (no network to build or validate)."""
+    lin = _Linearizer(dims, mode, exact, variance)
+    lin.no_fixed = not _has_fixed(layers)
+    terms, _ = lin.layers(layers, (1,) * dims)
     return terms

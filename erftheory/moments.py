@@ -58,7 +58,7 @@ def kernel_moments(kernel: np.ndarray, scale) -> tuple[np.ndarray, np.ndarray, f
     (2.0, 2.6666666666666665, 3.0)
     """
     kernel = np.asarray(kernel, dtype=float)
-    top = float(np.max(np.abs(kernel))) if kernel.size else 0.0
+    top = float(np.abs(kernel).max()) if kernel.size else 0.0
     unit = kernel / top if top else kernel  # sums without overflow, even for 1e308 weights
     unit_total = float(unit.sum())
     if unit_total == 0:  # no distribution to take moments of; callers check the total
@@ -117,11 +117,17 @@ def predicted_moments(arch, weights: str = "ones") -> PredictedMoments:
     >>> round(m.std[0] ** 2, 12)  # n (k^2 - 1) / 12
     6.666666666667
     """
-    from .linearize import linearize
     from .parse import as_network
 
     net = as_network(arch)
-    groups = [g for g in (_group(t, net.dims, weights) for t in linearize(net, weights)) if g]
+    return _predicted(net.layers, net.dims, weights)
+
+
+def _predicted(layers: tuple, dims: int, weights: str = "ones") -> PredictedMoments:
+    """:func:`predicted_moments` of already-resolved layers (no parsing, no validation)."""
+    from .linearize import _linearize
+
+    groups = [g for g in (_group(t, dims, weights) for t in _linearize(layers, dims, weights)) if g]
     if not groups:
         raise ERFError(
             "the kernels sum to zero, so the ERF's moments cannot be predicted from them "

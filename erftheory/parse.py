@@ -114,6 +114,8 @@ _ALIASES = {
     "id": "identity",
     "swish": "silu",
 }
+# the layer types (and aliases) that --as-identity may not name
+_MODELLED = frozenset(_KEYS) | frozenset(_ALIASES) | frozenset(_SPATIAL)
 # layers people use that the linear model does not cover yet, with the reason
 _UNMODELLED = {
     "pixelshuffle": "pixel shuffle has a fractional stride (phase-dependent ERF); not modelled yet",
@@ -604,7 +606,7 @@ def as_network(arch, identity=()) -> Network:
     >>> as_network("1d: conv3").dims
     1
     """
-    modelled = sorted(set(identity) & (set(_KEYS) | set(_ALIASES) | set(_SPATIAL)))
+    modelled = sorted(set(identity) & _MODELLED)
     if modelled:
         raise ERFError(
             f"--as-identity {','.join(modelled)}: modelled layer types cannot be treated as "

@@ -95,6 +95,37 @@ def _walk(layers, dims: int) -> _State:
     return state
 
 
+class _Later:
+    """A field value to compute on first read: ``function(*args)`` (see :class:`_Deferred`)."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+
+class _Deferred:
+    """A frozen dataclass field that may be given as a :class:`_Later`, computed on first read.
+
+    ``receptive_field`` hands over its rows this way: a row's ERF std composes the moments of
+    the layer kernels, which costs more than the receptive field itself, and ``erf()`` reads
+    no row. Reading the field (printing, comparing, ``to_dict``) gives the same tuple as if it
+    had been computed up front; assigning to it still raises, as on any frozen field.
+    """
+
+    def __set_name__(self, owner, name: str):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:  # no class-level value: the dataclass sees a field without default
+            raise AttributeError(self.name)
+        value = obj.__dict__[self.name]
+        if isinstance(value, _Later):
+            value = obj.__dict__[self.name] = value.function(*value.args)
+        return value
+
+    def __set__(self, obj, value):  # only ever reached from the dataclass's __init__
+        obj.__dict__[self.name] = value
+
+
 @dataclass(frozen=True)
 class LayerRow:
     """The TRF after one layer entry of the network (after all its repeats)."""
@@ -153,13 +184,13 @@ class ReceptiveField:
     effective_padding : tuple of int
         ``-start`` (the convention of Araujo et al.'s library).
     rows : tuple of LayerRow
-        The field after each layer entry.
+        The field after each layer entry (built when first read).
     """
 
     size: tuple[int, ...]
     effective_stride: tuple[int, ...]
     start: tuple[int, ...]
-    rows: tuple[LayerRow, ...]
+    rows: tuple[LayerRow, ...] = _Deferred()  # required (no default), computed on first read
     treated_as_identity: tuple[str, ...] = ()
 
     @property
@@ -260,6 +291,13 @@ def receptive_field(arch, input_shape=None) -> ReceptiveField:
         net = at_resolution(net, input_shape)
     if net.fractional:
         return _fractional(net)
+    state = _walk(net.layers, net.dims)
+    rows = _Later(_rows, net)  # built when first read (see _Deferred)
+    return ReceptiveField(state.size, state.jump, state.start, rows, net.treated_as_identity)
+
+
+def _rows(net: Network) -> tuple[LayerRow, ...]:
+    """The TRF and the ones-weight ERF's std after each layer entry."""
     state = _walk((), net.dims)
     growth = _ERFGrowth(net.dims)
     rows = []
@@ -267,7 +305,7 @@ def receptive_field(arch, input_shape=None) -> ReceptiveField:
         erf_std = growth.add(layer, state.jump)
         state = _apply(state, layer)
         rows.append(_row(index, layer, state.size, state.jump, state.start, erf_std))
-    return ReceptiveField(state.size, state.jump, state.start, tuple(rows), net.treated_as_identity)
+    return tuple(rows)
 
 
 class _ERFGrowth:
@@ -285,13 +323,12 @@ class _ERFGrowth:
     def add(self, layer, jump) -> tuple[float, ...]:
         import numpy as np
 
-        from .errors import ERFError
-        from .moments import predicted_moments
+        from .moments import _predicted
 
         if self.cov is None:
             return None
-        try:
-            cov = np.array(predicted_moments(Network((layer,), self.dims)).covariance)
+        try:  # the layer is resolved already: no network to build and validate around it
+            cov = np.array(_predicted((layer,), self.dims).covariance)
         except ERFError as err:
             if "closed form" not in str(err):  # kernels summing to zero: no moments from here
                 self.cov = None
