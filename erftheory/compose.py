@@ -151,7 +151,7 @@ def _rank_one(kernel: np.ndarray) -> list[np.ndarray] | None:
         return None
     # about unit L1 norm on every axis but the first, which carries the kernel's own norm and
     # sign; powers of two keep integer kernels exact
-    norms = [_power_of_two(float(np.sum(np.abs(v)))) for v in vectors]
+    norms = [_power_of_two(float(np.abs(v).sum())) for v in vectors]
     return [vectors[0] * math.prod(norms[1:])] + [v / n for v, n in zip(vectors[1:], norms[1:])]
 
 
@@ -194,7 +194,7 @@ def _exact_block(kernel: np.ndarray, power: int) -> tuple[np.ndarray | None, int
     ratios = [float(w).as_integer_ratio() for w in kernel]
     den = max(d for _, d in ratios)
     ints = np.array([n * (den // d) for n, d in ratios], dtype=float)
-    l1 = float(np.sum(np.abs(ints)))
+    l1 = float(np.abs(ints).sum())
     if not l1 < 2.0**26:  # not even w^2 fits, or integers beyond float64's reach
         return None, 1, 0
     b = 1
@@ -205,7 +205,7 @@ def _exact_block(kernel: np.ndarray, power: int) -> tuple[np.ndarray | None, int
     block = ints
     for _ in range(b.bit_length() - 1):  # squaring: every partial sum is below L1^b < 2^53
         block = np.convolve(block, block)
-    top = math.frexp(float(np.max(np.abs(block))))[1]
+    top = math.frexp(float(np.abs(block).max()))[1]
     t = top - b * (den.bit_length() - 1)
     block = np.ldexp(block, -top)
     nonzero = np.abs(block[block != 0])
@@ -315,7 +315,7 @@ def _recentred(acc: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
     step shrinks the peak by at most 2k (unit-ish L1 norm), so looking every 4th step loses
     at most a few bits of that range.
     """
-    peak = float(np.max(np.abs(acc)))
+    peak = float(np.abs(acc).max())
     if peak and not 2.0**-8 < peak < 2.0**8:
         k = math.frexp(peak)[1]
         return np.ldexp(acc, -k), shift + k
@@ -335,7 +335,7 @@ def _fft(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, flo
 
     def normalised(spec, power):
         nonlocal log2_scale
-        top = float(np.max(np.abs(spec)))
+        top = float(np.abs(spec).max())
         log2_scale += power * math.log2(top)
         return (spec / top) ** power
 
@@ -360,7 +360,7 @@ def _fft(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, flo
 
 def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
     """Exact support (Minkowski sum of the factors' supports), by doubling with thresholds."""
-    if all(max(f.scale) == 1 and np.all(f.kernel != 0) for f in factors):
+    if all(max(f.scale) == 1 and (f.kernel != 0).all() for f in factors):
         return np.ones(shape, dtype=bool)  # Minkowski sums of full boxes fill their box
 
     def dilate(a, b):
@@ -395,7 +395,7 @@ def _compose_axes(factors, split, shape, method):
         for f, parts in zip(factors, split):
             v = parts[axis]
             # a power of two out of each factor (exact): axes that differ only by it share
-            k = math.frexp(float(np.max(np.abs(v))))[1]
+            k = math.frexp(float(np.abs(v).max()))[1]
             log2_scale += f.power * k
             axis_factors.append(Factor(np.ldexp(v, -k), (f.scale[axis],), f.power))
         ops = sum(f.power * np.count_nonzero(f.kernel) for f in axis_factors)
@@ -411,7 +411,7 @@ def _compose_axes(factors, split, shape, method):
             # peak 1 on every axis (an exact power of two), so the outer product of the axes
             # cannot underflow where the composed values themselves would not; the scaling
             # itself may underflow a tail (one more event, at peak >= 1/2)
-            top = float(np.max(np.abs(vector)))
+            top = float(np.abs(vector).max())
             shift = math.frexp(top)[1] if top else 0
             done[key] = (np.ldexp(vector, -shift), scale + shift, count, fraction + 2 * _TINY)
         vector, scale, count, fraction = done[key]
@@ -457,7 +457,7 @@ def compose(
     if method == "exact":
         values = _direct(factors, shape)[0] if factors else _delta(shape, Fraction)
         return Composition(values, 0, "exact", 0.0, 0)
-    if any(not np.any(f.kernel) for f in factors):  # every path crosses a zero kernel
+    if any(not f.kernel.any() for f in factors):  # every path crosses a zero kernel
         return Composition(np.zeros(shape), 0, "direct", 0.0, 0, np.zeros(shape, dtype=bool))
     exponent = 0.0
     normalised = []
@@ -466,7 +466,7 @@ def compose(
         # a power of two near the L1 norm: no overflow, and integer counts stay exact
         exponent += f.power * k
         normalised.append(Factor(np.ldexp(f.kernel, -k), f.scale, f.power))
-    nonneg = all(np.all(f.kernel >= 0) for f in factors)
+    nonneg = all((f.kernel >= 0).all() for f in factors)
     ops = sum(f.power * np.count_nonzero(f.kernel) for f in factors)
     split = [_rank_one(f.kernel) for f in normalised]
     separable = all(v is not None for v in split)
@@ -507,7 +507,7 @@ def compose(
         exponent += scale
     # L1 norm of the composition of |kernels|, in the units of ``values``: the scale of the
     # rounding errors (for non-negative kernels it is the sum of the values)
-    log2_l1 = sum(f.power * math.log2(float(np.sum(np.abs(f.kernel)))) for f in normalised)
+    log2_l1 = sum(f.power * math.log2(float(np.abs(f.kernel).sum())) for f in normalised)
     l1 = 2.0 ** (log2_l1 - (exponent - sum(f.power * k for f, k in zip(normalised, scales))))
     if not (separable and normalised):
         support = _support(normalised, shape)
@@ -533,7 +533,7 @@ def _map_fraction(fractions: list[float], vectors: list[np.ndarray]) -> float:
     the other axes' values (each at most their L1), is at most ``u`` times its fraction times
     the map's L1 norm; the products add one event each.
     """
-    l1 = math.prod(float(np.sum(np.abs(v))) for v in vectors)
+    l1 = math.prod(float(np.abs(v).sum()) for v in vectors)
     return sum(fractions) + (len(vectors) - 1) * _TINY / max(l1, _TINY)
 
 
@@ -555,8 +555,8 @@ def _outer(vectors: list[np.ndarray]) -> np.ndarray:
 
 def _log2_l1_bound(kernel: np.ndarray) -> int:
     """``k`` with ``2^k`` the power of two in ``[L1, 2 L1)``, without overflowing the sum."""
-    top = math.frexp(float(np.max(np.abs(kernel))))[1]
-    mantissa, exponent = math.frexp(float(np.sum(np.abs(np.ldexp(kernel, -top)))))
+    top = math.frexp(float(np.abs(kernel).max()))[1]
+    mantissa, exponent = math.frexp(float(np.abs(np.ldexp(kernel, -top)).sum()))
     return top + exponent - (mantissa == 0.5)
 
 

@@ -544,7 +544,7 @@ def erf(
     if vectors is not None:
         # a non-negative outer product: its min, max and sum come from the vectors (fl is
         # monotone, so the extremes are exactly the map's), and the map is formed once
-        low, high = _extreme(vectors, np.min), _extreme(vectors, np.max)
+        low, high = _extreme(vectors, np.ndarray.min), _extreme(vectors, np.ndarray.max)
         total = math.prod(float(v.sum()) for v in vectors)
     else:
         values = np.ascontiguousarray(values, dtype=float)  # no copy for fresh arrays
@@ -600,7 +600,7 @@ def erf(
         floor = max(_TINY, tiny * math.prod(float(v.sum()) for v in scaled))
         if support is not None:
             scaled = [v[a] for v, a in zip(scaled, support)]
-        below = _extreme(scaled, np.min) < floor
+        below = _extreme(scaled, np.ndarray.min) < floor
         underflow = _count_below_outer(scaled, floor) if below else 0
     else:
         floor = max(_TINY, tiny * abs(total) / divisor) if count is not None else _TINY
@@ -692,8 +692,8 @@ def _count_below_outer(vectors, floor: float) -> int:
 def _extreme(vectors, pick) -> float:
     """An extreme entry of the outer product of non-negative vectors, as numpy forms it.
 
-    ``pick`` is ``np.min`` or ``np.max``; fl is monotone, so the same products in the same
-    order give exactly the map's entry.
+    ``pick`` is ``np.ndarray.min`` or ``np.ndarray.max``; fl is monotone, so the same products
+    in the same order give exactly the map's entry.
     """
     out = float(pick(vectors[0]))
     for v in vectors[1:]:
