@@ -142,17 +142,47 @@ def _rank_one(kernel: np.ndarray) -> list[np.ndarray] | None:
     top = kernel[pivot]
     if top == 0:
         return None
-    vectors = []
+    fibres = []
     for axis in range(kernel.ndim):
         index = list(pivot)
         index[axis] = slice(None)
-        vectors.append(kernel[tuple(index)] / (top if axis else 1))
-    if np.any(np.abs(_outer(vectors) - kernel) > 4 * _U * np.abs(kernel)):
-        return None
+        fibres.append(kernel[tuple(index)])
+    vectors = _integer_split(fibres, pivot, kernel)
+    if vectors is None:
+        vectors = [fibres[0]] + [f / top for f in fibres[1:]]
+        if np.any(np.abs(_outer(vectors) - kernel) > 4 * _U * np.abs(kernel)):
+            return None
     # about unit L1 norm on every axis but the first, which carries the kernel's own norm and
     # sign; powers of two keep integer kernels exact
     norms = [_power_of_two(float(np.abs(v).sum())) for v in vectors]
     return [vectors[0] * math.prod(norms[1:])] + [v / n for v, n in zip(vectors[1:], norms[1:])]
+
+
+def _integer_split(fibres, pivot, kernel) -> list[np.ndarray] | None:
+    """Exact vectors for an integer-valued rank-one kernel (times a power of two), or None.
+
+    Every axis but the first takes its fibre through the pivot as a primitive integer
+    vector (divided by its gcd); the first axis takes its fibre divided by those vectors'
+    pivot entries, an integer again (the kernel's entries are its multiples by products of
+    coprime integers). So ``[1, 2, 3] x [1, 2, 3]`` splits into integer vectors, not into
+    ``[3, 6, 9]`` and ``[1/3, 2/3, 1]``, and its layers compose exactly.
+    """
+    if kernel.size > 4096 or not np.all(np.isfinite(kernel)):
+        return None
+    vectors = [None]
+    divisor = 1.0
+    for axis, fibre in enumerate(fibres[1:], start=1):
+        ratios = [x.as_integer_ratio() for x in fibre.tolist()]
+        den = max(d for _, d in ratios)
+        ints = [n * (den // d) for n, d in ratios]
+        g = math.gcd(*ints)
+        if g == 0 or max(map(abs, ints)) >= 2**53:
+            return None
+        vector = np.array([i // g for i in ints], dtype=float)
+        vectors.append(vector)
+        divisor *= vector[pivot[axis]]
+    vectors[0] = fibres[0] / divisor
+    return vectors if np.array_equal(_outer(vectors), kernel) else None
 
 
 def _rank_one_roundings(kernel: np.ndarray, vectors: list[np.ndarray]) -> int:
