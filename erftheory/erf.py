@@ -28,6 +28,7 @@ DEFAULT_MAX_BYTES = 4 * 2**30
 _FLOAT_MAX_LOG10 = math.log10(np.finfo(float).max)
 _FLOAT_MIN_LOG10 = math.log10(np.finfo(float).tiny)  # a raw peak below this is all underflow
 _TINY = np.finfo(float).tiny
+_U = 2.0**-53  # unit roundoff of float64
 _EXACT_MAX_OPS = 5e6
 _WEIGHTS = ("ones", "random")
 _NORMALIZE = (None, "sum", "peak")
@@ -607,6 +608,10 @@ def erf(
         underflow = _divide_and_count_below(values, divisor, support, floor)  # in place
     # entries above the floor: their underflow error is at most u (and u for the floor's)
     rel_error = None if count is None else gamma(count + 2)
+    abs_error /= divisor
+    if rel_error is not None:  # normalising moved every entry by up to its relative bound
+        top = peak / divisor * (1 + 4 * _U)  # the largest entry, rounding included
+        abs_error = max(abs_error, rel_error * top + floor)
     return ERFResult(
         values=values,
         receptive_field=rf,
@@ -614,7 +619,7 @@ def erf(
         normalize=normalize,
         method=used,
         log10_mass=log10_mass,
-        abs_error=abs_error / divisor,
+        abs_error=abs_error,
         rel_error=rel_error,
         underflow=underflow,
         underflow_floor=floor,
@@ -798,7 +803,10 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
         normalize=normalize,
         method="adjoint",
         log10_mass=math.log10(abs(total)) if total else -math.inf,
-        abs_error=gamma(ops) * float(np.abs(values).sum()),
+        abs_error=max(
+            gamma(ops) * float(np.abs(values).sum()),
+            0.0 if count is None else gamma(count) * float(np.abs(values).max()),
+        ),
         rel_error=None if count is None else gamma(count),
         underflow=int(np.count_nonzero(support & (np.abs(values) < _TINY))),
         network=net,

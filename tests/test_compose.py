@@ -213,3 +213,15 @@ def test_every_direct_erf_is_within_its_bound_of_the_exact_one(spec, weights, no
             assert got == 0
         elif want >= floor * 2:
             assert abs(Fraction(float(got)) - want) <= Fraction(r.rel_error) * want
+
+
+@pytest.mark.parametrize("normalize", [None, "sum", "peak"])
+@pytest.mark.parametrize("arch", ["1d: conv2/w[1,0.001]", "1d: conv3*40", "2d: conv3/d2*3"])
+def test_absolute_bound_covers_every_entry_after_normalising(arch, normalize):
+    # a map concentrated on one entry: normalising moves it by its relative bound, which the
+    # absolute bound must cover too (the raw composition's bound over the divisor did not)
+    r = et.erf(arch, normalize=normalize, method="direct")
+    exact = et.erf(arch, normalize=normalize, exact=True).exact_values
+    errors = [abs(Fraction(float(v)) - Fraction(e)) for v, e in zip(r.values.flat, exact.flat)]
+    assert max(errors) <= Fraction(r.abs_error)
+    assert r.abs_error >= r.rel_error * float(np.max(r.values))
