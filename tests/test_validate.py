@@ -160,3 +160,137 @@ def test_moments_and_gaussian_fit_of_a_sampled_gaussian():
     assert fit["mean"] == pytest.approx(mean, rel=1e-8)
     assert np.array(fit["covariance"]) == pytest.approx(cov, rel=1e-7)
     assert fit["r2"] == pytest.approx(1.0, abs=1e-12)
+
+
+def _sheared(d):
+    """A lower-triangular L with a positive diagonal and shear, and a mean off the grid points."""
+    lower = np.tril(np.full((d, d), -0.07)) + np.diag([0.31, 0.22, 0.26][:d])
+    return lower, np.array([6.3, 5.6, 4.8][:d])
+
+
+def _gaussian_on_grid(shape, amp, mean, lower):
+    """``amp exp(-|L^T (x - m)|^2 / 2)`` on the grid, written out apart from the module's."""
+    x = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
+    z = np.einsum("...i,ij->...j", x - mean, lower)
+    return amp * np.exp(-0.5 * np.einsum("...j,...j->...", z, z))
+
+
+@pytest.mark.parametrize("shape", [(15,), (13, 11), (11, 9, 10)])
+def test_gaussian_fit_jacobian_matches_finite_differences(shape):
+    from erftheory.validate import _GaussianResidual
+
+    d = len(shape)
+    lower, mean = _sheared(d)
+    tri = np.tril_indices(d)
+    rng = np.random.default_rng(d)
+    p = rng.uniform(0, 1, shape)
+
+    def model(theta):
+        lo = np.zeros((d, d))
+        lo[tri] = theta[1 + d :]
+        return _gaussian_on_grid(shape, theta[0], theta[1 : 1 + d], lo).reshape(-1)
+
+    theta = np.concatenate([[1.7], mean, lower[tri]])
+    residual = _GaussianResidual(p)
+    assert residual(theta) == pytest.approx(model(theta) - p.reshape(-1), rel=1e-13, abs=1e-15)
+    jac = residual.jacobian(theta)
+    assert jac.shape == (theta.size, p.size)
+    for k in range(theta.size):  # central differences, column by column
+        h = 1e-6 * max(1.0, abs(theta[k]))
+        step = np.zeros_like(theta)
+        step[k] = h
+        column = (model(theta + step) - model(theta - step)) / (2 * h)
+        assert np.abs(jac[k] - column).max() <= 1e-7 * np.abs(column).max(), k
+    # asked again at the same point (as the solver does): the same numbers
+    residual(theta + 0.01)
+    assert np.array_equal(residual.jacobian(theta), jac)
+
+
+@pytest.mark.parametrize("arch", ["1d: conv3*20", "conv3*20", "conv5*6,conv3/s2*3", "conv3x3x3*5"])
+@pytest.mark.parametrize("weights", ["ones", "random"])
+def test_gaussian_fit_finds_the_finite_difference_fit(arch, weights):
+    # the fit as it was made before the analytic Jacobian: least_squares(method="lm") with
+    # finite differences, on a model written apart; the two must find the same optimum
+    from scipy.optimize import least_squares
+
+    from erftheory.gaussian import moments
+    from erftheory.validate import _fit_gaussian
+
+    p = et.erf(arch, weights=weights, normalize="sum").values
+    d = p.ndim
+    mom = moments(p)
+    mean0, cov0 = np.array(mom.mean), np.array(mom.covariance)
+    tri = np.tril_indices(d)
+
+    def residual(theta):
+        lo = np.zeros((d, d))
+        lo[tri] = theta[1 + d :]
+        return _gaussian_on_grid(p.shape, theta[0], theta[1 : 1 + d], lo).reshape(-1) - p.ravel()
+
+    chol0 = np.linalg.cholesky(np.linalg.inv(cov0 + 1e-9 * np.eye(d)))
+    theta0 = np.concatenate([[p.max()], mean0, chol0[tri]])
+    reference = least_squares(residual, theta0, method="lm").x
+    lower = np.zeros((d, d))
+    lower[tri] = reference[1 + d :]
+    cov = np.linalg.inv(lower @ lower.T)
+    fit = _fit_gaussian(p, mean0, cov0)
+    assert fit["mean"] == pytest.approx(reference[1 : 1 + d], rel=1e-8)
+    assert np.abs(np.array(fit["covariance"]) - cov).max() <= 1e-8 * np.abs(cov).max()
+    total = ((p - p.mean()) ** 2).sum()
+    r2 = 1 - float(residual(reference) @ residual(reference)) / total
+    assert fit["r2"] == pytest.approx(r2, abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(61,), (41, 37), (25, 21, 19)])
+def test_gaussian_fit_recovers_a_sampled_gaussian(shape):
+    from erftheory.validate import _fit_gaussian
+
+    d = len(shape)
+    lower, _ = _sheared(d)
+    mean = np.array(shape) / 2 - 0.37
+    p = _gaussian_on_grid(shape, 2.5, mean, lower)
+    cov = np.linalg.inv(lower @ lower.T)
+    # a start off the optimum: moments of the sampled map, nudged
+    fit = _fit_gaussian(p, mean + 0.4, 1.3 * cov)
+    assert fit["mean"] == pytest.approx(mean, rel=1e-10)
+    assert np.abs(np.array(fit["covariance"]) - cov).max() <= 1e-9 * np.abs(cov).max()
+    assert fit["r2"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_gaussian_fit_jacobian_drops_only_negligible_rows():
+    # far in the tails exp(-|z|^2 / 2) is subnormal or zero: those rows are zeroed (they
+    # slow the solver's QR down and add nothing to its sums), every other row is kept
+    from erftheory.validate import _GaussianResidual
+
+    p = np.zeros(2001)
+    theta = np.array([1.0, 1000.0, 0.04])
+    residual = _GaussianResidual(p)
+    jac = residual.jacobian(theta)
+    unit = np.exp(-0.5 * ((np.arange(2001) - 1000.0) * 0.04) ** 2)
+    kept = unit >= math.sqrt(np.finfo(float).tiny)
+    assert 0 < kept.sum() < p.size and np.any(unit[~kept] > 0)
+    assert np.all(jac[:, ~kept] == 0)
+    assert jac[0, kept] == pytest.approx(unit[kept], rel=1e-14)
+    assert np.array_equal(residual(theta)[~kept], unit[~kept])  # the residual keeps them
+
+
+@pytest.mark.parametrize(
+    "shape, arch", [((1, 1), "conv1"), ((3,), "1d: conv3"), ((2, 2), "conv2"), ((5, 5), "conv5")]
+)
+def test_tiny_or_flat_fields_report_what_is_undefined(shape, arch, capsys, tmp_path):
+    # a field with no more pixels than the fit's parameters, a single pixel (no spread) or a
+    # constant map (no correlation): those parts are None (null), never a traceback
+    path = tmp_path / "map.npy"
+    np.save(path, np.ones(shape))
+    v = validate(str(path), arch)
+    d = v.to_dict()
+    pixels, dims = math.prod(shape), len(shape)
+    parameters = 1 + dims + dims * (dims + 1) // 2
+    assert (d["gaussian_fit"] is None) == (pixels <= parameters)
+    assert d["std_ratio"] == [None if n == 1 else 1.0 for n in shape]
+    # both maps constant over the field: no correlation (one pixel: identical maps, r = 1)
+    assert d["correlation"] == (1.0 if pixels == 1 else None)
+    json.dumps(d, allow_nan=False)
+    assert main(["validate", str(path), "--arch", arch]) == 0
+    out = capsys.readouterr()
+    assert ("n/a" if pixels == 1 else "undefined") in out.out and out.err == ""
