@@ -51,11 +51,28 @@ _DIRECT_OPS = 4000
 
 @dataclass(frozen=True, eq=False)
 class Factor:
-    """A kernel upsampled by ``scale`` per axis and repeated ``power`` times."""
+    """A kernel upsampled by ``scale`` per axis and repeated ``power`` times.
+
+    A kernel that was itself computed (``1/K`` of a pool, a join's sum of branches) says how
+    accurate it is: each entry within ``gamma(roundings)`` of the sum of its terms' absolute
+    values (relative, unless the sum ``cancels``; None: not known), whose L1 norm is ``l1``,
+    above an underflow error of ``u * tiny`` times its L1 norm; ``support`` is its exact
+    non-zero pattern where entries may have underflowed to 0.
+    """
 
     kernel: np.ndarray
     scale: tuple[int, ...]
     power: int = 1
+    roundings: int | None = 0
+    tiny: float = 0.0
+    support: np.ndarray | None = None
+    cancels: bool = False  # a sum of signed terms: no relative bound, absolute only
+    l1: float | None = None  # the L1 norm of those terms' absolute values (>= the kernel's)
+
+    @property
+    def pattern(self) -> np.ndarray:
+        """The exact non-zero pattern of the kernel (bool)."""
+        return self.kernel != 0 if self.support is None else self.support
 
     @property
     def span(self) -> tuple[int, ...]:
@@ -390,7 +407,7 @@ def _fft(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, flo
 
 def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
     """Exact support (Minkowski sum of the factors' supports), by doubling with thresholds."""
-    if all(max(f.scale) == 1 and (f.kernel != 0).all() for f in factors):
+    if all(max(f.scale) == 1 and f.pattern.all() for f in factors):
         return np.ones(shape, dtype=bool)  # Minkowski sums of full boxes fill their box
 
     def dilate(a, b):
@@ -401,7 +418,7 @@ def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
 
     out = np.ones((1,) * len(shape), dtype=bool)
     for f in factors:
-        base, n = _upsample(f.kernel != 0, f.scale), f.power
+        base, n = _upsample(f.pattern, f.scale), f.power
         while n:
             if n & 1:
                 out = dilate(out.astype(float), base.astype(float))
@@ -488,15 +505,25 @@ def compose(
         values = _direct(factors, shape)[0] if factors else _delta(shape, Fraction)
         return Composition(values, 0, "exact", 0.0, 0)
     if any(not f.kernel.any() for f in factors):  # every path crosses a zero kernel
-        return Composition(np.zeros(shape), 0, "direct", 0.0, 0, np.zeros(shape, dtype=bool))
+        if not any(f.cancels for f in factors if not f.kernel.any()):
+            return Composition(np.zeros(shape), 0, "direct", 0.0, 0, np.zeros(shape, dtype=bool))
+        # signed terms that cancelled in float: zero to within their error, not exactly
+        bound = math.prod(
+            (f.l1 or float(np.abs(f.kernel).sum())) ** f.power for f in factors
+        ) * gamma(sum(f.power * (f.roundings or 0) for f in factors) + 1)
+        return Composition(np.zeros(shape), 0, "direct", bound, None)
     exponent = 0.0
     normalised = []
     scales = [_log2_l1_bound(f.kernel) for f in factors]
     for f, k in zip(factors, scales):
         # a power of two near the L1 norm: no overflow, and integer counts stay exact
         exponent += f.power * k
-        normalised.append(Factor(np.ldexp(f.kernel, -k), f.scale, f.power))
-    nonneg = all((f.kernel >= 0).all() for f in factors)
+        # the exact pattern of the given kernel: scaling may flush tiny taps to zero
+        normalised.append(Factor(np.ldexp(f.kernel, -k), f.scale, f.power, support=f.pattern))
+    known = all(f.roundings is not None for f in factors)
+    nonneg = known and all((f.kernel >= 0).all() and not f.cancels for f in factors)
+    given = sum(f.power * f.roundings for f in factors) if known else 0
+    given_tiny = sum(f.power * f.tiny for f in factors)
     ops = sum(f.power * np.count_nonzero(f.kernel) for f in factors)
     split = [_rank_one(f.kernel) for f in normalised]
     separable = all(v is not None for v in split)
@@ -507,9 +534,7 @@ def compose(
         vectors, methods, scale, counts, tiny = _compose_axes(normalised, split, shape, method)
         exponent += scale
         axes = [
-            _support(
-                [Factor(v[a], (f.scale[a],), f.power) for f, v in zip(normalised, split)], (n,)
-            )
+            _support([_axis_factor(f, v, a) for f, v in zip(normalised, split)], (n,))
             for a, n in enumerate(shape)
         ]
         if "fft" in methods:  # clear FFT round-off on the vectors: the outer product is clean
@@ -537,7 +562,11 @@ def compose(
         exponent += scale
     # L1 norm of the composition of |kernels|, in the units of ``values``: the scale of the
     # rounding errors (for non-negative kernels it is the sum of the values)
-    log2_l1 = sum(f.power * math.log2(float(np.abs(f.kernel).sum())) for f in normalised)
+    # (a kernel summed from signed terms: the L1 of the terms, the scale of its errors)
+    log2_l1 = sum(
+        f.power * math.log2(max(float(np.abs(f.kernel).sum()), 2.0**-k * (g.l1 or 0.0)))
+        for f, g, k in zip(normalised, factors, scales)
+    )
     l1 = 2.0 ** (log2_l1 - (exponent - sum(f.power * k for f, k in zip(normalised, scales))))
     if not (separable and normalised):
         support = _support(normalised, shape)
@@ -549,11 +578,21 @@ def compose(
         abs_error = (10 * math.log2(max(grid, 2)) + ops + 10) * _EPS * l1
         roundings = None
     else:
+        if roundings is not None:
+            roundings += given  # the kernels' own roundings, per application
+        tiny += given_tiny
         abs_error = (gamma(roundings) + _U * tiny) * l1
         roundings = roundings if nonneg else None
     kept = tuple(vectors) if separable and normalised and values is None else None
     used = "+".join(sorted(methods))
     return Composition(values, exponent, used, abs_error, roundings, support, kept, tiny)
+
+
+def _axis_factor(f: Factor, vectors: list[np.ndarray], axis: int) -> Factor:
+    """The 1-D factor of a rank-one ``f`` on ``axis``, with its exact pattern there."""
+    others = tuple(a for a in range(f.kernel.ndim) if a != axis)
+    pattern = f.pattern.any(axis=others) if others else f.pattern
+    return Factor(vectors[axis], (f.scale[axis],), f.power, support=pattern)
 
 
 def _map_fraction(fractions: list[float], vectors: list[np.ndarray]) -> float:

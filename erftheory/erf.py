@@ -345,7 +345,13 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
         else:
             square = fixed.values * fixed.values
             e_sq = 0 if exact else math.frexp(float(square.sum()))[1]
-            factor = Factor(square if exact else scale2(square, -e_sq), (1,) * dims)
+            # the square's exact pattern is the fixed part's (squares of tails may flush)
+            pattern = None if exact else fixed.support
+            if pattern is None and not exact:
+                pattern = np.ones(square.shape, dtype=bool)
+            factor = Factor(
+                square if exact else scale2(square, -e_sq), (1,) * dims, support=pattern
+            )
             comp = compose([*t.random, factor], dims, kind, outer=not lazy)
             e = comp.exponent + 2 * fixed.exponent + e_sq
             peak = 0.0 if exact else float(np.max(np.abs(fixed.values))) * 2.0**-e_sq
@@ -360,7 +366,7 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
             (
                 comp.values if comp.values is not None else comp.vectors,
                 e,
-                t.coef,
+                t.coef if exact else _split(t.coef),
                 t.shift or (0,) * dims,
                 comp.method,
                 abs_e,
@@ -370,12 +376,14 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
             )
         )
     if len(parts) == 1 and not exact:  # one path group: no sum to form, no copy to make
-        values, e, coef, _, used, abs_e, count, supp, tiny = parts[0]
+        values, e, (coef, shift2, rounded), _, used, abs_e, count, supp, tiny = parts[0]
         if coef != 1:
             values = (values[0] * coef, *values[1:]) if isinstance(values, tuple) else values * coef
-            count = None if coef < 0 or count is None else count + 1
-        return values, e, used, abs(coef) * abs_e, count, supp, tiny
+            count = None if coef < 0 or count is None else count + 1 + rounded
+        return values, e + shift2, used, abs(coef) * abs_e, count, supp, tiny
     shape = tuple(max(s[a] + v.shape[a] for v, _, _, s, *_ in parts) for a in range(dims))
+    if not exact:  # each group's power of two into its exponent: (values, e + shift, coef)
+        parts = [(v, e + c[1], c, *rest) for v, e, c, *rest in parts]
     top = max(p[1] for p in parts)
     out = np.zeros(shape, dtype=object if exact else float)
     support = np.zeros(shape, dtype=bool)
@@ -383,6 +391,9 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
         out.fill(0)
     abs_error, counts, fractions, methods = 0.0, [], [], set()
     for values, e, coef, shift, used, abs_e, count, supp, tiny in parts:
+        if not exact:
+            coef, rounded = coef[0], coef[2]
+            count = None if count is None else count + rounded
         weight = coef if exact else scale2(coef, e - top)
         where = tuple(slice(s, s + n) for s, n in zip(shift, values.shape))
         out[where] += weight * values
@@ -401,6 +412,29 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
         tiny = max(fractions) + len(parts) * 2.0**9 * np.finfo(float).tiny / l1 if l1 else 0.0
     used = "+".join(sorted(methods))
     return out, (0 if exact else top), used, abs_error, count, support, tiny
+
+
+def _split(coef) -> tuple[float, int, int]:
+    """An exact coefficient as ``(m, e, r)`` with ``coef ~ m 2^e``.
+
+    ``|m|`` is in [1/2, 1) (or 1 for a power of two, which needs no product) and ``r``
+    counts its roundings (0 when ``m 2^e`` is ``coef`` exactly, else 1: correctly rounded).
+    Path coefficients (``0.5^n`` for n ReLUs, ``(1 - p)^-n`` for dropout) run far outside
+    float64 in deep nets; their power of two joins the exponent instead.
+    """
+    c = Fraction(coef)
+    if c == 0:
+        return 0.0, 0, 0
+    e = abs(c.numerator).bit_length() - c.denominator.bit_length()
+    m = c / Fraction(2) ** e  # in (1/2, 2)
+    if abs(m) >= 1:
+        m, e = m / 2, e + 1
+    elif abs(m) < Fraction(1, 2):
+        m, e = m * 2, e - 1
+    if abs(m) == Fraction(1, 2):
+        return float(2 * m), e - 1, 0
+    rounded = float(m)
+    return rounded, e, int(Fraction(rounded) != m)
 
 
 def _squared_fraction(comp, fixed, square) -> float:
@@ -573,8 +607,11 @@ def erf(
                 "normalize='sum' or 'peak' (--normalize), or exact=True (--exact) for the "
                 "exact counts (values then at peak 1)"
             )
-        divisor = scale2(1.0, -exponent)  # exact when the exponent is an integer
-        if count is not None and not float(exponent).is_integer():
+        # raw: times 2^exponent, by ldexp (exact for an integer exponent; a float 2^exponent
+        # itself may be out of range where the values times it are not)
+        divisor, whole = 1.0, math.floor(exponent)
+        factor = 2.0 ** (exponent - whole)
+        if count is not None and factor != 1:
             count += 1
     elif normalize == "sum":
         divisor = abs(total)
@@ -584,9 +621,14 @@ def erf(
     else:
         divisor = peak
         count = None if count is None else 2 * count + 1  # the peak is one of the values
+    raw = normalize is None and peak != 0
+
+    def rescale(x: float) -> float:  # a scalar in the units of the result
+        return float(np.ldexp(x * factor, whole)) if raw else x / divisor
+
     if vectors is not None:
         # each vector to peak 1 (or sum 1): then the map's peak is exactly 1 (its sum 1 to
-        # rounding); raw maps scale the first vector by 2^-exponent (exact for an integer one)
+        # rounding); raw maps share 2^exponent among the vectors (exact for an integer one)
         if normalize == "peak":
             scaled = [v / v.max() for v in vectors]
         elif normalize == "sum":
@@ -594,8 +636,15 @@ def erf(
             scaled = [v / v_sum for v, (v_sum, _) in zip(vectors, totals)]
             if count is not None:  # per vector, as for a map; the outer product after
                 count = 2 * count + sum(extra + 1 for _, extra in totals)
+        elif raw:
+            d = len(vectors)
+            shares = [whole // d + (a < whole % d) for a in range(d)]
+            scaled = [
+                np.ldexp(v * (factor if a == 0 else 1.0), k)
+                for a, (v, k) in enumerate(zip(vectors, shares))
+            ]
         else:
-            scaled = [vectors[0] / divisor, *vectors[1:]]
+            scaled = list(vectors)
         values = _outer(scaled)
         # the relative bound holds above the floor: count the support's entries below it
         floor = max(_TINY, tiny * math.prod(float(v.sum()) for v in scaled))
@@ -604,13 +653,15 @@ def erf(
         below = _extreme(scaled, np.ndarray.min) < floor
         underflow = _count_below_outer(scaled, floor) if below else 0
     else:
-        floor = max(_TINY, tiny * abs(total) / divisor) if count is not None else _TINY
+        floor = max(_TINY, tiny * rescale(abs(total))) if count is not None else _TINY
+        if raw:
+            values = np.ldexp(values * factor if factor != 1 else values, whole)
         underflow = _divide_and_count_below(values, divisor, support, floor)  # in place
     # entries above the floor: their underflow error is at most u (and u for the floor's)
     rel_error = None if count is None else gamma(count + 2)
-    abs_error /= divisor
+    abs_error = rescale(abs_error)
     if rel_error is not None:  # normalising moved every entry by up to its relative bound
-        top = peak / divisor * (1 + 4 * _U)  # the largest entry, rounding included
+        top = rescale(peak) * (1 + 4 * _U)  # the largest entry, rounding included
         abs_error = max(abs_error, rel_error * top + floor)
     return ERFResult(
         values=values,
@@ -748,6 +799,24 @@ def _accurate_sum(values: np.ndarray) -> tuple[float, int]:
     return math.fsum(flat), 1
 
 
+def _adjoint_ops(layers) -> int:
+    """Roundings per path of the adjoint pass: taps per layer, nested repeats multiplied."""
+    from .architecture import Block, Branches
+
+    total = 0
+    for layer in layers:
+        if isinstance(layer, Branches):
+            own = sum(_adjoint_ops(path) for path in layer.branches) + len(layer.branches)
+        elif isinstance(layer, Block):
+            own = _adjoint_ops(layer.layers) + 1  # a residual's skip is one more sum
+        else:
+            taps = getattr(layer, "kernel", None) or getattr(layer, "factor", None) or (1,)
+            own = math.prod(taps) if isinstance(taps, tuple) else int(taps)
+            own = 2 * own + 1  # a product and a sum per tap (bilinear: a weight each), slack
+        total += layer.repeat * own
+    return total
+
+
 def _log10(x) -> float:
     """log10 of a positive int or Fraction of any size."""
     x = Fraction(x)
@@ -762,7 +831,6 @@ def _ilog10(n: int) -> float:
 def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
     """The ERF of a network with upsampling/transposed convs (see :mod:`erftheory.adjoint`)."""
     from .adjoint import backpropagate
-    from .architecture import _all_layers
 
     if weights != "ones" or exact:
         raise ERFError(
@@ -783,19 +851,8 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
     divisor = (
         1.0 if normalize is None or peak == 0 else (abs(total) if normalize == "sum" else peak)
     )
-    ops = sum(
-        getattr(x, "repeat", 1) * int(np.prod(getattr(x, "kernel", (2,))))
-        for x in _all_layers(net.layers)
-    )
-    nonneg = bool(np.all(values >= 0))
-    count = ops if nonneg else None  # per layer, a product and sums per tap
-    if count is not None and normalize == "sum":
-        divisor, extra = _accurate_sum(values)
-        count = 2 * count + extra + 1
-    elif count is not None and normalize == "peak":
-        count = 2 * count + 1
+    ops = _adjoint_ops(net.layers)
     values = values / divisor
-    support = values != 0
     return ERFResult(
         values=values,
         receptive_field=rf,
@@ -803,11 +860,10 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
         normalize=normalize,
         method="adjoint",
         log10_mass=math.log10(abs(total)) if total else -math.inf,
-        abs_error=max(
-            gamma(ops) * float(np.abs(values).sum()),
-            0.0 if count is None else gamma(count) * float(np.abs(values).max()),
-        ),
-        rel_error=None if count is None else gamma(count),
-        underflow=int(np.count_nonzero(support & (np.abs(values) < _TINY))),
+        # no relative bound: the adjoint does not rescale on the way, so tails may underflow
+        # unseen; the absolute bound takes the normalisation's rounding too
+        abs_error=gamma(ops + 2) * float(np.abs(values).sum()),
+        rel_error=None,
+        underflow=int(np.count_nonzero((values != 0) & (np.abs(values) < _TINY))),
         network=net,
     )

@@ -28,6 +28,7 @@ kernels squared pointwise after composing, and ``c_t`` its scalars. A residual b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -71,7 +72,9 @@ class Term:
 
 
 def _fkey(f: Factor):
-    return (f.scale, f.kernel.shape, tuple(f.kernel.flat))
+    support = None if f.support is None else tuple(f.support.flat)
+    accuracy = (f.roundings, f.tiny, support, f.cancels, f.l1)
+    return (f.scale, f.kernel.shape, tuple(f.kernel.flat), accuracy)
 
 
 def _multiset(factors) -> frozenset:
@@ -85,12 +88,12 @@ def _merge_factors(factors) -> tuple:
     kept = {}
     for f in factors:
         k = _fkey(f)
-        kept[k] = Factor(f.kernel, f.scale, kept[k].power + f.power) if k in kept else f
+        kept[k] = dataclasses.replace(f, power=kept[k].power + f.power) if k in kept else f
     return tuple(kept.values())
 
 
 def _powered(factors, n: int) -> tuple:
-    return tuple(Factor(f.kernel, f.scale, f.power * n) for f in factors)
+    return tuple(dataclasses.replace(f, power=f.power * n) for f in factors)
 
 
 def _add(a: tuple, b: tuple) -> tuple:
@@ -134,14 +137,12 @@ class _Linearizer:
         else:
             array = np.asarray(variance, dtype=float)
             self.variance = lambda layer: array if array.shape == layer.kernel else None
-        self.one = Fraction(1) if exact else 1.0
+        # exact coefficients in both modes (a float 0.5^1100 underflows, 2^1100 overflows);
+        # erf carries their power of two in the exponent
+        self.one = Fraction(1)
 
     def number(self, x):
-        return (
-            Fraction(repr(x))
-            if self.exact and isinstance(x, float)
-            else (Fraction(x) if self.exact else float(x))
-        )
+        return Fraction(repr(x)) if self.exact and isinstance(x, float) else Fraction(x)
 
     def array(self, values) -> np.ndarray:
         if not self.exact:
@@ -215,7 +216,10 @@ class _Linearizer:
         if isinstance(layer, _Spatial):
             kind, kernel = self.spatial(layer, jump)
             scale = tuple(d * j for d, j in zip(layer.dilation, jump))
-            f = (Factor(kernel, scale),)
+            # a pool's 1/K rounds unless K is a power of two
+            size = math.prod(layer.kernel)
+            inexact = not self.exact and not isinstance(layer, Conv) and size & (size - 1)
+            f = (Factor(kernel, scale, roundings=1 if inexact else 0),)
             term = Term(self.one, f, ()) if kind == "random" else Term(self.one, (), f)
             return [term], tuple(j * s for j, s in zip(jump, layer.stride))
         return [Term(self.scalar(layer), (), ())], jump
@@ -248,32 +252,56 @@ class _Linearizer:
                     out += [_shifted(t, shift) for t in self.layers(path, jump)[0]]
             fixed = [(p, st) for p, st, r in zip(paths, states, random) if not r]
             if fixed:
-                kernel = self.collapse(fixed, union, "ones")
-                out.append(Term(self.one, (), (Factor(kernel, jump),)))
+                out.append(Term(self.one, (), (self.collapse(fixed, union, "ones", jump),)))
             return out, out_jump
         # E[g] in ones mode; in random mode with nothing fixed anywhere E[g^2] factorises into
         # one random kernel; branches with no random layer at all are one fixed kernel
         mode = self.mode if any(random) else "ones"
-        f = (Factor(self.collapse(list(zip(paths, states)), union, mode), jump),)
+        f = (self.collapse(list(zip(paths, states)), union, mode, jump),)
         return [Term(self.one, f, ()) if mode == "random" else Term(self.one, (), f)], out_jump
 
-    def collapse(self, branches, union, mode: str) -> np.ndarray:
-        """The sum of the branches' kernels at unit scale, each placed within the union field."""
+    def collapse(self, branches, union, mode: str, jump) -> Factor:
+        """The sum of the branches' kernels at unit scale, each placed within the union field.
+
+        As a factor that says how accurate its float entries are (see
+        :class:`erftheory.compose.Factor`): the worst branch's roundings and one per sum, no
+        relative bound once a branch has a negative entry (its error then scales with the
+        branches' absolute values), the branches' underflow errors, and the exact pattern (a
+        tail flushed to zero is still in it).
+        """
         from .erf import _evaluate  # the one place that turns terms into an array
 
         inner = _Linearizer(self.dims, mode, self.exact, self.variance)
         inner.no_fixed = self.no_fixed
         kernel = np.zeros(union.size, dtype=object if self.exact else float)
+        pattern = np.zeros(union.size, dtype=bool)
+        counts, tiny, cancels, l1_terms = [], 0.0, False, 0.0
         for path, state in branches:
             terms, _ = inner.layers(path, (1,) * self.dims)
-            values, exponent, *_ = _evaluate(terms, self.dims, mode, self.exact, "auto")
+            values, exponent, _, _, count, support, fraction = _evaluate(
+                terms, self.dims, mode, self.exact, "auto"
+            )
             if not self.exact:
                 from .erf import scale2
 
                 values = scale2(values, exponent)
+                cancels = cancels or bool((values < 0).any())
+                counts.append(count)
+                tiny += fraction
+                l1_terms += float(np.abs(values).sum())
             offset = [a - u for a, u in zip(state.start, union.start)]
-            kernel[tuple(slice(o, o + n) for o, n in zip(offset, values.shape))] += values
-        return kernel
+            where = tuple(slice(o, o + n) for o, n in zip(offset, values.shape))
+            kernel[where] += values
+            pattern[where] |= True if support is None else support
+        if self.exact:
+            return Factor(kernel, jump)
+        count = None if None in counts else max(counts) + len(counts)
+        l1 = float(np.abs(kernel).sum())
+        # scaling a branch by its exponent may flush a tail: u tiny 2^9 each, at most
+        tiny += len(counts) * 2.0**9 * np.finfo(float).tiny / l1 if l1 else 0.0
+        return Factor(
+            kernel, jump, roundings=count, tiny=tiny, support=pattern, cancels=cancels, l1=l1_terms
+        )
 
 
 def _shifted(term: Term, shift: tuple) -> Term:

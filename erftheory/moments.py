@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -92,7 +93,9 @@ def _group(term, dims: int, mode: str):
         mean, cov = mean + f.power * m, cov + f.power * v
         log_mass += f.power * math.log10(abs(total))
     shift = np.asarray(term.shift or (0,) * dims, dtype=float)
-    return mean + shift, cov, log_mass + math.log10(abs(float(term.coef)))
+    coef = abs(Fraction(term.coef))  # exact; 0.5^n as a float would underflow
+    log10_coef = math.log10(coef.numerator) - math.log10(coef.denominator) if coef else -math.inf
+    return mean + shift, cov, log_mass + log10_coef
 
 
 def predicted_moments(arch, weights: str = "ones") -> PredictedMoments:

@@ -225,3 +225,43 @@ def test_absolute_bound_covers_every_entry_after_normalising(arch, normalize):
     errors = [abs(Fraction(float(v)) - Fraction(e)) for v, e in zip(r.values.flat, exact.flat)]
     assert max(errors) <= Fraction(r.abs_error)
     assert r.abs_error >= r.rel_error * float(np.max(r.values))
+
+
+def test_deep_gated_stacks_keep_their_coefficient_in_the_exponent():
+    # 0.5 per ReLU: 0.5^700 times 3^700 paths fits float64 though 0.5^1100 alone would not
+    r = et.erf("1d: (conv3, relu)*700")
+    counts = _power([1, 1, 1], 700)
+    for i in (0, 100, 350, 700):
+        true = Fraction(counts[i], 2**700)
+        if true < Fraction(r.underflow_floor):  # 2^-700: below the floor, and counted
+            assert r.values[i] < r.underflow_floor and r.underflow > 0
+            continue
+        assert abs(Fraction(float(r.values[i])) - true) <= Fraction(r.rel_error) * true
+    assert r.log10_mass == pytest.approx(700 * math.log10(1.5), rel=1e-12)
+    deep = et.erf("1d: dropout0.5*1100, conv3", weights="random", normalize="sum")
+    assert deep.values.tolist() == pytest.approx([1 / 3] * 3, rel=1e-15)
+
+
+def test_joins_count_their_branches_roundings():
+    # five tiny branches beside [1, 1]: each sum rounds, and the bound must say so
+    tiny = " | ".join(["conv2/w[0,1.1e-16]"] * 5)
+    r = et.erf(f"1d: add(conv2/w[1,1] | {tiny})*200", method="direct")
+    kernel = [Fraction(1), 1 + 5 * Fraction(1.1e-16)]
+    exact = _power(kernel, 200)
+    scale = max(exact)
+    for got, want in zip(r.values, exact):
+        assert abs(Fraction(float(got)) - want) <= Fraction(r.rel_error) * want, scale
+
+
+def test_joins_that_cancel_in_float_claim_an_absolute_bound_only():
+    big = "conv1/w[9007199254740992]"
+    for middle, true in (("conv1/w[3]", 3), ("conv1/w[1]", 1)):
+        r = et.erf(f"1d: add({big} | {middle} | conv1/w[-9007199254740992])")
+        assert r.rel_error is None
+        assert abs(float(r.values[0]) - true) <= r.abs_error
+
+
+def test_tails_flushed_by_squares_or_scaling_are_counted():
+    # the exact pattern of a kernel survives squaring and scaling by powers of two
+    assert et.erf("1d: conv2/w[1,1e-200]", weights="random").underflow == 1
+    assert et.erf("1d: conv2/w[1e300,1e-300]").underflow == 1
