@@ -29,6 +29,7 @@ _FLOAT_MAX_LOG10 = math.log10(np.finfo(float).max)
 _FLOAT_MIN_LOG10 = math.log10(np.finfo(float).tiny)  # a raw peak below this is all underflow
 _TINY = np.finfo(float).tiny
 _U = 2.0**-53  # unit roundoff of float64
+_LONG_EPS = float(np.finfo(np.longdouble).eps)  # 2^-63 on x86 (80-bit), else float64's
 _EXACT_MAX_OPS = 5e6
 _WEIGHTS = ("ones", "random")
 _NORMALIZE = (None, "sum", "peak")
@@ -792,9 +793,8 @@ def _accurate_sum(values: np.ndarray) -> tuple[float, int]:
     else ``math.fsum`` (correctly rounded).
     """
     flat = values.reshape(-1)
-    eps = float(np.finfo(np.longdouble).eps)
-    if eps <= 2.0**-63 and flat.size <= 1 << 16:
-        extra = math.ceil((flat.size - 1) * (eps / 2) / 2.0**-53)
+    if _LONG_EPS <= 2.0**-63 and flat.size <= 1 << 16:
+        extra = math.ceil((flat.size - 1) * (_LONG_EPS / 2) / _U)
         return float(np.sum(flat, dtype=np.longdouble)), 1 + extra
     return math.fsum(flat), 1
 
