@@ -68,6 +68,7 @@ class Factor:
     support: np.ndarray | None = None
     cancels: bool = False  # a sum of signed terms: no relative bound, absolute only
     l1: float | None = None  # the L1 norm of those terms' absolute values (>= the kernel's)
+    exponent: float = 0  # the kernel stands for ``kernel * 2**exponent`` (and ``l1`` too)
 
     @property
     def pattern(self) -> np.ndarray:
@@ -236,14 +237,15 @@ def _exact_block(kernel: np.ndarray, power: int) -> tuple[np.ndarray | None, int
     is the largest power of two allowed, when at least 4 and at most half the run. ``B`` peaks
     in [1/2, 1).
     """
-    if power < 8 or np.count_nonzero(kernel) < 2:
+    if power < 8 or np.count_nonzero(kernel) < 2 or not np.isfinite(kernel).all():
         return None, 1, 0
     ratios = [float(w).as_integer_ratio() for w in kernel]
     den = max(d for _, d in ratios)
-    ints = np.array([n * (den // d) for n, d in ratios], dtype=float)
-    l1 = float(np.abs(ints).sum())
-    if not l1 < 2.0**26:  # not even w^2 fits, or integers beyond float64's reach
+    exact = [n * (den // d) for n, d in ratios]
+    if sum(map(abs, exact)) >= 2**26:  # not even w^2 fits in float64's integers
         return None, 1, 0
+    ints = np.array(exact, dtype=float)
+    l1 = float(np.abs(ints).sum())
     b = 1
     while l1 ** (2 * b) < 2.0**53 and 4 * b <= power:
         b *= 2
@@ -504,20 +506,22 @@ def compose(
     if method == "exact":
         values = _direct(factors, shape)[0] if factors else _delta(shape, Fraction)
         return Composition(values, 0, "exact", 0.0, 0)
-    if any(not f.kernel.any() for f in factors):  # every path crosses a zero kernel
-        if not any(f.cancels for f in factors if not f.kernel.any()):
-            return Composition(np.zeros(shape), 0, "direct", 0.0, 0, np.zeros(shape, dtype=bool))
-        # signed terms that cancelled in float: zero to within their error, not exactly
-        bound = math.prod(
-            (f.l1 or float(np.abs(f.kernel).sum())) ** f.power for f in factors
-        ) * gamma(sum(f.power * (f.roundings or 0) for f in factors) + 1)
-        return Composition(np.zeros(shape), 0, "direct", bound, None)
+    if any(not f.pattern.any() for f in factors):  # every path crosses an exact zero
+        return Composition(np.zeros(shape), 0, "direct", 0.0, 0, np.zeros(shape, dtype=bool))
+    if any(not f.kernel.any() for f in factors):  # zero in float only: terms cancelled
+        # zero to within the terms' error: bounded in the log domain (no overflow)
+        log2_bound = sum(
+            f.power * (math.log2(f.l1 or float(np.abs(f.kernel).sum()) or _TINY) + f.exponent)
+            for f in factors
+        )
+        rounded = gamma(sum(f.power * (f.roundings or 0) for f in factors) + 1)
+        return Composition(np.zeros(shape), log2_bound, "direct", rounded, None)
     exponent = 0.0
     normalised = []
     scales = [_log2_l1_bound(f.kernel) for f in factors]
     for f, k in zip(factors, scales):
         # a power of two near the L1 norm: no overflow, and integer counts stay exact
-        exponent += f.power * k
+        exponent += f.power * (k + f.exponent)
         # the exact pattern of the given kernel: scaling may flush tiny taps to zero
         normalised.append(Factor(np.ldexp(f.kernel, -k), f.scale, f.power, support=f.pattern))
     known = all(f.roundings is not None for f in factors)
@@ -564,10 +568,11 @@ def compose(
     # rounding errors (for non-negative kernels it is the sum of the values)
     # (a kernel summed from signed terms: the L1 of the terms, the scale of its errors)
     log2_l1 = sum(
-        f.power * math.log2(max(float(np.abs(f.kernel).sum()), 2.0**-k * (g.l1 or 0.0)))
+        f.power * math.log2(max(float(np.abs(f.kernel).sum()), math.ldexp(g.l1 or 0.0, -k)))
         for f, g, k in zip(normalised, factors, scales)
     )
-    l1 = 2.0 ** (log2_l1 - (exponent - sum(f.power * k for f, k in zip(normalised, scales))))
+    outside = sum(f.power * (k + g.exponent) for f, g, k in zip(normalised, factors, scales))
+    l1 = 2.0 ** (log2_l1 - (exponent - outside))
     if not (separable and normalised):
         support = _support(normalised, shape)
         support = None if support.all() else support

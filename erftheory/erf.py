@@ -593,7 +593,8 @@ def erf(
     if peak == 0:  # the paths cancel exactly (e.g. x + (-x)): nothing to scale
         if normalize is not None:
             raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
-        divisor = 1.0
+        divisor, whole = 1.0, math.floor(exponent)  # the bounds keep their scale
+        factor = 2.0 ** (exponent - whole)
     elif normalize is None:
         log10_peak = math.log10(peak) + exponent * log2
         # the map's sums (mass, moments) must stay finite too, hence the mass
@@ -622,7 +623,7 @@ def erf(
     else:
         divisor = peak
         count = None if count is None else 2 * count + 1  # the peak is one of the values
-    raw = normalize is None and peak != 0
+    raw = normalize is None
 
     def rescale(x: float) -> float:  # a scalar in the units of the result
         return float(np.ldexp(x * factor, whole)) if raw else x / divisor
@@ -661,6 +662,9 @@ def erf(
     # entries above the floor: their underflow error is at most u (and u for the floor's)
     rel_error = None if count is None else gamma(count + 2)
     abs_error = rescale(abs_error)
+    if raw and not float(exponent).is_integer():  # a fractional exponent (FFT) is itself
+        # a float sum of logarithms: its rounding moves every value by about |e| ln2 u
+        abs_error += 4 * _U * abs(exponent) * math.log(2) * rescale(peak)
     if rel_error is not None:  # normalising moved every entry by up to its relative bound
         top = rescale(peak) * (1 + 4 * _U)  # the largest entry, rounding included
         abs_error = max(abs_error, rel_error * top + floor)
@@ -840,7 +844,13 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
         )
     if unit is not None and len(unit) != net.dims:
         raise ERFError(f"unit {list(unit)} needs {net.dims} indices (dims={net.dims})")
-    values, start = backpropagate(net, unit)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values, start = backpropagate(net, unit)
+    if not np.isfinite(values).all():
+        raise ERFError(
+            "the ERF overflows float64 in the backward pass of this network (weights too "
+            "large for its depth); scale the explicit weights down"
+        )
     rf = ReceptiveField(
         values.shape, base.effective_stride, start, base.rows, base.treated_as_identity
     )

@@ -73,7 +73,7 @@ class Term:
 
 def _fkey(f: Factor):
     support = None if f.support is None else tuple(f.support.flat)
-    accuracy = (f.roundings, f.tiny, support, f.cancels, f.l1)
+    accuracy = (f.roundings, f.tiny, support, f.cancels, f.l1, f.exponent)
     return (f.scale, f.kernel.shape, tuple(f.kernel.flat), accuracy)
 
 
@@ -275,32 +275,44 @@ class _Linearizer:
         inner.no_fixed = self.no_fixed
         kernel = np.zeros(union.size, dtype=object if self.exact else float)
         pattern = np.zeros(union.size, dtype=bool)
-        counts, tiny, cancels, l1_terms = [], 0.0, False, 0.0
+        evaluated = []
         for path, state in branches:
             terms, _ = inner.layers(path, (1,) * self.dims)
-            values, exponent, _, _, count, support, fraction = _evaluate(
-                terms, self.dims, mode, self.exact, "auto"
-            )
-            if not self.exact:
-                from .erf import scale2
+            evaluated.append((state, *_evaluate(terms, self.dims, mode, self.exact, "auto")))
+        if self.exact:
+            for state, values, *_ in evaluated:
+                offset = [a - u for a, u in zip(state.start, union.start)]
+                kernel[tuple(slice(o, o + n) for o, n in zip(offset, values.shape))] += values
+            return Factor(kernel, jump)
+        from .erf import scale2
 
-                values = scale2(values, exponent)
-                cancels = cancels or bool((values < 0).any())
-                counts.append(count)
-                tiny += fraction
-                l1_terms += float(np.abs(values).sum())
+        # one exponent for the sum (the largest branch's): a branch's raw floats could
+        # overflow or flush where the composition does not
+        top = max((e for _, v, e, *_ in evaluated if v.any()), default=0)
+        counts, tiny, cancels, l1_terms = [], 0.0, False, 0.0
+        for state, values, exponent, _, _, count, support, fraction in evaluated:
+            values = scale2(values, exponent - top)
+            cancels = cancels or bool((values < 0).any())
+            counts.append(count)
+            tiny += fraction
+            l1_terms += float(np.abs(values).sum())
             offset = [a - u for a, u in zip(state.start, union.start)]
             where = tuple(slice(o, o + n) for o, n in zip(offset, values.shape))
             kernel[where] += values
             pattern[where] |= True if support is None else support
-        if self.exact:
-            return Factor(kernel, jump)
         count = None if None in counts else max(counts) + len(counts)
         l1 = float(np.abs(kernel).sum())
-        # scaling a branch by its exponent may flush a tail: u tiny 2^9 each, at most
+        # scaling a smaller branch to the largest may flush a tail: u tiny 2^9 each, at most
         tiny += len(counts) * 2.0**9 * np.finfo(float).tiny / l1 if l1 else 0.0
         return Factor(
-            kernel, jump, roundings=count, tiny=tiny, support=pattern, cancels=cancels, l1=l1_terms
+            kernel,
+            jump,
+            roundings=count,
+            tiny=tiny,
+            support=pattern,
+            cancels=cancels,
+            l1=l1_terms,
+            exponent=top,
         )
 
 

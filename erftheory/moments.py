@@ -91,7 +91,8 @@ def _group(term, dims: int, mode: str):
         if total == 0:
             return None
         mean, cov = mean + f.power * m, cov + f.power * v
-        log_mass += f.power * math.log10(abs(total))
+        # a computed kernel (a join's sum) stands for kernel * 2^exponent
+        log_mass += f.power * (math.log10(abs(total)) + f.exponent * math.log10(2))
     shift = np.asarray(term.shift or (0,) * dims, dtype=float)
     coef = abs(Fraction(term.coef))  # exact; 0.5^n as a float would underflow
     log10_coef = math.log10(coef.numerator) - math.log10(coef.denominator) if coef else -math.inf

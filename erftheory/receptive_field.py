@@ -363,6 +363,10 @@ def _fractional(net: Network) -> ReceptiveField:
     With fractional strides the field depends on the output unit's phase; the rows describe
     output unit 0 of each prefix. The jump is a fraction (input pixels per output unit).
     """
+    import math
+
+    import numpy as np
+
     from .adjoint import backpropagate
     from .architecture import _fractional_jump
     from .erf import _moments
@@ -370,9 +374,12 @@ def _fractional(net: Network) -> ReceptiveField:
     rows = []
     for index, layer in enumerate(net.layers):
         prefix = Network(net.layers[: index + 1], net.dims)
-        g, start = backpropagate(prefix)
+        with np.errstate(over="ignore", invalid="ignore"):
+            g, start = backpropagate(prefix)
         jump = _fractional_jump(prefix.layers, net.dims)  # blocks and joins included
         jump_shown = tuple(int(j) if j.denominator == 1 else j for j in jump)
-        rows.append(_row(index, layer, g.shape, jump_shown, start, _moments(g)[1]))
+        # an overflowing pass (huge explicit weights) has no ERF std (erf says why)
+        std = _moments(g)[1] if np.isfinite(g).all() else (math.nan,) * net.dims
+        rows.append(_row(index, layer, g.shape, jump_shown, start, std))
     last = rows[-1]
     return ReceptiveField(last.size, last.jump, last.start, tuple(rows), net.treated_as_identity)

@@ -265,3 +265,32 @@ def test_tails_flushed_by_squares_or_scaling_are_counted():
     # the exact pattern of a kernel survives squaring and scaling by powers of two
     assert et.erf("1d: conv2/w[1,1e-200]", weights="random").underflow == 1
     assert et.erf("1d: conv2/w[1e300,1e-300]").underflow == 1
+
+
+@pytest.mark.parametrize(
+    "arch, normalize, true",
+    [
+        # a branch product far below float64 (1e-400) lifted back by later layers
+        ("1d: add(conv1/w[1e-200], conv1/w[1e-200] | conv1/w[0]), conv1/w[1e300]*2", None, 1e200),
+        # a branch sum above float64 (2e308), normalised
+        ("1d: add(conv1/w[1e308] | conv1/w[1e308])", "peak", 1.0),
+        ("1d: res(conv1/w[1e200], conv1/w[1e200]), conv1/w[1e-300]", None, 1e100),
+    ],
+)
+def test_joins_keep_one_exponent_for_branches_beyond_float64(arch, normalize, true):
+    r = et.erf(arch, normalize=normalize)
+    assert abs(float(r.values[0]) - true) <= r.rel_error * true
+
+
+def test_extreme_weights_give_results_or_clear_errors():
+    # no traceback: a kernel below float64's range, wide dynamic range repeated, an adjoint
+    # pass that overflows
+    with pytest.raises(et.ERFError, match="outside float64"):
+        et.erf("1d: conv1/w[1e-309]")
+    r = et.erf("1d: conv2/w[1e-200,1e100]*8", normalize="peak")
+    assert r.values[-1] == 1.0 and np.isfinite(r.values).all()
+    with pytest.raises(et.ERFError, match="overflows float64"):
+        et.erf("1d: conv1/w[1e200]*2, up2", normalize="sum")
+    # an FFT result's fractional exponent is itself rounded: the bound says so
+    f = et.erf("1d: conv3/w[1e146,1,1.62]", method="fft")
+    assert abs(Fraction(float(f.values[0])) - Fraction(1e146)) <= Fraction(f.abs_error)
