@@ -154,7 +154,13 @@ def _parser() -> argparse.ArgumentParser:
         help="divide by the total or the peak (any depth)",
     )
     e.add_argument("--exact", action="store_true", help="exact integer / rational arithmetic")
-    e.add_argument("--method", choices=["auto", "direct", "fft"], default="auto")
+    e.add_argument(
+        "--method",
+        choices=["auto", "direct", "fft"],
+        default="auto",
+        help="direct: a proven relative bound for every entry above the underflow floor "
+        "(non-negative kernels); fft: an absolute bound; auto: direct where cheap",
+    )
     e.add_argument("--save", metavar="OUT", help="write the array (.npy, or .csv for 1-D/2-D)")
     e.add_argument("--plot", metavar="OUT.png", help="heat map with centre profiles")
     e.add_argument("--log", action="store_true", help="logarithmic colour scale in --plot")
