@@ -593,8 +593,7 @@ def erf(
     if peak == 0:  # the paths cancel exactly (e.g. x + (-x)): nothing to scale
         if normalize is not None:
             raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
-        divisor, whole = 1.0, math.floor(exponent)  # the bounds keep their scale
-        factor = 2.0 ** (exponent - whole)
+        divisor = 1.0  # raw: the bounds keep their scale (2^exponent, below)
     elif normalize is None:
         log10_peak = math.log10(peak) + exponent * log2
         # the map's sums (mass, moments) must stay finite too, hence the mass
@@ -609,11 +608,10 @@ def erf(
                 "normalize='sum' or 'peak' (--normalize), or exact=True (--exact) for the "
                 "exact counts (values then at peak 1)"
             )
-        # raw: times 2^exponent, by ldexp (exact for an integer exponent; a float 2^exponent
+        # raw: times 2^exponent by scale2 (exact for an integer exponent; a float 2^exponent
         # itself may be out of range where the values times it are not)
-        divisor, whole = 1.0, math.floor(exponent)
-        factor = 2.0 ** (exponent - whole)
-        if count is not None and factor != 1:
+        divisor = 1.0
+        if count is not None and not float(exponent).is_integer():
             count += 1
     elif normalize == "sum":
         divisor = abs(total)
@@ -626,7 +624,7 @@ def erf(
     raw = normalize is None
 
     def rescale(x: float) -> float:  # a scalar in the units of the result
-        return float(np.ldexp(x * factor, whole)) if raw else x / divisor
+        return float(scale2(x, exponent)) if raw else x / divisor
 
     if vectors is not None:
         # each vector to peak 1 (or sum 1): then the map's peak is exactly 1 (its sum 1 to
@@ -639,12 +637,10 @@ def erf(
             if count is not None:  # per vector, as for a map; the outer product after
                 count = 2 * count + sum(extra + 1 for _, extra in totals)
         elif raw:
-            d = len(vectors)
+            d, whole = len(vectors), math.floor(exponent)
             shares = [whole // d + (a < whole % d) for a in range(d)]
-            scaled = [
-                np.ldexp(v * (factor if a == 0 else 1.0), k)
-                for a, (v, k) in enumerate(zip(vectors, shares))
-            ]
+            shares[0] += exponent - whole  # a fractional part (FFT) on one vector only
+            scaled = [scale2(v, k) for v, k in zip(vectors, shares)]
         else:
             scaled = list(vectors)
         values = _outer(scaled)
@@ -657,7 +653,7 @@ def erf(
     else:
         floor = max(_TINY, tiny * rescale(abs(total))) if count is not None else _TINY
         if raw:
-            values = np.ldexp(values * factor if factor != 1 else values, whole)
+            values = scale2(values, exponent)
         underflow = _divide_and_count_below(values, divisor, support, floor)  # in place
     # entries above the floor: their underflow error is at most u (and u for the floor's)
     rel_error = None if count is None else gamma(count + 2)
