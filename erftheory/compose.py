@@ -39,11 +39,13 @@ from fractions import Fraction
 import numpy as np
 import scipy.fft
 
+from .bounds import TINY as _TINY
+from .bounds import U as _U
+from .bounds import gamma, map_fraction, underflow_fraction
+
 __all__ = ["Factor", "Composition", "compose", "composed_shape", "gamma"]
 
 _EPS = np.finfo(float).eps
-_U = 2.0**-53  # unit roundoff of float64
-_TINY = np.finfo(float).tiny  # smallest normal float64
 # auto picks "direct" for 1-D axes when it costs at most this many multiply-adds
 _DIRECT_FLOPS = 3e7
 _DIRECT_OPS = 4000
@@ -111,25 +113,6 @@ class Composition:
     def rel_error(self) -> float | None:
         """Bound on the relative error of every entry above the underflow floor, or None."""
         return None if self.roundings is None else gamma(self.roundings)
-
-
-def gamma(roundings: float) -> float:
-    """``n u / (1 - n u)``: bounds ``|prod (1 + d_i) - 1|`` over ``n`` factors, ``|d_i| <= u``.
-
-    Higham's gamma_n (Accuracy and Stability of Numerical Algorithms, 2nd ed., Lemma 3.1),
-    with ``u = 2^-53`` the unit roundoff of float64.
-
-    Examples
-    --------
-    >>> gamma(0)
-    0.0
-    >>> gamma(1000) > 1000 * 2.0**-53
-    True
-    """
-    nu = roundings * _U
-    if nu >= 1:
-        raise ValueError(f"{roundings} roundings leave no relative bound (n u >= 1)")
-    return nu / (1 - nu)
 
 
 def composed_shape(factors: list[Factor], dims: int) -> tuple[int, ...]:
@@ -302,19 +285,7 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]):
     # kernels of L1 norm in (1/2, 1] have a tap >= 1/(2 taps): a step shrinks the peak by at
     # most 2 taps, and every 4th step brings it back to >= 2^-8 (after its products)
     floor = 2.0**-8 / (2.0 * max(widest, 1)) ** 4
-    return out, shift, roundings, _underflow_fraction(events, floor)
-
-
-def _underflow_fraction(events: int, floor: float) -> float:
-    """``tiny_fraction`` of a direct composition: ``events * tiny / floor``.
-
-    Gradual underflow makes sums exact and gives each product (or rescaling) an absolute
-    error below ``u * tiny``; carried to the end by non-negative kernels, one made at a step
-    whose array peaks above ``floor`` grows to at most ``u * tiny * L1 / floor`` at any
-    entry (``L1``: the final sum; the kernels are shift-invariant, and the whole array, which
-    holds the peak, reaches ``L1``).
-    """
-    return events * _TINY / floor
+    return out, shift, roundings, underflow_fraction(events, floor)
 
 
 def _direct_1d(factors: list[Factor], n: int):
@@ -354,7 +325,7 @@ def _direct_1d(factors: list[Factor], n: int):
                 if step % 4 == 0:
                     out, shift = _recentred(out, shift)
     assert out.shape == (n,), (out.shape, n)
-    return out, shift, roundings, _underflow_fraction(events, 2.0**-12)
+    return out, shift, roundings, underflow_fraction(events, 2.0**-12)
 
 
 def _recentred(acc: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
@@ -552,7 +523,7 @@ def compose(
                 f.power * _rank_one_roundings(f.kernel, v) for f, v in zip(normalised, split)
             )
             roundings = sum(counts) + replaced + dims - 1
-        tiny = _map_fraction(tiny, vectors)
+        tiny = map_fraction(tiny, vectors)
     else:
         chosen = method
         if method == "auto":  # direct when cheap: exact for integers, relative errors
@@ -598,17 +569,6 @@ def _axis_factor(f: Factor, vectors: list[np.ndarray], axis: int) -> Factor:
     others = tuple(a for a in range(f.kernel.ndim) if a != axis)
     pattern = f.pattern.any(axis=others) if others else f.pattern
     return Factor(vectors[axis], (f.scale[axis],), f.power, support=pattern)
-
-
-def _map_fraction(fractions: list[float], vectors: list[np.ndarray]) -> float:
-    """Underflow fraction of an outer product from its axes' (see :class:`Composition`).
-
-    An axis's absolute underflow error (at most ``u`` times its fraction times its L1), times
-    the other axes' values (each at most their L1), is at most ``u`` times its fraction times
-    the map's L1 norm; the products add one event each.
-    """
-    l1 = math.prod(float(np.abs(v).sum()) for v in vectors)
-    return sum(fractions) + (len(vectors) - 1) * _TINY / max(l1, _TINY)
 
 
 def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.ndarray:

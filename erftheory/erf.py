@@ -18,7 +18,18 @@ from fractions import Fraction
 
 import numpy as np
 
-from .compose import Factor, _outer, compose, gamma
+from .bounds import TINY as _TINY
+from .bounds import U as _U
+from .bounds import (
+    accurate_sum,
+    count_below_outer,
+    divide_and_count_below,
+    gamma,
+    min_max_sum,
+    outer_extreme,
+    split_coefficient,
+)
+from .compose import Factor, _outer, compose
 from .errors import ERFError
 from .receptive_field import ReceptiveField, _list, receptive_field
 
@@ -27,9 +38,6 @@ __all__ = ["erf", "ERFResult", "DEFAULT_MAX_BYTES"]
 DEFAULT_MAX_BYTES = 4 * 2**30
 _FLOAT_MAX_LOG10 = math.log10(np.finfo(float).max)
 _FLOAT_MIN_LOG10 = math.log10(np.finfo(float).tiny)  # a raw peak below this is all underflow
-_TINY = np.finfo(float).tiny
-_U = 2.0**-53  # unit roundoff of float64
-_LONG_EPS = float(np.finfo(np.longdouble).eps)  # 2^-63 on x86 (80-bit), else float64's
 _EXACT_MAX_OPS = 5e6
 _WEIGHTS = ("ones", "random")
 _NORMALIZE = (None, "sum", "peak")
@@ -367,7 +375,7 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
             (
                 comp.values if comp.values is not None else comp.vectors,
                 e,
-                t.coef if exact else _split(t.coef),
+                t.coef if exact else split_coefficient(t.coef),
                 t.shift or (0,) * dims,
                 comp.method,
                 abs_e,
@@ -413,29 +421,6 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
         tiny = max(fractions) + len(parts) * 2.0**9 * np.finfo(float).tiny / l1 if l1 else 0.0
     used = "+".join(sorted(methods))
     return out, (0 if exact else top), used, abs_error, count, support, tiny
-
-
-def _split(coef) -> tuple[float, int, int]:
-    """An exact coefficient as ``(m, e, r)`` with ``coef ~ m 2^e``.
-
-    ``|m|`` is in [1/2, 1) (or 1 for a power of two, which needs no product) and ``r``
-    counts its roundings (0 when ``m 2^e`` is ``coef`` exactly, else 1: correctly rounded).
-    Path coefficients (``0.5^n`` for n ReLUs, ``(1 - p)^-n`` for dropout) run far outside
-    float64 in deep nets; their power of two joins the exponent instead.
-    """
-    c = Fraction(coef)
-    if c == 0:
-        return 0.0, 0, 0
-    e = abs(c.numerator).bit_length() - c.denominator.bit_length()
-    m = c / Fraction(2) ** e  # in (1/2, 2)
-    if abs(m) >= 1:
-        m, e = m / 2, e + 1
-    elif abs(m) < Fraction(1, 2):
-        m, e = m * 2, e - 1
-    if abs(m) == Fraction(1, 2):
-        return float(2 * m), e - 1, 0
-    rounded = float(m)
-    return rounded, e, int(Fraction(rounded) != m)
 
 
 def _squared_fraction(comp, fixed, square) -> float:
@@ -580,11 +565,11 @@ def erf(
     if vectors is not None:
         # a non-negative outer product: its min, max and sum come from the vectors (fl is
         # monotone, so the extremes are exactly the map's), and the map is formed once
-        low, high = _extreme(vectors, np.ndarray.min), _extreme(vectors, np.ndarray.max)
+        low, high = outer_extreme(vectors, np.ndarray.min), outer_extreme(vectors, np.ndarray.max)
         total = math.prod(float(v.sum()) for v in vectors)
     else:
         values = np.ascontiguousarray(values, dtype=float)  # no copy for fresh arrays
-        low, high, total = _min_max_sum(values)
+        low, high, total = min_max_sum(values)
     if low < 0:
         count = None  # relative bounds are for non-negative maps
     peak = max(high, -low)
@@ -616,7 +601,7 @@ def erf(
     elif normalize == "sum":
         divisor = abs(total)
         if count is not None and vectors is None:  # vectors are summed one by one below
-            divisor, extra = _accurate_sum(values)
+            divisor, extra = accurate_sum(values)
             count = 2 * count + extra + 1  # the values' errors, over their sum's, rounded
     else:
         divisor = peak
@@ -632,7 +617,7 @@ def erf(
         if normalize == "peak":
             scaled = [v / v.max() for v in vectors]
         elif normalize == "sum":
-            totals = [_accurate_sum(v) for v in vectors]
+            totals = [accurate_sum(v) for v in vectors]
             scaled = [v / v_sum for v, (v_sum, _) in zip(vectors, totals)]
             if count is not None:  # per vector, as for a map; the outer product after
                 count = 2 * count + sum(extra + 1 for _, extra in totals)
@@ -648,13 +633,13 @@ def erf(
         floor = max(_TINY, tiny * math.prod(float(v.sum()) for v in scaled))
         if support is not None:
             scaled = [v[a] for v, a in zip(scaled, support)]
-        below = _extreme(scaled, np.ndarray.min) < floor
-        underflow = _count_below_outer(scaled, floor) if below else 0
+        below = outer_extreme(scaled, np.ndarray.min) < floor
+        underflow = count_below_outer(scaled, floor) if below else 0
     else:
         floor = max(_TINY, tiny * rescale(abs(total))) if count is not None else _TINY
         if raw:
             values = scale2(values, exponent)
-        underflow = _divide_and_count_below(values, divisor, support, floor)  # in place
+        underflow = divide_and_count_below(values, divisor, support, floor)  # in place
     # entries above the floor: their underflow error is at most u (and u for the floor's)
     rel_error = None if count is None else gamma(count + 2)
     abs_error = rescale(abs_error)
@@ -716,87 +701,6 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
         float_exact=float_exact,
         network=net,
     )
-
-
-# Whole-map passes go chunk by chunk (2^18 entries, cache-sized): at 4001 x 4001 a map-sized
-# temporary or a separate pass per reduction costs more than the composition itself.
-_CHUNK = 1 << 18
-
-
-def _count_below_outer(vectors, floor: float) -> int:
-    """Entries of the outer product of non-negative vectors below ``floor`` (>= tiny).
-
-    Without forming or reading it: the leading axes' products (as numpy forms them) against
-    the sorted last vector. fl(h b) is monotone in b, so each count is a bisection on the
-    products themselves (exact, ties and rounding included).
-    """
-    if len(vectors) == 1:
-        return int(np.count_nonzero(vectors[0] < floor))
-    head = vectors[0]
-    for v in vectors[1:-1]:
-        head = np.multiply.outer(head, v).ravel()
-    last = np.sort(vectors[-1])
-    low, high = np.zeros(head.size, dtype=np.int64), np.full(head.size, last.size)
-    while np.any(low < high):  # first index with fl(h * b) >= floor, for every h at once
-        mid = (low + high) // 2
-        below = head * last[np.minimum(mid, last.size - 1)] < floor
-        active = low < high
-        low = np.where(active & below, mid + 1, low)
-        high = np.where(active & ~below, mid, high)
-    return int(low.sum())
-
-
-def _extreme(vectors, pick) -> float:
-    """An extreme entry of the outer product of non-negative vectors, as numpy forms it.
-
-    ``pick`` is ``np.ndarray.min`` or ``np.ndarray.max``; fl is monotone, so the same products
-    in the same order give exactly the map's entry.
-    """
-    out = float(pick(vectors[0]))
-    for v in vectors[1:]:
-        out *= float(pick(v))
-    return out
-
-
-def _min_max_sum(values: np.ndarray) -> tuple[float, float, float]:
-    """``(min, max, sum)`` of a float map in one cache-friendly pass."""
-    flat = values.reshape(-1)
-    low, high, total = math.inf, -math.inf, 0.0
-    for i in range(0, flat.size, _CHUNK):
-        part = flat[i : i + _CHUNK]
-        low, high = min(low, float(part.min())), max(high, float(part.max()))
-        total += float(part.sum())
-    return low, high, total
-
-
-def _divide_and_count_below(values: np.ndarray, divisor: float, support, floor: float) -> int:
-    """Divide ``values`` in place; count the entries (inside ``support``) then below ``floor``."""
-    flat = values.reshape(-1)
-    mask = None if support is None else support.reshape(-1)
-    count = 0
-    for i in range(0, flat.size, _CHUNK):
-        part = flat[i : i + _CHUNK]
-        if divisor != 1:
-            part /= divisor
-        small = np.abs(part) < floor
-        if mask is not None:
-            small &= mask[i : i + _CHUNK]
-        count += int(np.count_nonzero(small))
-    return count
-
-
-def _accurate_sum(values: np.ndarray) -> tuple[float, int]:
-    """The sum of non-negative ``values`` and the roundings that bound its relative error.
-
-    Summed in extended precision where numpy has it (x86 ``longdouble``, 64-bit mantissa):
-    whatever the order, at most ``(n - 1) 2^-64`` relative, then one rounding to float64;
-    else ``math.fsum`` (correctly rounded).
-    """
-    flat = values.reshape(-1)
-    if _LONG_EPS <= 2.0**-63 and flat.size <= 1 << 16:
-        extra = math.ceil((flat.size - 1) * (_LONG_EPS / 2) / _U)
-        return float(np.sum(flat, dtype=np.longdouble)), 1 + extra
-    return math.fsum(flat), 1
 
 
 def _adjoint_ops(layers) -> int:

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from strategies import architecture
 
 import erftheory as et
-from erftheory.compose import Factor, _exact_block, compose, gamma
-from erftheory.erf import _accurate_sum
+from erftheory.bounds import accurate_sum, gamma
+from erftheory.compose import Factor, _exact_block, compose
 
 
 def _power(weights: list, n: int) -> list:
@@ -151,7 +151,7 @@ def test_nearly_rank_one_kernels_are_not_split():
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(0, 1e300), min_size=1, max_size=3000))
 def test_accurate_sums_within_their_rounding_count(values):
-    total, roundings = _accurate_sum(np.array(values))
+    total, roundings = accurate_sum(np.array(values))
     exact = sum(Fraction(v) for v in values)
     assert abs(Fraction(total) - exact) <= Fraction(gamma(roundings)) * exact
 

@@ -419,7 +419,7 @@ def test_separable_maps_formed_from_vectors_keep_their_invariants(arch, normaliz
     st.floats(-700, 0),
 )
 def test_underflow_count_from_vectors_equals_a_count_over_the_map(vectors, zero, log_floor):
-    from erftheory.erf import _count_below_outer
+    from erftheory.bounds import count_below_outer
 
     if zero:
         vectors[0][0] = 0.0
@@ -427,4 +427,4 @@ def test_underflow_count_from_vectors_equals_a_count_over_the_map(vectors, zero,
     for v in vectors[1:]:
         full = np.multiply.outer(full, v)  # the map as erf forms it
     floor = max(np.finfo(float).tiny, float(np.exp(log_floor)))
-    assert _count_below_outer(vectors, floor) == np.count_nonzero(full < floor)
+    assert count_below_outer(vectors, floor) == np.count_nonzero(full < floor)

@@ -1,0 +1,202 @@
+"""Error accounting: the bounds every float ERF carries, and the passes that keep them.
+
+Every direct composition counts its roundings ``R`` and reports Higham's
+``gamma(R) = R u / (1 - R u)`` (``u = 2^-53``) as the relative error of every entry above an
+underflow floor; see :mod:`erftheory.compose` for the counting. This module holds the pieces
+that the composition and :func:`erftheory.erf` share:
+
+- :func:`gamma`, the bound itself;
+- :func:`split_coefficient`, an exact path coefficient as a float times a power of two, with
+  its rounding;
+- :func:`accurate_sum`, a sum of non-negative values with the roundings that bound it;
+- :func:`underflow_fraction` and :func:`map_fraction`, the floor above which relative bounds
+  hold, for a direct composition and for an outer product of axes;
+- whole-map passes (:func:`min_max_sum`, :func:`divide_and_count_below`, and for outer products
+  :func:`outer_extreme` and :func:`count_below_outer`) that read a map once, chunk by chunk,
+  and count the entries below the floor instead of zeroing them silently.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+__all__ = [
+    "U",
+    "TINY",
+    "gamma",
+    "split_coefficient",
+    "accurate_sum",
+    "underflow_fraction",
+    "map_fraction",
+    "min_max_sum",
+    "divide_and_count_below",
+    "outer_extreme",
+    "count_below_outer",
+]
+
+U = 2.0**-53  # unit roundoff of float64
+TINY = float(np.finfo(float).tiny)  # smallest normal float64
+_LONG_EPS = float(np.finfo(np.longdouble).eps)  # 2^-63 on x86 (80-bit), else float64's
+
+
+def gamma(roundings: float) -> float:
+    """``n u / (1 - n u)``: bounds ``|prod (1 + d_i) - 1|`` over ``n`` factors, ``|d_i| <= u``.
+
+    Higham's gamma_n (Accuracy and Stability of Numerical Algorithms, 2nd ed., Lemma 3.1),
+    with ``u = 2^-53`` the unit roundoff of float64.
+
+    Examples
+    --------
+    >>> gamma(0)
+    0.0
+    >>> gamma(1000) > 1000 * 2.0**-53
+    True
+    """
+    nu = roundings * U
+    if nu >= 1:
+        raise ValueError(f"{roundings} roundings leave no relative bound (n u >= 1)")
+    return nu / (1 - nu)
+
+
+def split_coefficient(coef) -> tuple[float, int, int]:
+    """An exact coefficient as ``(m, e, r)`` with ``coef ~ m 2^e``.
+
+    ``|m|`` is in [1/2, 1) (or 1 for a power of two, which needs no product) and ``r``
+    counts its roundings (0 when ``m 2^e`` is ``coef`` exactly, else 1: correctly rounded).
+    Path coefficients (``0.5^n`` for n ReLUs, ``(1 - p)^-n`` for dropout) run far outside
+    float64 in deep nets; their power of two joins the exponent instead.
+
+    Examples
+    --------
+    >>> split_coefficient(3)  # 3 = 0.75 * 2^2, exactly
+    (0.75, 2, 0)
+    >>> split_coefficient(Fraction(1, 3))[1:]  # 1/3 ~ 0.666... * 2^-1, rounded once
+    (-1, 1)
+    """
+    c = Fraction(coef)
+    if c == 0:
+        return 0.0, 0, 0
+    e = abs(c.numerator).bit_length() - c.denominator.bit_length()
+    m = c / Fraction(2) ** e  # in (1/2, 2)
+    if abs(m) >= 1:
+        m, e = m / 2, e + 1
+    elif abs(m) < Fraction(1, 2):
+        m, e = m * 2, e - 1
+    if abs(m) == Fraction(1, 2):
+        return float(2 * m), e - 1, 0
+    rounded = float(m)
+    return rounded, e, int(Fraction(rounded) != m)
+
+
+def accurate_sum(values: np.ndarray) -> tuple[float, int]:
+    """The sum of non-negative ``values`` and the roundings that bound its relative error.
+
+    Summed in extended precision where numpy has it (x86 ``longdouble``, 64-bit mantissa):
+    whatever the order, at most ``(n - 1) 2^-64`` relative, then one rounding to float64;
+    else ``math.fsum`` (correctly rounded).
+
+    Examples
+    --------
+    >>> total, roundings = accurate_sum(np.full(10, 0.1))
+    >>> abs(total - 1.0) <= gamma(roundings) * 1.0
+    True
+    """
+    flat = values.reshape(-1)
+    if _LONG_EPS <= 2.0**-63 and flat.size <= 1 << 16:
+        extra = math.ceil((flat.size - 1) * (_LONG_EPS / 2) / U)
+        return float(np.sum(flat, dtype=np.longdouble)), 1 + extra
+    return math.fsum(flat), 1
+
+
+def underflow_fraction(events: int, floor: float) -> float:
+    """``tiny_fraction`` of a direct composition: ``events * tiny / floor``.
+
+    Gradual underflow makes sums exact and gives each product (or rescaling) an absolute
+    error below ``u * tiny``; carried to the end by non-negative kernels, one made at a step
+    whose array peaks above ``floor`` grows to at most ``u * tiny * L1 / floor`` at any
+    entry (``L1``: the final sum; the kernels are shift-invariant, and the whole array, which
+    holds the peak, reaches ``L1``).
+    """
+    return events * TINY / floor
+
+
+def map_fraction(fractions: list[float], vectors: list[np.ndarray]) -> float:
+    """Underflow fraction of an outer product from its axes'.
+
+    An axis's absolute underflow error (at most ``u`` times its fraction times its L1), times
+    the other axes' values (each at most their L1), is at most ``u`` times its fraction times
+    the map's L1 norm; the products add one event each. (The fraction is the one of
+    :class:`erftheory.compose.Composition`.)
+    """
+    l1 = math.prod(float(np.abs(v).sum()) for v in vectors)
+    return sum(fractions) + (len(vectors) - 1) * TINY / max(l1, TINY)
+
+
+# Whole-map passes go chunk by chunk (2^18 entries, cache-sized): at 4001 x 4001 a map-sized
+# temporary or a separate pass per reduction costs more than the composition itself.
+_CHUNK = 1 << 18
+
+
+def min_max_sum(values: np.ndarray) -> tuple[float, float, float]:
+    """``(min, max, sum)`` of a float map in one cache-friendly pass."""
+    flat = values.reshape(-1)
+    low, high, total = math.inf, -math.inf, 0.0
+    for i in range(0, flat.size, _CHUNK):
+        part = flat[i : i + _CHUNK]
+        low, high = min(low, float(part.min())), max(high, float(part.max()))
+        total += float(part.sum())
+    return low, high, total
+
+
+def divide_and_count_below(values: np.ndarray, divisor: float, support, floor: float) -> int:
+    """Divide ``values`` in place; count the entries (inside ``support``) then below ``floor``."""
+    flat = values.reshape(-1)
+    mask = None if support is None else support.reshape(-1)
+    count = 0
+    for i in range(0, flat.size, _CHUNK):
+        part = flat[i : i + _CHUNK]
+        if divisor != 1:
+            part /= divisor
+        small = np.abs(part) < floor
+        if mask is not None:
+            small &= mask[i : i + _CHUNK]
+        count += int(np.count_nonzero(small))
+    return count
+
+
+def outer_extreme(vectors, pick) -> float:
+    """An extreme entry of the outer product of non-negative vectors, as numpy forms it.
+
+    ``pick`` is ``np.ndarray.min`` or ``np.ndarray.max``; fl is monotone, so the same products
+    in the same order give exactly the map's entry.
+    """
+    out = float(pick(vectors[0]))
+    for v in vectors[1:]:
+        out *= float(pick(v))
+    return out
+
+
+def count_below_outer(vectors, floor: float) -> int:
+    """Entries of the outer product of non-negative vectors below ``floor`` (>= tiny).
+
+    Without forming or reading it: the leading axes' products (as numpy forms them) against
+    the sorted last vector. fl(h b) is monotone in b, so each count is a bisection on the
+    products themselves (exact, ties and rounding included).
+    """
+    if len(vectors) == 1:
+        return int(np.count_nonzero(vectors[0] < floor))
+    head = vectors[0]
+    for v in vectors[1:-1]:
+        head = np.multiply.outer(head, v).ravel()
+    last = np.sort(vectors[-1])
+    low, high = np.zeros(head.size, dtype=np.int64), np.full(head.size, last.size)
+    while np.any(low < high):  # first index with fl(h * b) >= floor, for every h at once
+        mid = (low + high) // 2
+        below = head * last[np.minimum(mid, last.size - 1)] < floor
+        active = low < high
+        low = np.where(active & below, mid + 1, low)
+        high = np.where(active & ~below, mid, high)
+    return int(low.sum())
