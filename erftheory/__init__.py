@@ -36,7 +36,7 @@ from .architecture import (
     Tanh,
     Upsample,
 )
-from .erf import ERFResult, erf
+from .erf import erf
 from .errors import ERFError
 from .finite import border_maps, finite_erf
 from .moments import predicted_moments
@@ -45,6 +45,7 @@ from .parse import as_network, from_compact, from_dict, to_compact, to_dict
 from .paths import path_lengths
 from .receptive_field import ReceptiveField, receptive_field
 from .resolution import resolution_report
+from .result import ERFResult
 from .sweep import sweep
 from .validate import validate
 

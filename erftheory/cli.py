@@ -601,7 +601,7 @@ def _cmd_erf(args) -> int:
         from .plot import plot_erf
 
         _write_figure(plot_erf(result, log=args.log, display=args.display).figure, args.plot)
-    from .erf import ANALYSIS_MAX
+    from .result import ANALYSIS_MAX
 
     report = result.to_dict(analysis=False)
     if args.json and result.values.size <= ANALYSIS_MAX:

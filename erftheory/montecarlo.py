@@ -406,7 +406,7 @@ def _is_linear(net: Network) -> bool:
 
 
 def _shape_std(p: np.ndarray) -> np.ndarray:
-    from .erf import _moments
+    from .result import _moments
 
     return np.array(_moments(p)[1])
 

@@ -369,7 +369,7 @@ def _fractional(net: Network) -> ReceptiveField:
 
     from .adjoint import backpropagate
     from .architecture import _fractional_jump
-    from .erf import _moments
+    from .result import _moments
 
     rows = []
     for index, layer in enumerate(net.layers):

@@ -279,8 +279,8 @@ def test_huge_weights_normalise_without_warnings(capsys):
 
 
 def test_large_maps_skip_the_analysis_and_say_so(capsys, monkeypatch):
-    erf_module = sys.modules["erftheory.erf"]  # (erftheory.erf is also the function)
-    monkeypatch.setattr(erf_module, "ANALYSIS_MAX", 100)  # a 21 x 21 map is then "large"
+    result_module = sys.modules["erftheory.result"]
+    monkeypatch.setattr(result_module, "ANALYSIS_MAX", 100)  # a 21 x 21 map is then "large"
     status, out, _ = run(capsys, "erf", "conv3*10", "--json")
     data = json.loads(out)
     assert status == 0 and "analysis_skipped" in data and "gaussian" not in data
