@@ -42,6 +42,7 @@ import scipy.fft
 from .bounds import TINY as _TINY
 from .bounds import U as _U
 from .bounds import gamma, map_fraction, underflow_fraction
+from .progress import progress
 
 __all__ = ["Factor", "Composition", "compose", "composed_shape", "gamma"]
 
@@ -346,42 +347,70 @@ def _fft(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, flo
     """Product of spectra: ``(array, log2_scale)`` with the result ``array * 2**log2_scale``.
 
     Separable factors contribute per-axis 1-D spectra. Each spectrum is divided by its
-    largest magnitude before it is raised to its power, so powers never underflow.
+    largest magnitude before it is raised to its power, so powers never underflow. For a
+    non-negative kernel that magnitude is its sum (the spectrum at frequency 0), so the small
+    kernel is divided before its transform instead of the grid-sized spectrum after it.
     """
     grid = tuple(scipy.fft.next_fast_len(n, real=True) for n in shape)
     half = grid[:-1] + (grid[-1] // 2 + 1,)
     spectrum = np.ones(half, dtype=complex)
     log2_scale = 0.0
 
-    def normalised(spec, power):
+    def spectrum_of(kernel, power, transform, size):
         nonlocal log2_scale
-        top = float(np.abs(spec).max())
+        if (kernel >= 0).all():
+            top = float(kernel.sum())
+            spec = transform(kernel / top, size)
+        else:
+            spec = transform(kernel, size)
+            top = float(np.abs(spec).max())
+            spec /= top
         log2_scale += power * math.log2(top)
-        return (spec / top) ** power
+        return spec**power
 
-    for f in factors:
+    long = math.prod(half) > 2**22  # seconds per transform: a bar (on a terminal)
+    for f in progress(factors, label="erf: spectra", enabled=None if long else False):
         vectors = _rank_one(f.kernel)
         if vectors is None:
-            padded = np.zeros(grid)
             up = _upsample(f.kernel, f.scale)
-            padded[tuple(slice(0, n) for n in up.shape)] = up
-            spectrum *= normalised(scipy.fft.rfftn(padded), f.power)
+            spectrum *= spectrum_of(up, f.power, scipy.fft.rfftn, grid)
             continue
         for axis, (v, s, n) in enumerate(zip(vectors, f.scale, grid)):
-            up = _upsample(v, (s,))
             last = axis == len(grid) - 1
-            spec = scipy.fft.rfft(up, n) if last else scipy.fft.fft(up, n)
+            transform = scipy.fft.rfft if last else scipy.fft.fft
+            spec = spectrum_of(_upsample(v, (s,)), f.power, transform, n)
             view = [1] * len(grid)
             view[axis] = spec.size
-            spectrum *= normalised(spec, f.power).reshape(view)
+            spectrum *= spec.reshape(view)
     out = scipy.fft.irfftn(spectrum, grid)
     return out[tuple(slice(0, n) for n in shape)], log2_scale
 
 
 def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
-    """Exact support (Minkowski sum of the factors' supports), by doubling with thresholds."""
+    """Exact support (Minkowski sum of the factors' supports), by doubling with thresholds.
+
+    Supports that are products of per-axis sets (dense boxes, upsampled or not, as for any
+    square kernel) have a Minkowski sum that is the product of the per-axis sums: composed
+    in 1-D, however the kernels' values mix (a residual's delta plus a box is not rank one,
+    but its support is a box).
+    """
     if all(max(f.scale) == 1 and f.pattern.all() for f in factors):
         return np.ones(shape, dtype=bool)  # Minkowski sums of full boxes fill their box
+    if len(shape) > 1:
+        axes = [_pattern_axes(f.pattern) for f in factors]
+        if None not in axes:
+            return _outer(
+                [
+                    _support(
+                        [
+                            Factor(p[a].astype(float), (f.scale[a],), f.power, support=p[a])
+                            for f, p in zip(factors, axes)
+                        ],
+                        (n,),
+                    )
+                    for a, n in enumerate(shape)
+                ]
+            )
 
     def dilate(a, b):
         size = tuple(x + y - 1 for x, y in zip(a.shape, b.shape))
@@ -562,6 +591,15 @@ def compose(
     kept = tuple(vectors) if separable and normalised and values is None else None
     used = "+".join(sorted(methods))
     return Composition(values, exponent, used, abs_error, roundings, support, kept, tiny)
+
+
+def _pattern_axes(pattern: np.ndarray) -> list[np.ndarray] | None:
+    """The per-axis sets whose product is the boolean ``pattern``, or None if it is not one."""
+    axes = [
+        pattern.any(axis=tuple(b for b in range(pattern.ndim) if b != a))
+        for a in range(pattern.ndim)
+    ]
+    return axes if np.array_equal(_outer(axes), pattern) else None
 
 
 def _axis_factor(f: Factor, vectors: list[np.ndarray], axis: int) -> Factor:

@@ -294,3 +294,37 @@ def test_extreme_weights_give_results_or_clear_errors():
     # an FFT result's fractional exponent is itself rounded: the bound says so
     f = et.erf("1d: conv3/w[1e146,1,1.62]", method="fft")
     assert abs(Fraction(float(f.values[0])) - Fraction(1e146)) <= Fraction(f.abs_error)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    count=st.integers(1, 3),
+    product=st.booleans(),
+)
+def test_supports_are_minkowski_sums(data, count, product):
+    # the exact non-zero pattern of a composition against sets of offsets summed in Python;
+    # product patterns (per-axis sets) take the per-axis path, the others the 2-d dilation
+    from erftheory.compose import _support
+
+    factors, sums = [], {(0, 0)}
+    for _ in range(count):
+        if product:
+            rows = data.draw(st.lists(st.booleans(), min_size=1, max_size=4).filter(any))
+            cols = data.draw(st.lists(st.booleans(), min_size=1, max_size=4).filter(any))
+            pattern = np.multiply.outer(np.array(rows), np.array(cols))
+        else:
+            cells = data.draw(st.lists(st.booleans(), min_size=6, max_size=6).filter(any))
+            pattern = np.array(cells).reshape(2, 3)
+        scale = tuple(data.draw(st.integers(1, 3)) for _ in range(2))
+        power = data.draw(st.integers(1, 3))
+        factors.append(Factor(pattern.astype(float), scale, power))
+        taps = {(i * scale[0], j * scale[1]) for i, j in zip(*np.nonzero(pattern))}
+        for _ in range(power):
+            sums = {(a + c, b + d) for a, b in sums for c, d in taps}
+    shape = tuple(
+        1 + sum((f.kernel.shape[a] - 1) * f.scale[a] * f.power for f in factors) for a in range(2)
+    )
+    expected = np.zeros(shape, dtype=bool)
+    expected[tuple(np.array(sorted(sums)).T)] = True
+    assert np.array_equal(_support(factors, shape), expected)
