@@ -42,7 +42,13 @@ def _memory(text: str) -> float:
     if not m:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 4GB or 512MiB")
     unit = (m.group(2) or "b").rstrip("b").rstrip("i")
-    return float(m.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[unit]
+    try:
+        size = float(m.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 4GB or 512MiB") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the memory budget must be positive")
+    return size
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -564,6 +570,38 @@ def _cmd_finite(args) -> int:
     return 0
 
 
+# options of `erf` that the finite-input ERF (all-ones weights, raw, one unit) does not take:
+# given with --input they are refused by name, never ignored
+_UNBOUNDED_ONLY = (
+    "weights",
+    "normalize",
+    "exact",
+    "method",
+    "symbolic",
+    "thresholds",
+    "luo_fraction",
+    "mass_fraction",
+    "max_memory",
+    "display",
+)
+
+
+def _refuse_with_input(args) -> None:
+    defaults = vars(_parser().parse_args(["erf", "_"]))
+    given = [
+        "--" + dest.replace("_", "-")
+        for dest in _UNBOUNDED_ONLY
+        if getattr(args, dest) != defaults[dest]
+    ]
+    if given:
+        raise ERFError(
+            f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply with --input: "
+            "the finite-input ERF is computed with all-ones weights, raw, for one unit "
+            "(--unit, --padding, --save, --plot, --log and --json apply); drop --input for "
+            "the unbounded ERF with these options"
+        )
+
+
 def _cmd_borders(args) -> int:
     from .finite import border_maps
     from .plot import plot_borders
@@ -577,9 +615,15 @@ def _cmd_erf(args) -> int:
     from .erf import DEFAULT_MAX_BYTES, erf
 
     if args.input is not None:
+        _refuse_with_input(args)
         return _cmd_finite(args)
     if args.unit is not None or args.padding is not None:
         raise ERFError("--unit and --padding describe a finite input: give --input too")
+    if args.exact and args.method != "auto":
+        raise ERFError(
+            f"--exact computes in exact arithmetic; --method {args.method} chooses a float "
+            "method: give one or the other"
+        )
     from .metrics import check_options
 
     options = dict(

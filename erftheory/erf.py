@@ -239,7 +239,13 @@ def erf(
     _check("weights", weights, _WEIGHTS)
     _check("normalize", normalize, _NORMALIZE)
     _check("method", method, _METHODS)
+    if exact and method != "auto":
+        raise ERFError(f"exact=True computes exactly; method={method!r} picks a float method")
+    if not max_bytes > 0:
+        raise ERFError(f"max_bytes={max_bytes!r}: the memory budget must be a positive size")
     net = as_network(arch)
+    if unit is not None and len(unit) != net.dims:
+        raise ERFError(f"unit {list(unit)} needs {net.dims} indices (dims={net.dims})")
     if input_shape is not None:
         from .resolution import at_resolution
 
@@ -333,6 +339,8 @@ def erf(
         divisor = peak
         count = None if count is None else 2 * count + 1  # the peak is one of the values
     raw = normalize is None
+    if low < 0 and not raw:  # signed: the divisor's own error must enter the bound
+        abs_error = _signed_normalised_error(values, normalize, divisor, peak, abs_error)
 
     def rescale(x: float) -> float:  # a scalar in the units of the result
         return float(scale2(x, exponent)) if raw else x / divisor
@@ -368,7 +376,7 @@ def erf(
         underflow = divide_and_count_below(values, divisor, support, floor)  # in place
     # entries above the floor: their underflow error is at most u (and u for the floor's)
     rel_error = None if count is None else gamma(count + 2)
-    abs_error = rescale(abs_error)
+    abs_error = rescale(abs_error) if raw or low >= 0 else abs_error
     if raw and not float(exponent).is_integer():  # a fractional exponent (FFT) is itself
         # a float sum of logarithms: its rounding moves every value by about |e| ln2 u
         abs_error += 4 * _U * abs(exponent) * math.log(2) * rescale(peak)
@@ -388,6 +396,27 @@ def erf(
         underflow_floor=floor,
         network=net,
     )
+
+
+def _signed_normalised_error(values, normalize, divisor: float, peak: float, error: float):
+    """Absolute bound of a signed map divided by its sum or peak (both computed, both off).
+
+    With every entry within ``A`` (``error``) and the divisor ``D`` within ``E`` (the sum:
+    ``N A`` plus its own rounding, ``gamma(N) sum |v|``; the peak: ``A``),
+    ``|v'/D' - v/D| <= (A + peak E / D) / (D - E)``, plus the division's rounding. A divisor
+    that is zero to within ``E`` (paths that cancel) cannot be divided by: refused.
+    """
+    if normalize == "sum":  # (signed maps come here as arrays, never as vectors)
+        off = values.size * error + gamma(values.size) * float(np.abs(values).sum())
+    else:
+        off = error
+    if off >= divisor:
+        raise ERFError(
+            f"the ERF's signed entries cancel: its {normalize} is zero to within its error "
+            f"bound, so it cannot be normalised to {normalize}"
+            + ("; normalize='peak' (--normalize peak) divides by the peak" * (normalize == "sum"))
+        )
+    return (error + peak * off / divisor) / (divisor - off) + _U * (peak + error) / (divisor - off)
 
 
 def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
@@ -468,8 +497,6 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
             "weights='ones' float mode only (random weights and exact mode are not modelled "
             "for fractional strides yet)"
         )
-    if unit is not None and len(unit) != net.dims:
-        raise ERFError(f"unit {list(unit)} needs {net.dims} indices (dims={net.dims})")
     with np.errstate(over="ignore", invalid="ignore"):
         values, start = backpropagate(net, unit)
     if not np.isfinite(values).all():

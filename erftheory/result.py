@@ -127,7 +127,7 @@ class ERFResult:
 
         moments = None if prepared is None else prepared.moments
         # the kernels give the signed moments of the ERF: those of |ERF| only if it is >= 0
-        signed = bool(np.min(self.values) < 0)
+        signed = self._signed
         predicted = (
             None if signed else attempt(lambda: predicted_moments(self.network, self.weights))
         )
@@ -160,6 +160,7 @@ class ERFResult:
             "std": _json_floats(self.std),
             "log10_mass": self.log10_mass if math.isfinite(self.log10_mass) else None,
             "peak": float(np.max(np.abs(self.values))),
+            "signed": self._signed,  # negative entries: mean, std and measures are of |ERF|
             "abs_error": self.abs_error,
             "rel_error": self.rel_error,
             "float_exact": self.float_exact,
@@ -171,6 +172,10 @@ class ERFResult:
 
     def __str__(self) -> str:
         return self.text()
+
+    @property
+    def _signed(self) -> bool:
+        return bool(self.values.min() < 0)
 
     def text(self, **metric_options) -> str:
         """The summary report; ``metric_options`` go to :meth:`analysis` (see its doc)."""
@@ -187,17 +192,31 @@ class ERFResult:
                 else f"absolute error <= {self.abs_error:.1e}"
             )
         )
+        peak = float(np.max(np.abs(self.values)))
         lines = [
             f"ERF of the centre unit: {quantity} ({self.weights} weights, "
             f"{norm[self.normalize]}), method {self.method}",
             f"  receptive field   {_fmt(rf.size, 'd')}   effective stride "
             f"{_fmt(rf.effective_stride, '')}",
-            f"  ERF std (pixels)  {_fmt(self.std, '.4g')}",
-            f"  std / TRF size    {_fmt(erf_trf, '.4g')}",
-            f"  total mass        10^{self.log10_mass:.6g}",
-            f"  peak value        {float(np.max(np.abs(self.values))):.6g}",
+        ]
+        if peak == 0:
+            lines.append("  ERF std (pixels)  undefined: every path cancels, the ERF is zero")
+        else:
+            lines += [
+                f"  ERF std (pixels)  {_fmt(self.std, '.4g')}",
+                f"  std / TRF size    {_fmt(erf_trf, '.4g')}",
+            ]
+        mass = f"10^{self.log10_mass:.6g}" if math.isfinite(self.log10_mass) else "0"
+        lines += [
+            f"  total mass        {mass}" + (" (signed sum)" if self._signed else ""),
+            f"  peak value        {peak:.6g}",
             f"  accuracy          {accuracy}",
         ]
+        if self._signed:
+            lines.append(
+                "  signed            the map has negative entries: its std, sizes and "
+                "Gaussian distances are those of |ERF|"
+            )
         shares = self.path_lengths
         if shares:
             mean = sum(j * p for j, p in enumerate(shares))

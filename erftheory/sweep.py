@@ -80,7 +80,7 @@ class Sweep:
             f"fitted exponent of std/TRF against depth: {self.exponent:.4f} "
             "(Luo et al. predict -1/2)"
             if math.isfinite(self.exponent)
-            else "fitted exponent: needs at least two depths"
+            else "fitted exponent: needs at least two depths with a non-zero ERF std"
         )
         return table(header, body) + "\n" + fit + "\n(distances to the Gaussian at pixel centres)"
 
@@ -182,6 +182,11 @@ def sweep(
     from .receptive_field import receptive_field
 
     depths = parse_depths(depths) if isinstance(depths, str) else list(depths)
+    if not depths or any(not isinstance(d, (int, np.integer)) or d < 1 for d in depths):
+        raise ERFError(
+            f"depths={depths!r}: give at least one depth, each an integer >= 1 (or a range "
+            "such as '1:200')"
+        )
     budget = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     deepest = receptive_field(_network_at(arch, max(depths), identity))
     needed = math.prod(deepest.size) * 8 * 6
@@ -227,7 +232,10 @@ def _fit(rows) -> tuple[float, ...]:
     out = []
     for axis in range(len(rows[0].std)):
         ratio = np.array([r.erf_trf[axis] for r in rows])
-        keep = ratio > 0
+        keep = ratio > 0  # a zero std (1-pixel ERFs) has no logarithm
+        if len(set(depths[keep])) < 2:
+            out.append(math.nan)
+            continue
         slope = np.polyfit(np.log(depths[keep]), np.log(ratio[keep]), 1)[0]
         out.append(float(slope))
     return tuple(out)

@@ -296,3 +296,48 @@ def test_boolean_weights_and_unmodelled_random_gates_are_refused(capsys):
     status, _, err = run(capsys, "erf", "1d: res(relu)", "--weights", "random")
     assert status == 2 and "gate" in err
     assert et.erf("1d: res(relu)").values.tolist() == [1.5]  # E[1 + D] is exact
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--weights", "random"], "--weights"),
+        (["--normalize", "sum", "--exact"], "--normalize, --exact"),
+        (["--luo-fraction", "0.1"], "--luo-fraction"),
+        (["--method", "fft"], "--method"),
+    ],
+)
+def test_finite_input_refuses_the_options_it_would_ignore(capsys, extra, named):
+    # the finite-input ERF has all-ones weights and no normalisation: an option it cannot
+    # honour is refused by name (it used to be dropped, giving the ones map silently)
+    status, _, err = run(capsys, "erf", "conv3/p1*3", "--input", "8,8", *extra)
+    assert status == 2 and named in err and "--input" in err
+
+
+def test_finite_input_keeps_the_options_it_takes(capsys, tmp_path):
+    out = tmp_path / "f.npy"
+    status, _, _ = run(capsys, "erf", "1d: conv3/p1", "--input", "5", "--save", str(out))
+    # unit 2 of 5 on a zero-padded 5-pixel input sees pixels 1, 2, 3 once each
+    assert status == 0 and np.load(out).tolist() == [0, 1, 1, 1, 0]
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["erf", "conv3", "--exact", "--method", "fft"], "one or the other"),
+        (["erf", "conv3", "--max-memory", "0"], "must be positive"),
+        (["erf", "1d: conv3/w[1,-2,1]*2", "--normalize", "sum"], "cancel"),
+        (["sweep", "conv3*n", "--depth", "0:3"], "depths start at 1"),
+    ],
+)
+def test_conflicting_or_meaningless_options_are_refused(capsys, argv, says):
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and says in err and "Traceback" not in err
+
+
+def test_sweep_of_one_pixel_erfs_has_no_exponent(capsys):
+    # conv1 stacks keep a 1-pixel ERF: std 0 at every depth, no log-log fit to make
+    status, out, _ = run(capsys, "sweep", "conv1*n", "--depth", "1:3", "--json")
+    data = json.loads(out)
+    assert status == 0 and data["exponent"] is None
+    assert [row["std"] for row in data["rows"]] == [[0.0, 0.0]] * 3

@@ -428,3 +428,59 @@ def test_underflow_count_from_vectors_equals_a_count_over_the_map(vectors, zero,
         full = np.multiply.outer(full, v)  # the map as erf forms it
     floor = max(np.finfo(float).tiny, float(np.exp(log_floor)))
     assert count_below_outer(vectors, floor) == np.count_nonzero(full < floor)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kernel=st.lists(st.integers(-4, 4), min_size=2, max_size=4).filter(
+        lambda k: any(k) and min(k) < 0
+    ),
+    depth=st.integers(1, 6),
+    normalize=st.sampled_from(["sum", "peak"]),
+    scale=st.sampled_from([1.0, 0.1, 1e-3]),
+)
+def test_signed_maps_normalised_within_their_bound(kernel, depth, normalize, scale):
+    # signed kernels: the divisor (a sum that may nearly cancel, or the peak) is computed
+    # too, and its error must be in the bound; a divisor that is zero is refused
+    weights = ",".join(repr(w * scale) for w in kernel)
+    spec = f"1d: conv{len(kernel)}/w[{weights}]*{depth}"
+    exact = np.array(
+        [Fraction(v) for v in et.erf(spec, exact=True).exact_values.ravel()], dtype=object
+    )
+    divisor = abs(sum(exact)) if normalize == "sum" else max(abs(v) for v in exact)
+    if divisor == 0:
+        with pytest.raises(et.ERFError, match="cannot be normalised"):
+            et.erf(spec, normalize=normalize)
+        return
+    try:
+        r = et.erf(spec, normalize=normalize)
+    except et.ERFError as err:  # refused: only where the divisor is lost in the error
+        assert "cancel" in str(err) and normalize == "sum"
+        assert divisor <= Fraction(len(exact)) * max(abs(v) for v in exact) * Fraction(1, 2**40)
+        return
+    for value, truth in zip(r.values.ravel(), exact):
+        assert abs(Fraction(float(value)) - truth / divisor) <= Fraction(r.abs_error)
+    # honest, not vacuous: cancellation (sum |v| over the divisor) scales it, nothing else
+    spread = float(sum(abs(v) for v in exact) / divisor)
+    assert r.abs_error < 1e-12 * spread**2
+
+
+def test_degenerate_maps_say_what_they_are():
+    zero = et.erf("1d: conv3/w[0,0,0]")
+    assert "undefined: every path cancels" in zero.text() and "10^-inf" not in zero.text()
+    signed = et.erf("1d: conv3/w[1,-2,1]*2")
+    assert "signed" in signed.text() and signed.to_dict(analysis=False)["signed"] is True
+    assert et.erf("1d: conv3").to_dict(analysis=False)["signed"] is False
+
+
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        (dict(unit=(1,)), "needs 2 indices"),
+        (dict(max_bytes=-1), "positive size"),
+        (dict(exact=True, method="fft"), "picks a float method"),
+    ],
+)
+def test_bad_options_are_named(options, says):
+    with pytest.raises(et.ERFError, match=says):
+        et.erf("conv3", **options)
