@@ -34,13 +34,27 @@ AGGREGATIONS = {
 def load_map(path, key: str | None = None) -> np.ndarray:
     """Read an empirical map or stack from ``.npy``, ``.npz``, ``.csv`` or a grayscale ``.png``.
 
-    A PNG is read as grey levels (colour channels averaged, alpha dropped): a colour-mapped
-    picture of a heat map is not its values, so prefer ``.npy``.
+    A PNG is read as grey levels in [0, 1], alpha dropped; an RGB(A) PNG is accepted only
+    where its three colour channels are equal: a colour-mapped picture of a heat map is not
+    its values, so prefer ``.npy``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; its extension picks the reader.
+    key : str, optional
+        The array to read from an ``.npz`` that holds more than one.
+
+    Returns
+    -------
+    numpy.ndarray
+        The map as float64.
 
     Raises
     ------
     ERFError
-        An unreadable file, an unknown extension, an ambiguous ``.npz``, non-finite values.
+        An unreadable file, an unknown extension, an ambiguous ``.npz``, an array that is not
+        real numbers (strings, objects, complex), a colour PNG, an empty map, non-finite values.
 
     Examples
     --------
@@ -73,21 +87,109 @@ def load_map(path, key: str | None = None) -> np.ndarray:
         elif suffix == ".png":
             from matplotlib.image import imread
 
-            image = imread(path)
-            array = image[..., :3].mean(axis=-1) if image.ndim == 3 else image
+            array = _grey(imread(path), path)
         else:
             raise ERFError(f"{path}: unknown map format {suffix!r}; use .npy, .npz, .csv or .png")
+    except ERFError:
+        raise
     except (OSError, ValueError, EOFError, SyntaxError) as err:  # PIL: SyntaxError
         reason = str(err) or type(err).__name__
         if "pickled" in reason:  # numpy's guess for any file without a .npy header
             reason = "not a .npy array file (no .npy header; pickles are not read)"
         raise ERFError(f"cannot read the map {str(path)!r}: {reason}") from None
-    array = np.asarray(array, dtype=float)
+    return _real_map(array, str(path))
+
+
+# what a dtype kind holds, for the error that refuses it
+_NOT_NUMBERS = {
+    "U": "strings",
+    "S": "bytes",
+    "O": "Python objects",
+    "M": "dates",
+    "m": "time spans",
+    "V": "structured records",
+}
+
+
+def _real_map(array, where: str = "the empirical map") -> np.ndarray:
+    """``array`` as a float64 array, refused unless it is non-empty, real and finite.
+
+    Booleans, integers and floats are accepted; strings, objects, dates and records are not
+    numbers, and a complex array is not an ERF (a gradient is real), so its imaginary part
+    is never dropped in silence.
+
+    Raises
+    ------
+    ERFError
+        Naming ``where``, the dtype and what is accepted.
+
+    Examples
+    --------
+    >>> _real_map([[1, 2], [3, 4]]).dtype
+    dtype('float64')
+    >>> try:
+    ...     _real_map([["a", "b"]])
+    ... except ERFError as err:
+    ...     print(str(err)[:48])
+    the empirical map holds strings (dtype <U1), not
+    """
+    try:
+        array = np.asarray(array)
+    except (TypeError, ValueError) as err:  # a ragged nested list
+        raise ERFError(f"{where} is not a rectangular array of numbers: {err}") from None
+    kind = array.dtype.kind
+    if kind == "c":
+        raise ERFError(
+            f"{where} is complex (dtype {array.dtype}); an ERF map is real: pass its real part "
+            "(numpy.real) if the imaginary part is rounding noise, or its magnitude (numpy.abs)"
+        )
+    if kind not in "biuf":
+        what = _NOT_NUMBERS.get(kind, "values")
+        raise ERFError(
+            f"{where} holds {what} (dtype {array.dtype}), not numbers; a map must hold real "
+            "numbers (bool, integer or float)"
+        )
+    array = array.astype(float)
     if array.size == 0:
-        raise ERFError(f"{path}: the map is empty")
+        raise ERFError(f"{where}: the map is empty (shape {list(array.shape)})")
     if not np.all(np.isfinite(array)):
-        raise ERFError(f"{path}: the map contains NaN or inf values")
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise ERFError(f"{where}: the map contains {bad} NaN or inf values; a map must be finite")
     return array
+
+
+def _grey(image: np.ndarray, path) -> np.ndarray:
+    """The grey levels of a PNG read by ``imread``, alpha dropped.
+
+    ``(H, W)`` is grey, ``(H, W, 2)`` grey and alpha, ``(H, W, 3 | 4)`` RGB(A), accepted only
+    where R, G and B are equal.
+
+    Raises
+    ------
+    ERFError
+        A colour PNG: its colours encode the map through a colormap, not as values.
+
+    Examples
+    --------
+    >>> rgb = np.stack([np.eye(2)] * 3, axis=-1)
+    >>> _grey(rgb, "m.png").tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    if image.ndim == 2:
+        return image
+    if image.shape[-1] < 3:  # grey, or grey and alpha
+        return image[..., 0]
+    red, green, blue = image[..., 0], image[..., 1], image[..., 2]
+    differ = (red != green) | (red != blue)
+    if np.any(differ):
+        spread = float(np.max(image[..., :3].max(axis=-1) - image[..., :3].min(axis=-1)))
+        raise ERFError(
+            f"{path} is a colour PNG ({int(differ.sum())} of {differ.size} pixels have "
+            f"unequal R, G, B, by up to {spread:.3g}): a colour-mapped picture is not the "
+            "map's values; convert it to grey, or better save the raw array as .npy "
+            "(numpy.save)"
+        )
+    return red
 
 
 def aggregate(stack: np.ndarray, dims: int, method: str = "abs", log_scale: bool = False):
@@ -106,6 +208,17 @@ def aggregate(stack: np.ndarray, dims: int, method: str = "abs", log_scale: bool
         Apply ``log10(x + 1)`` afterwards, as the RepLKNet scripts do (this makes the
         result depend on the map's absolute scale).
 
+    Returns
+    -------
+    tuple of (numpy.ndarray, str)
+        The map over the spatial axes, and the protocol in words.
+
+    Raises
+    ------
+    ERFError
+        An unknown ``method``, a stack whose axes do not fit ``dims``, an array that is not
+        real finite numbers, ``log_scale`` with a negative map.
+
     Examples
     --------
     >>> m, protocol = aggregate(np.array([[1.0, -3.0], [-1.0, 1.0]]), dims=1, method="abs")
@@ -114,7 +227,7 @@ def aggregate(stack: np.ndarray, dims: int, method: str = "abs", log_scale: bool
     """
     if method not in AGGREGATIONS:
         raise ERFError(f"aggregate={method!r} is not one of {', '.join(AGGREGATIONS)}")
-    stack = np.asarray(stack, dtype=float)
+    stack = _real_map(stack, "the map to aggregate")
     extra = stack.ndim - dims
     if extra < 0 or extra > 2:
         raise ERFError(
@@ -137,12 +250,26 @@ def aggregate(stack: np.ndarray, dims: int, method: str = "abs", log_scale: bool
 def _log_scaled(values: np.ndarray, protocol: str) -> tuple[np.ndarray, str]:
     """RepLKNet's ``log10(x + 1)`` step, and ``protocol`` with a note that it was applied.
 
+    The step is defined for a map of magnitudes (``abs``, ``sq`` or ``relu``): below zero it
+    turns the sign into a size (and below -1 it is undefined), so a negative value is refused.
+
+    Raises
+    ------
+    ERFError
+        A map with negative values.
+
     Examples
     --------
     >>> m, protocol = _log_scaled(np.array([0.0, 9.0, 99.0]), "used as given")
     >>> m.tolist(), protocol
     ([0.0, 1.0, 2.0], 'used as given, then log10(x + 1)')
     """
+    lowest = float(values.min())
+    if lowest < 0:
+        raise ERFError(
+            f"the log step log10(x + 1) takes a map of magnitudes, but this one has values down "
+            f"to {lowest:.4g}: aggregate with abs, sq or relu, or drop --log-scale (log_scale)"
+        )
     return np.log10(values + 1.0), protocol + ", then log10(x + 1)"
 
 

@@ -16,6 +16,14 @@ aggregate     theory it is compared with
 
 ``theory=`` overrides the choice: ``"random"``, ``"random-sqrt"`` or ``"ones"``.
 
+Both maps are compared as magnitudes, ``|map|`` normalised to sum 1: a gradient's overall
+sign is the output unit's convention, not part of the ERF's shape. Where a compared map has
+negative values (a ``raw`` or ``none`` map, or a theory with negative explicit weights) the
+result carries a note saying so, and how much of the mass was negative. Where the map does
+not cover the whole receptive field (a crop, or a unit near the map's edge), both maps are
+cut to the part it covers and the result's note gives both sizes: positions outside the map
+were not measured, and reading them as zeros would make the empirical ERF look narrower.
+
 The ``abs`` row is exact only where each pixel's gradient is Gaussian over the random
 weights. With few channels it is not (a sum of few products of weights): measured here by
 Monte Carlo on 1-D ``conv3*5``, the std of E|g| is 6% below that of sqrt(E[g^2]) with one
@@ -29,6 +37,7 @@ Trained weights are not random: a trained network's ERF is wider (Luo et al. 201
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,14 +62,17 @@ _THEORIES = {
 
 @dataclass(frozen=True, eq=False)
 class Validation:
-    """The comparison of an empirical map with the theory (all maps normalised to sum 1).
+    """The comparison of an empirical map with the theory (``|map|`` normalised to sum 1).
 
     ``tv`` is the total variation distance ``sum |p - q| / 2``; ``correlation`` Pearson's r
     of the two maps over the receptive field; ``*_std`` the per-axis standard deviations
     of the maps taken as distributions over positions; ``gaussian_fit`` the least-squares
     fit of a Gaussian (amplitude, mean, full covariance) to the empirical map: None where
     the map has no more pixels than the fit has parameters, or the fit is degenerate; its
-    ``r2`` is None for a flat map.
+    ``r2`` is None for a flat map. ``empirical`` and ``theoretical`` are the compared
+    window: the whole ``receptive_field`` unless the map covers only part of it (a note
+    says so); positions (means, the fit, the alignment's centre) are indices into them.
+    ``notes`` says what a reader of the numbers must know (``note`` joins them).
     """
 
     empirical: np.ndarray
@@ -76,7 +88,17 @@ class Validation:
     correlation: float
     gaussian_fit: dict | None
     metrics: dict = field(default_factory=dict)
-    note: str = ""
+    notes: tuple[str, ...] = ()
+    receptive_field: tuple[int, ...] = ()
+
+    @property
+    def note(self) -> str:
+        """The notes as one text ("" where there are none)."""
+        return " ".join(self.notes)
+
+    def _field(self) -> tuple[int, ...]:
+        """The receptive field's shape (the compared window's where it was not recorded)."""
+        return self.receptive_field or tuple(self.theoretical.shape)
 
     def to_dict(self) -> dict:
         """JSON-ready: at least ``empirical_std``, ``theoretical_std`` and ``tv``."""
@@ -84,7 +106,8 @@ class Validation:
             "protocol": self.protocol,
             "theory": self.theory,
             "alignment": self.alignment,
-            "receptive_field": list(self.theoretical.shape),
+            "receptive_field": list(self._field()),
+            "compared_shape": list(self.theoretical.shape),
             "empirical_mean": list(self.empirical_mean),
             "empirical_covariance": [list(r) for r in self.empirical_covariance],
             "empirical_std": list(self.empirical_std),
@@ -95,6 +118,7 @@ class Validation:
             "gaussian_fit": self.gaussian_fit,
             "metrics": self.metrics,
             "note": self.note,
+            "notes": list(self.notes),
         }
 
     def _std_ratio(self) -> list[float | None]:
@@ -114,14 +138,14 @@ class Validation:
                 f"empirical ERF vs theory ({self.theory})",
                 f"  protocol          {self.protocol}",
                 f"  alignment         {self.alignment}",
-                f"  receptive field   {fmt(str(n) for n in self.theoretical.shape)}",
+                f"  receptive field   {fmt(str(n) for n in self._field())}",
                 f"  empirical std     {fmt(f'{v:.4g}' for v in self.empirical_std)}",
                 f"  theoretical std   {fmt(f'{v:.4g}' for v in self.theoretical_std)}",
                 f"  ratio             {fmt(ratio)}",
                 f"  total variation   {self.tv:.4g}",
                 f"  correlation       {correlation}",
             ]
-            + ([f"  note              {self.note}"] if self.note else [])
+            + [f"  note              {note}" for note in self.notes]
         )
 
 
@@ -270,8 +294,10 @@ def validate(
 
     Parameters
     ----------
-    empirical : numpy.ndarray or path
-        A map or a stack (see :func:`erftheory.empirical.aggregate`), or a file to load.
+    empirical : array_like, str or path-like
+        A map or a stack of real numbers (an array or nested lists; see
+        :func:`erftheory.empirical.aggregate`), or the path of a file to load
+        (:func:`erftheory.empirical.load_map`).
     arch : Network, dict, str or path
         The architecture the map was measured on.
     aggregate : {"abs", "sq", "relu", "raw", "none"}
@@ -289,6 +315,13 @@ def validate(
     -------
     Validation
 
+    Raises
+    ------
+    ERFError
+        A map that is not real finite numbers (strings, complex), an unreadable file, a colour
+        PNG, an unknown protocol or theory, a map that does not fit the architecture, is all
+        zero or has mass outside the receptive field, a negative map with ``log_scale``.
+
     Examples
     --------
     >>> import erftheory as et
@@ -297,28 +330,44 @@ def validate(
     >>> round(v.tv, 12), [round(s / t, 6) for s, t in zip(v.empirical_std, v.theoretical_std)]
     (0.0, [1.0, 1.0])
     """
-    from .empirical import _cut, _log_scaled, align, load_map
+    from .empirical import _cut, _log_scaled, _real_map, align, load_map
     from .empirical import aggregate as aggregate_stack
     from .gaussian import _prepare
     from .parse import as_network
 
     net = as_network(arch)
-    stack = empirical if isinstance(empirical, np.ndarray) else load_map(empirical, key)
-    if not np.all(np.isfinite(stack)):
-        raise ERFError("the empirical map contains NaN or inf values")
+    if isinstance(empirical, (str, os.PathLike)):
+        stack = load_map(empirical, key)
+    else:
+        stack = _real_map(empirical)
     values, protocol = aggregate_stack(stack, net.dims, aggregate)  # before any log step
     analytic, theory_text = _analytic(net, aggregate, theory)
     compared = values
     if log_scale:
         compared, protocol = _log_scaled(values, protocol)
     aligned = align(compared, analytic.shape, unit)
-    empirical_map = _prepare(aligned.values)  # normalised once for every measure below
+    window, coverage = _covered(values.shape, analytic, aligned.start)
+    empirical_map = _prepare(aligned.values[window])  # normalised once for every measure below
     # the size metrics read the map at its own scale, before any log step: RepLKNet's
     # log10(x + 1) area ratio depends on it (at sum 1 the log step would do nothing)
     own_scale = (
-        _prepare(_cut(values, analytic.shape, aligned.start)) if log_scale else empirical_map
+        _prepare(_cut(values, analytic.shape, aligned.start)[window])
+        if log_scale
+        else empirical_map
     )
-    theory_map = _prepare(np.abs(analytic) / np.abs(analytic).sum())
+    theory_part = analytic[window]
+    theory_map = _prepare(np.abs(theory_part) / np.abs(theory_part).sum())
+    notes = [
+        note
+        for note in (
+            _sign_note(aligned.values[window], "the empirical map", "-map"),
+            _sign_note(theory_part, f"the theory ({theory_text})", "-theory"),
+            coverage,
+            _NOTE_LOG if log_scale else "",
+        )
+        if note
+    ]
+    centre = [round(c - w.start, 3) for c, w in zip(aligned.centre, window)]
     p, q = empirical_map.p, theory_map.p
     m = empirical_map.moments
     flat_map = p.size > 1 and (np.ptp(p) == 0 or np.ptp(q) == 0)  # Pearson's r undefined
@@ -332,7 +381,7 @@ def validate(
         theoretical=q,
         protocol=protocol,
         theory=theory_text,
-        alignment=f"{aligned.how}, field centre at {[round(c, 3) for c in aligned.centre]}",
+        alignment=f"{aligned.how}, field centre at {centre}",
         empirical_mean=m.mean,
         empirical_covariance=m.covariance,
         empirical_std=m.std,
@@ -341,7 +390,8 @@ def validate(
         correlation=corr,
         gaussian_fit=_fit_gaussian(p, np.array(m.mean), np.array(m.covariance)),
         metrics=_metrics(own_scale, theory_map),
-        note=_NOTE_LOG if log_scale else "",
+        notes=tuple(notes),
+        receptive_field=tuple(analytic.shape),
     )
 
 
@@ -362,10 +412,74 @@ def _analytic(net, aggregate: str, theory: str | None) -> tuple[np.ndarray, str]
 
 
 _NOTE_LOG = (
-    "the empirical map was log-scaled (log10(x + 1)) before the comparison, the theory was "
+    "The empirical map was log-scaled (log10(x + 1)) before the comparison, the theory was "
     "not: std, tv and correlation compare different transforms; drop --log-scale to compare "
-    "like with like (the size metrics read the map from before the log step)"
+    "like with like (the size metrics read the map from before the log step)."
 )
+
+
+def _sign_note(values: np.ndarray, name: str, flipped: str) -> str:
+    """What the comparison did with the negative values of ``values`` ("" if it has none).
+
+    Examples
+    --------
+    >>> _sign_note(np.array([1.0, -3.0]), "the map", "-map")[:56]
+    'The map is signed (75.0% of its mass is negative): it is'
+    >>> _sign_note(np.array([0.0, 2.0]), "the map", "-map")
+    ''
+    """
+    name = name[0].upper() + name[1:]
+    negative = float(-values[values < 0].sum())
+    if negative == 0:
+        return ""
+    total = float(np.abs(values).sum())
+    if negative == total:
+        return (
+            f"{name} is negative wherever it is not zero: it is compared as "
+            f"|map| = {flipped} (a gradient's overall sign is the output unit's convention; "
+            "the shape is what the theory predicts)."
+        )
+    return (
+        f"{name} is signed ({negative / total:.1%} of its mass is negative): it "
+        "is compared as |map|, so a negative lobe counts as mass where the signed map would "
+        "cancel."
+    )
+
+
+def _covered(map_shape, analytic: np.ndarray, start) -> tuple[tuple[slice, ...], str]:
+    """The part of the receptive field the map covers, as slices of it, and a note if partial.
+
+    ``start`` is the input position of the field's first pixel (see
+    :class:`erftheory.empirical.AlignedMap`). Positions outside the map were not measured:
+    the comparison is restricted to the window rather than reading them as zeros.
+
+    Raises
+    ------
+    ERFError
+        A window where the theory is zero (nothing to compare with).
+    """
+    field_shape = analytic.shape
+    window = tuple(
+        slice(max(s, 0) - s, min(s + r, n) - s) for s, r, n in zip(start, field_shape, map_shape)
+    )
+    covered = tuple(w.stop - w.start for w in window)
+    if covered == field_shape:
+        return window, ""
+    fmt = " x ".join
+    held = float(np.abs(analytic[window]).sum() / np.abs(analytic).sum())
+    if held == 0:
+        raise ERFError(
+            f"the map ({fmt(map(str, map_shape))}) covers only a {fmt(map(str, covered))} part "
+            f"of the {fmt(map(str, field_shape))} receptive field where the theory is zero: "
+            "nothing to compare (check --unit)"
+        )
+    return window, (
+        f"The map ({fmt(map(str, map_shape))}) covers only {fmt(map(str, covered))} of the "
+        f"{fmt(map(str, field_shape))} receptive field, where the theory holds {held:.1%} of "
+        "its mass: both maps are cut to that window and normalised there (positions outside "
+        "the map were not measured), so std, tv, correlation, fit and metrics describe the "
+        "window, not the whole field; positions are indices into the window."
+    )
 
 
 def _metrics(p, q) -> dict:
