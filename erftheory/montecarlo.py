@@ -55,6 +55,9 @@ ACTIVATIONS = {
 }
 _GATES = {ReLU: ag.relu, Tanh: ag.tanh, Sigmoid: ag.sigmoid, GELU: ag.gelu, SiLU: ag.silu}
 _STATISTICS = ("sq", "abs", "mean")
+# below this many samples the per-pixel standard errors of heavy-tailed gradients are too
+# rough for a z test (a pixel whose rare large draws were not seen gets a tiny error)
+_Z_TEST_SAMPLES = 500
 
 
 def with_activation(net: Network, activation: str) -> Network:
@@ -190,7 +193,8 @@ class MonteCarlo:
     """Monte-Carlo estimates over ``samples`` random networks/inputs, RF-shaped.
 
     ``mean``, ``sq``, ``abs`` estimate E[g], E[g^2], E|g| (summed over input channels), each
-    with its per-pixel standard error ``*_se`` (sample std / sqrt(samples)).
+    with its per-pixel standard error ``*_se`` (sample std / sqrt(samples)); ``seed`` is
+    the seed of the random generator that drew them.
     """
 
     mean: np.ndarray
@@ -200,6 +204,7 @@ class MonteCarlo:
     abs: np.ndarray
     abs_se: np.ndarray
     samples: int
+    seed: int
     network: Network
 
 
@@ -231,9 +236,10 @@ def monte_carlo(
     ----------
     arch : Network, dict, str or path
     samples : int
-        Number of (network, input) draws.
+        Number of (network, input) draws, at least 2 (the standard errors need two).
     seed : int
-        Seed of the random generator (weights, inputs, dropout masks).
+        Seed of the random generator (weights, inputs, dropout masks); recorded in the
+        result.
     channels : int
         Channels of the input and of every conv.
     init : {"ones", "normal", "uniform", "xavier", "he"}
@@ -253,6 +259,12 @@ def monte_carlo(
     -------
     MonteCarlo
 
+    Raises
+    ------
+    ERFError
+        For fewer than 2 samples, a bad seed, channel count, batch, initialisation,
+        activation or input, or a layer the network cannot run.
+
     Examples
     --------
     >>> mc = monte_carlo("1d: conv3*2", samples=64, init="ones", batch=32)
@@ -262,7 +274,12 @@ def monte_carlo(
     from .parse import as_network
     from .progress import progress
 
-    for name, value in (("samples", samples), ("channels", channels), ("batch", batch)):
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
+        raise ERFError(
+            f"samples={samples!r} is not an integer of at least 2 (the per-pixel standard "
+            "errors need two samples or more)"
+        )
+    for name, value in (("channels", channels), ("batch", batch)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ERFError(f"{name}={value!r} is not a positive integer")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -315,8 +332,8 @@ def monte_carlo(
         mean = sums[key] / samples
         var = np.maximum(squares[key] / samples - mean * mean, 0.0)
         out[key] = mean
-        out[f"{key}_se"] = np.sqrt(var / max(samples - 1, 1))
-    return MonteCarlo(samples=samples, network=net, **out)
+        out[f"{key}_se"] = np.sqrt(var / (samples - 1))
+    return MonteCarlo(samples=int(samples), seed=int(seed), network=net, **out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -327,10 +344,14 @@ class Check:
     (twice the total variation); ``noise_l1`` the L1 distance expected from the Monte-Carlo
     error alone (``sqrt(2/pi) sum se / total``); ``z`` the per-pixel z-scores of the estimate
     against the theory scaled to the estimate's total; ``std_ratio`` the per-axis ratio of the
-    standard deviations (empirical / theory). ``verdict`` is ``"agree"`` (L1 within 3 noise
-    levels and, from 500 samples, no |z| beyond the Bonferroni 0.1% level plus 1),
-    ``"disagree"`` (a linear network outside them: a failed check) or ``"gap"`` (a nonlinear
-    network, or E|g| against the Gaussian-g theory: the gap is reported, not hidden).
+    standard deviations (empirical / theory), NaN (``None`` in JSON) where the theory's map
+    has no spread. ``verdict`` is ``"agree"`` (L1 within 3 noise levels and, from 500
+    samples, no |z| beyond the Bonferroni 0.1% level plus 1), ``"disagree"`` (a linear
+    network outside them: a failed check) or ``"gap"`` (a nonlinear network, or E|g| against
+    the Gaussian-g theory: the gap is reported, not hidden). ``basis`` says which tests the
+    verdict rests on and ``z_tested`` whether the z-scores were among them (below 500
+    samples they are not); ``notes`` explain undefined values and untested large z-scores.
+    ``seed`` is the seed of the random generator.
     """
 
     statistic: str
@@ -345,42 +366,61 @@ class Check:
     linear: bool
     verdict: str
     samples: int
+    seed: int
+    basis: str
+    z_tested: bool
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        """A JSON-ready summary of the comparison."""
+        """A JSON-ready summary of the comparison (undefined values are ``None``)."""
         finite = self.z[np.isfinite(self.z)]
         return {
             "statistic": self.statistic,
             "theory": self.theory,
             "samples": self.samples,
+            "seed": self.seed,
             "l1": _finite_or_none(self.l1),
             "noise_l1": _finite_or_none(self.noise_l1),
             "gap": _finite_or_none(max(self.l1 - self.noise_l1, 0.0)),
             "std_ratio": [_finite_or_none(v) for v in self.std_ratio],
             "max_abs_z": float(np.max(np.abs(finite))) if finite.size else 0.0,
             "mean_z2": float(np.mean(finite**2)) if finite.size else 0.0,
+            "z_tested": self.z_tested,
             "linear": self.linear,
             "verdict": self.verdict,
+            "verdict_basis": self.basis,
+            "notes": list(self.notes),
         }
 
     def __str__(self) -> str:
         d = self.to_dict()
-        return "\n".join(
-            [
-                f"Monte-Carlo check of {self.statistic} over {self.samples} samples "
-                f"against {self.theory}",
-                f"  normalised L1     {self.l1:.4g}   (Monte-Carlo noise alone: "
-                f"{self.noise_l1:.4g})",
-                f"  std ratio         {' x '.join(f'{v:.4g}' for v in self.std_ratio)}",
-                f"  max |z|           {d['max_abs_z']:.3g}   mean z^2 {d['mean_z2']:.3g}",
-                f"  verdict           {self.verdict}"
-                + (
-                    ""
-                    if self.verdict != "gap"
-                    else " (nonlinear network or approximate theory: the gap is reported)"
-                ),
-            ]
-        )
+        ratio = d["std_ratio"]
+        lines = [
+            f"Monte-Carlo check of {self.statistic} over {self.samples} samples "
+            f"(seed {self.seed}) against {self.theory}",
+            f"  normalised L1     {_text(self.l1)}   (Monte-Carlo noise alone: "
+            f"{_text(self.noise_l1)})",
+            "  std ratio         "
+            + (
+                "undefined"
+                if all(v is None for v in ratio)
+                else " x ".join(_text(v) for v in self.std_ratio)
+            ),
+            f"  max |z|           {d['max_abs_z']:.3g}   mean z^2 {d['mean_z2']:.3g}"
+            + ("" if self.z_tested else "   (not tested)"),
+            f"  verdict           {self.verdict}"
+            + (
+                ""
+                if self.verdict != "gap"
+                else " (nonlinear network or approximate theory: the gap is reported)"
+            ),
+            f"  based on          {self.basis}",
+        ]
+        return "\n".join(lines + [f"  note              {note}" for note in self.notes])
+
+
+def _text(value: float) -> str:
+    return "undefined" if math.isnan(value) else f"{value:.4g}"
 
 
 def _variance_kernels(sampler: _Sampler):
@@ -431,17 +471,30 @@ def check(
     value for a linear network; with random zero-mean weights E[g] = 0, E[g^2] is the
     ``weights="random"`` ERF and E|g| is compared with sqrt(E[g^2]) (equal in shape when g
     is Gaussian). tanh and sigmoid have no closed form: the linear network's map is the
-    reference, and the gap is reported. Parameters are those of :func:`monte_carlo`.
+    reference, and the gap is reported. Parameters are those of :func:`monte_carlo`, plus
+    ``statistic`` ("sq", "abs" or "mean": E[g^2], E|g| or E[g]).
+
+    Below 500 samples the per-pixel z-scores are not tested (their standard errors are too
+    rough): the verdict then rests on the normalised L1 alone, and ``basis``, ``z_tested``
+    and ``notes`` of the result say so.
 
     Returns
     -------
     Check
 
+    Raises
+    ------
+    ERFError
+        For an unknown statistic, the errors of :func:`monte_carlo` (fewer than 2 samples,
+        ...), or an estimate that is identically zero.
+
     Examples
     --------
     >>> c = check("1d: conv3*3", samples=2000, seed=1)
-    >>> c.verdict
-    'agree'
+    >>> c.verdict, c.seed, c.z_tested
+    ('agree', 1, True)
+    >>> check("1d: conv3*3", samples=200).z_tested  # too few samples for the z test
+    False
     """
     from .erf import erf
 
@@ -490,30 +543,81 @@ def check(
         z = np.where(se > 0, (empirical - scaled) / se, np.where(empirical == scaled, 0.0, np.inf))
     l1 = float(np.abs(p - q).sum())
     noise = float(math.sqrt(2 / math.pi) * se.sum() / abs(total))
-    # agreement needs a small L1 and no pixel far outside its own noise: the largest |z| of
-    # npix standard normals stays below the Bonferroni 0.1% level, plus 1 for standard
-    # errors estimated from heavy-tailed samples (mean z^2 is not robust to those). Below
-    # 500 samples those standard errors are too rough for any z test: L1 alone decides.
-    # Pixels with no spread (deterministic gradients) must match to rounding.
+    verdict_within, basis, z_tested, notes = _judge(empirical, se, scaled, z, l1, noise, samples)
+    # E|g| against sqrt(E[g^2]) is exact only for Gaussian g: report its gap, do not fail
+    approximate = random and statistic == "abs"
+    verdict = "agree" if verdict_within else ("disagree" if linear and not approximate else "gap")
+    if approximate:
+        theory += " (equal in shape only where g is Gaussian)"
+    ratio, ratio_note = _std_ratio(p, q)
+    return Check(
+        statistic,
+        theory,
+        empirical,
+        se,
+        scaled,
+        z,
+        l1,
+        noise,
+        ratio,
+        linear,
+        verdict,
+        samples,
+        seed=mc.seed,
+        basis=basis,
+        z_tested=z_tested,
+        notes=notes + ratio_note,
+    )
+
+
+def _judge(empirical, se, scaled, z, l1: float, noise: float, samples: int):
+    """Whether the estimate agrees with the theory, on what basis, and notes on the z test.
+
+    Agreement needs a small L1 and no pixel far outside its own noise: the largest |z| of
+    ``npix`` standard normals stays below the Bonferroni 0.1% level, plus 1 for standard
+    errors estimated from heavy-tailed samples (mean z^2 is not robust to those). Below
+    ``_Z_TEST_SAMPLES`` samples those standard errors are too rough for any z test: L1 alone
+    decides, and the result says so. Pixels with no spread (deterministic gradients) must
+    match to rounding.
+    """
     from scipy.special import ndtri
 
     noisy = se > 0
-    npix = max(int(noisy.sum()), 1)
-    z_ok = (
-        samples < 500
-        or not noisy.any()
-        or float(np.max(np.abs(z[noisy]))) <= ndtri(1 - 0.0005 / npix) + 1
-    )
+    total = float(empirical.sum())
+    l1_ok = l1 <= 3 * noise + 1e-9
     exact_ok = np.allclose(empirical[~noisy], scaled[~noisy], rtol=1e-9, atol=1e-12 * abs(total))
-    within = l1 <= 3 * noise + 1e-9 and z_ok and exact_ok
-    # E|g| against sqrt(E[g^2]) is exact only for Gaussian g: report its gap, do not fail
-    approximate = random and statistic == "abs"
-    verdict = "agree" if within else ("disagree" if linear and not approximate else "gap")
-    if approximate:
-        theory += " (equal in shape only where g is Gaussian)"
-    ratio = tuple(float(v) for v in _shape_std(np.abs(p)) / _shape_std(np.abs(q)))
-    return Check(
-        statistic, theory, empirical, se, scaled, z, l1, noise, ratio, linear, verdict, samples
+    basis = [f"normalised L1 within 3 Monte-Carlo noise levels ({3 * noise:.3g})"]
+    if not noisy.all():
+        basis.append(f"{int((~noisy).sum())} pixel(s) without spread matching to rounding")
+    if not noisy.any():
+        return l1_ok and exact_ok, " and ".join(basis), False, ()
+    limit = float(ndtri(1 - 0.0005 / int(noisy.sum()))) + 1
+    max_z = float(np.max(np.abs(z[noisy])))
+    if samples >= _Z_TEST_SAMPLES:
+        basis.append(f"max |z| within {limit:.3g} (Bonferroni 0.1% level + 1)")
+        return l1_ok and exact_ok and max_z <= limit, " and ".join(basis), True, ()
+    skipped = f"z test skipped below {_Z_TEST_SAMPLES} samples"
+    notes = ()
+    if max_z > limit:
+        notes = (
+            f"max |z| {max_z:.3g} is beyond the {limit:.3g} level but was not tested (too few "
+            f"samples for reliable standard errors): rerun with at least {_Z_TEST_SAMPLES} "
+            "samples to test it",
+        )
+    return l1_ok and exact_ok, " and ".join(basis) + f" only; {skipped}", False, notes
+
+
+def _std_ratio(p: np.ndarray, q: np.ndarray) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """Per-axis std of ``p`` over std of ``q``; NaN, with a note, where ``q`` has no spread."""
+    empirical, theory = _shape_std(np.abs(p)), _shape_std(np.abs(q))
+    flat = [axis for axis, t in enumerate(theory) if not t > 0]
+    ratio = tuple(math.nan if not t > 0 else float(e / t) for e, t in zip(empirical, theory))
+    if not flat:
+        return ratio, ()
+    axes = ", ".join(str(a) for a in flat)
+    return ratio, (
+        f"std ratio undefined along {'axes' if len(flat) > 1 else 'axis'} {axes}: the "
+        f"theory's map (shape {list(q.shape)}) has no spread there to divide by",
     )
 
 
@@ -530,7 +634,8 @@ def _zero_mean_check(mc: MonteCarlo, theory: str, linear: bool) -> Check:
         z = np.where(se > 0, mc.mean / se, 0.0)
     npix = z.size
     mean_z2 = float(np.mean(z**2))
-    within = mean_z2 <= 1 + 5 * math.sqrt(2 / npix) + 5 / math.sqrt(mc.samples)
+    limit = 1 + 5 * math.sqrt(2 / npix) + 5 / math.sqrt(mc.samples)
+    within = mean_z2 <= limit
     verdict = "agree" if within else ("disagree" if linear else "gap")
     return Check(
         "mean",
@@ -545,4 +650,8 @@ def _zero_mean_check(mc: MonteCarlo, theory: str, linear: bool) -> Check:
         linear,
         verdict,
         mc.samples,
+        seed=mc.seed,
+        basis=f"mean z^2 of the estimate against 0 within {limit:.3g} (standard normal noise)",
+        z_tested=True,
+        notes=("L1 and std ratio undefined: the predicted E[g] = 0 has no shape to compare",),
     )

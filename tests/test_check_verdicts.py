@@ -1,0 +1,118 @@
+"""What the Monte-Carlo check's verdict rests on, and the values it cannot define.
+
+Each expectation is derived here, independently of the check's own reasoning: the z-test
+level from scipy's normal quantile, the seed from re-running the generator, the spread of
+a one-pixel map from its definition.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from erftheory.cli import main
+from erftheory.errors import ERFError
+from erftheory.montecarlo import check, monte_carlo
+
+# a small nonlinear residual network whose 50-sample standard errors are rough enough for
+# one pixel to sit far outside them, while its normalised L1 is well within the noise
+ROUGH = dict(arch="conv3, res(conv3, relu, conv3)*2", samples=50, seed=0, channels=2)
+
+
+def _bonferroni_limit(standard_error: np.ndarray) -> float:
+    """The largest |z| of n standard normals stays below this with probability 99.9%, + 1."""
+    n = int((standard_error > 0).sum())
+    return float(norm.isf(0.0005 / n)) + 1
+
+
+def _max_abs_z(c) -> float:
+    noisy = c.standard_error > 0
+    return float(np.max(np.abs(c.empirical - c.predicted)[noisy] / c.standard_error[noisy]))
+
+
+def test_a_skipped_z_test_is_said_and_a_large_untested_z_is_noted():
+    c = check(ROUGH["arch"], **{k: v for k, v in ROUGH.items() if k != "arch"})
+    limit, max_z = _bonferroni_limit(c.standard_error), _max_abs_z(c)
+    assert max_z > limit  # the situation of the review: a z far beyond the test's level
+    l1_ok = c.l1 <= 3 * c.noise_l1
+    assert l1_ok and c.verdict == "agree"  # decided by L1 alone ...
+    assert c.z_tested is False  # ... and the result says so
+    assert "z test skipped" in c.basis and "500" in c.basis
+    assert any(f"{max_z:.3g}" in note and "not tested" in note for note in c.notes)
+    d = json.loads(json.dumps(c.to_dict()))
+    assert d["z_tested"] is False and d["verdict_basis"] == c.basis and d["notes"] == list(c.notes)
+    text = str(c)
+    assert "not tested" in text and "z test skipped" in text and f"{limit:.3g}" in text
+
+
+def test_from_500_samples_the_z_test_is_part_of_the_basis():
+    c = check("1d: conv3*3", samples=600, seed=2)
+    limit = _bonferroni_limit(c.standard_error)
+    assert c.z_tested and f"max |z| within {limit:.3g}" in c.basis
+    within = _max_abs_z(c) <= limit and c.l1 <= 3 * c.noise_l1
+    assert c.linear and c.verdict == ("agree" if within else "disagree")
+    assert "not tested" not in str(c) and c.notes == ()
+
+
+def test_a_skipped_z_test_with_small_z_scores_has_no_warning_note():
+    c = check("1d: conv3*3", samples=200, seed=3)
+    assert not c.z_tested and "z test skipped" in c.basis
+    assert (_max_abs_z(c) > _bonferroni_limit(c.standard_error)) == bool(c.notes)
+
+
+@pytest.mark.parametrize("samples", [1, 0, -3, True, 2.5, "10"])
+def test_fewer_than_two_samples_are_refused(samples):
+    for function in (check, monte_carlo):
+        with pytest.raises(ERFError, match=f"samples={samples!r}.*at least 2"):
+            function("conv3", samples=samples)
+
+
+def test_two_samples_are_enough_and_give_the_textbook_standard_errors():
+    # one random conv: g is the weight, a in one sample and b in the other, per pixel; the
+    # sample std (ddof=1) of two values over sqrt(2) is half their distance
+    mc = monte_carlo("1d: conv3", samples=2, seed=5, batch=2)
+    a, b = mc.mean + mc.mean_se, mc.mean - mc.mean_se
+    assert np.all(mc.mean_se > 0)
+    np.testing.assert_allclose(mc.sq, (a * a + b * b) / 2)
+    np.testing.assert_allclose(mc.sq_se, np.abs(a * a - b * b) / 2)
+    np.testing.assert_allclose(mc.abs_se, np.abs(np.abs(a) - np.abs(b)) / 2)
+
+
+def test_the_cli_refuses_one_sample_with_one_line_and_status_2(capsys):
+    assert main(["check", "conv3", "--samples", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "samples=1" in err and "Traceback" not in err
+
+
+def test_a_one_pixel_map_has_an_undefined_std_ratio_and_no_warning(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = check("conv1", samples=20)
+        # a 1 x 3 map: no spread along axis 0 only; along axis 1 both maps have one
+        wide = check("conv1x3", samples=400, seed=1)
+        assert main(["check", "conv1", "--samples", "20", "--json"]) == 0
+    assert all(np.isnan(v) for v in c.std_ratio) and len(c.std_ratio) == 2
+    assert c.to_dict()["std_ratio"] == [None, None]
+    assert any("std ratio undefined" in n and "0, 1" in n for n in c.notes)
+    assert "nan" not in str(c) and "std ratio         undefined" in str(c)
+    assert np.isnan(wide.std_ratio[0]) and 0.5 < wide.std_ratio[1] < 2
+    assert any("axis 0:" in n for n in wide.notes)
+    out, err = capsys.readouterr()
+    assert err == "" and json.loads(out)["std_ratio"] == [None, None]
+
+
+def test_the_seed_used_is_recorded_and_reproduces_the_run(capsys):
+    default = check("1d: conv3*2", samples=40)
+    assert default.seed == 0 and default.to_dict()["seed"] == 0 and "seed 0" in str(default)
+    again = check("1d: conv3*2", samples=40, seed=default.seed)
+    np.testing.assert_array_equal(default.empirical, again.empirical)
+    other = check("1d: conv3*2", samples=40, seed=7)
+    assert other.seed == 7 and not np.array_equal(other.empirical, default.empirical)
+    assert monte_carlo("1d: conv3", samples=4, seed=9).seed == 9
+    assert check("conv3", samples=40, statistic="mean").seed == 0
+    assert main(["check", "1d: conv3*2", "--samples", "40", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["seed"] == 0
