@@ -271,8 +271,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TYPES",
         help="treat these layer types as identity (opt-in, reported)",
     )
-    c.add_argument("--samples", type=int, default=1000, help="random networks/inputs (1000)")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument(
+        "--samples",
+        type=int,
+        default=1000,
+        help="random networks/inputs, at least 2; the per-pixel z test needs 500 (1000)",
+    )
+    c.add_argument("--seed", type=int, default=0, help="random seed, reported in the result (0)")
     c.add_argument("--channels", type=int, default=1, help="channels of every conv (1)")
     c.add_argument(
         "--init",
