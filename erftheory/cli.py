@@ -514,6 +514,11 @@ def _cmd_rf(args) -> int:
         raise ERFError(
             "--pixel-size scales the input-resolution report: give the input size too (--input H,W)"
         )
+    if args.unit != "px" and args.pixel_size is None:
+        raise ERFError(
+            f"--unit {args.unit} names the unit of --pixel-size: give the pixel size too "
+            "(--input H,W --pixel-size X)"
+        )
     net = _arch(args)
     rf = receptive_field(net, args.input)
     if args.plot:

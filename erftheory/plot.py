@@ -185,6 +185,13 @@ def plot_validation(result, ax=None, display: str = "sum"):
     """The empirical map of a :class:`~erftheory.validate.Validation` against its theory.
 
     See :func:`plot_comparison`.
+
+    Examples
+    --------
+    >>> import erftheory as et
+    >>> v = et.validate(et.erf("conv3*4").values, "conv3*4", aggregate="none")
+    >>> plot_validation(v).figure.get_suptitle().startswith("theory:")
+    True
     """
     return plot_comparison(result.empirical, result.theoretical, result.theory, ax, display)
 
@@ -193,6 +200,14 @@ def plot_check(result, ax=None, display: str = "sum"):
     """The Monte-Carlo estimate of a :class:`~erftheory.montecarlo.Check` against the theory.
 
     See :func:`plot_comparison`.
+
+    Examples
+    --------
+    >>> import erftheory as et
+    >>> c = et.check("1d: conv3*2", samples=64, init="ones")
+    >>> plot_check(c).get_title()
+    'measured vs theory (sum 1)'
+
     """
     theory = f"{result.theory} ({result.samples} samples)"
     return plot_comparison(result.empirical, result.predicted, theory, ax, display)
@@ -251,10 +266,11 @@ def plot_comparison(empirical, theoretical, theory: str, ax=None, display: str =
     image = ax.imshow(emp, origin="upper", cmap="magma")
     ax.figure.colorbar(image, ax=ax, shrink=0.85)
     positive = theo[theo > 0]
-    if positive.size:
-        levels = sorted(set(np.quantile(positive, [0.5, 0.9, 0.99])))
-        if len(levels) > 1:
-            ax.contour(theo, levels=levels, colors="cyan", linewidths=0.8)
+    if positive.size:  # contours at quantiles of the theory's non-zero values, labelled
+        names = dict(zip(np.quantile(positive, [0.5, 0.9, 0.99]), ("q50", "q90", "q99")))
+        if len(names) > 1:
+            lines = ax.contour(theo, levels=sorted(names), colors="cyan", linewidths=0.8)
+            ax.clabel(lines, fmt=names, fontsize="x-small")
     ax.set(title=f"measured ({label}), theory contours", xlabel="axis -1", ylabel="axis -2")
     if axes is not None:
         c = tuple(n // 2 for n in emp.shape)
@@ -352,6 +368,13 @@ def plot_borders(maps, ax=None):
     -------
     matplotlib.axes.Axes
         The axes of the lost-mass map (its figure holds both).
+
+    Examples
+    --------
+    >>> from erftheory import border_maps
+    >>> ax = plot_borders(border_maps("conv3/p1*2", (8, 8)))
+    >>> len(ax.figure.axes) >= 2
+    True
     """
     if ax is not None:
         return plot_map(maps.lost_fraction, "fraction of ERF mass lost to padding", ax)

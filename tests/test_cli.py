@@ -341,3 +341,13 @@ def test_sweep_of_one_pixel_erfs_has_no_exponent(capsys):
     data = json.loads(out)
     assert status == 0 and data["exponent"] is None
     assert [row["std"] for row in data["rows"]] == [[0.0, 0.0]] * 3
+
+
+def test_rf_unit_without_pixel_size_is_refused(capsys):
+    # a unit name alone converts nothing: it used to be ignored silently
+    status, _, err = run(capsys, "rf", "conv3", "--input", "10,10", "--unit", "mm")
+    assert status == 2 and "--pixel-size" in err
+    status, out, _ = run(
+        capsys, "rf", "conv3", "--input", "10,10", "--unit", "mm", "--pixel-size", "0.5"
+    )
+    assert status == 0 and "mm" in out
