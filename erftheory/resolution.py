@@ -62,18 +62,21 @@ def output_shape(layers, shape, where: str = "input", first: int = 0) -> tuple[i
     """
     n = list(shape)
     for index, layer in enumerate(layers, start=first):
-        for _ in range(layer.repeat):
+        for copy in range(layer.repeat):
+            name = f"layer {index}" + (
+                f", copy {copy + 1} of {layer.repeat}" if layer.repeat > 1 else ""
+            )
             if isinstance(layer, (Branches, Residual)):
-                n = list(output_shape(layer.paths()[0], n, f"{where} -> layer {index}"))
+                n = list(output_shape(layer.paths()[0], n, f"{where} -> {name}"))
             elif isinstance(layer, Block):
-                n = list(output_shape(layer.layers, n, f"{where} -> layer {index}"))
+                n = list(output_shape(layer.layers, n, f"{where} -> {name}"))
             elif isinstance(layer, (_Spatial, Upsample)):
                 new = _out(n, layer)
                 if min(new) < 1:
                     raise ERFError(
-                        f"layer {index} ({layer.type}, kernel {list(layer.kernel)}) gets a "
-                        f"{list(n)} feature map ({where}) and would output {new}: the input is "
-                        "too small for this network"
+                        f"{name} ({layer.type}, kernel {list(layer.kernel)}) gets a "
+                        f"{list(n)} feature map ({where}) and would output {new}, no position: the "
+                        "input is too small for this network"
                     )
                 n = new
     return tuple(n)

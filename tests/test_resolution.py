@@ -47,3 +47,10 @@ def test_rf_growth_plot(tmp_path, capsys):
     png = tmp_path / "g.png"
     assert main(["rf", "conv7/s2/p3, maxpool3/s2/p1, res(conv3)*2", "--plot", str(png)]) == 0
     assert png.stat().st_size > 1000
+
+
+def test_too_small_inputs_name_the_repeat_that_fails():
+    # 8 -> 6 -> 4 -> 2 -> 0: the fourth copy of conv3 is the one with no output position
+    net = et.as_network("conv3*10")
+    with pytest.raises(et.ERFError, match=r"layer 0, copy 4 of 10 .* gets a \[2, 2\]"):
+        output_shape(net.layers, (8, 8))
