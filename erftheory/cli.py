@@ -729,6 +729,26 @@ _COMMANDS = {
 }
 
 
+def _negative_values_attached(argv: list[str]) -> list[str]:
+    """``--input -5,10`` as ``--input=-5,10``: argparse takes ``-5,10`` for an option.
+
+    Then the value reaches its own check, which names it, instead of argparse's "expected
+    one argument".
+    """
+    out = []
+    for item in argv:
+        if (
+            out
+            and out[-1].startswith("--")
+            and "=" not in out[-1]
+            and re.fullmatch(r"-[\d.][\d.,:-]*", item)
+        ):
+            out[-1] = f"{out[-1]}={item}"
+        else:
+            out.append(item)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
@@ -742,7 +762,9 @@ def main(argv: list[str] | None = None) -> int:
     0
     """
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_args(
+            _negative_values_attached(sys.argv[1:] if argv is None else argv)
+        )
         return _COMMANDS[args.command](args)
     except ERFError as err:
         print(f"erftheory: error: {str(err).splitlines()[0]}", file=sys.stderr)

@@ -351,3 +351,16 @@ def test_rf_unit_without_pixel_size_is_refused(capsys):
         capsys, "rf", "conv3", "--input", "10,10", "--unit", "mm", "--pixel-size", "0.5"
     )
     assert status == 0 and "mm" in out
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["erf", "conv3", "--input", "-5,10"], "[-5, 10]"),
+        (["sweep", "conv3*n", "--depth", "-1:3"], "contains -1"),
+    ],
+)
+def test_negative_values_reach_their_own_check(capsys, argv, says):
+    # argparse reads '-5,10' as an option ("expected one argument"); the value is named
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and says in err and "expected one argument" not in err
