@@ -23,7 +23,11 @@ fixed layers do, so::
 with ``V`` the random layers' variance kernels, ``C_t`` the composition of the group's fixed
 kernels squared pointwise after composing, and ``c_t`` its scalars. A residual block
 ``y = x + F(x)`` whose body holds a random layer splits every group in two (identity or body);
-``n`` identical blocks give ``C(n, j)`` groups through ``j`` bodies.
+``n`` identical blocks give ``C(n, j)`` groups through ``j`` bodies. Concatenated branches
+feed the next conv through independent weights per channel group, so in random mode they are
+kept apart like paths through different random layers. A max pool routes with mean ``1/K``:
+joined with another path that has no random conv (a skip), the two correlate, which is not
+modelled and is refused by name.
 """
 
 from __future__ import annotations
@@ -233,23 +237,36 @@ class _Linearizer:
         union = _union(states)
         out_jump = tuple(j * u for j, u in zip(jump, union.jump))
         random = [_has_random(path, self.mode) for path in paths]
+        concat = getattr(layer, "join", "add") == "concat"
+        if self.mode == "random" and concat:
+            # concatenated branches feed different input channels of the next conv, whose
+            # weights are independent: their paths never correlate, whatever they hold
+            return self._apart(paths, states, union, jump), out_jump
+        routed = [_has_maxpool(p) and not _has_zero_mean(p) for p in paths]
+        if self.mode == "random" and any(routed) and sum(not _has_zero_mean(p) for p in paths) > 1:
+            # a max pool routes with mean 1/K: without a zero-mean conv on its path it
+            # correlates with the other paths that have none, E[R] != 0
+            raise ERFError(
+                f"weights='random': a {_join_name(layer)} joins a path through a max pool (and no "
+                "random-weight conv) with another path without one; the pool's routing has "
+                "mean 1/K, so the paths correlate and their sum's second moment is not "
+                "modelled (weights='ones' is exact in expectation; `erftheory check` measures "
+                "the random case)"
+            )
         fixed_paths = [p for p, r in zip(paths, random) if not r]
         if self.mode == "random" and len(fixed_paths) > 1 and any(map(_has_gate, fixed_paths)):
             # their sum is squared after the gates are averaged: E[(1 + D)^2] != (1 + E[D])^2
             raise ERFError(
-                f"weights='random': a {layer.type} joins paths without random-weight layers, "
-                "one of them through a ReLU or dropout gate; the gate's randomness does not "
-                "factor out of their sum, so this is not modelled (weights='ones' is exact; "
+                f"weights='random': a {_join_name(layer)} joins paths without random-weight "
+                "layers, one of them through a ReLU or dropout gate; the gate's randomness does "
+                "not factor out of their sum, so this is not modelled (weights='ones' is exact; "
                 "`erftheory check` measures the random case)"
             )
         if self.mode == "random" and any(random) and not self.no_fixed:
             # paths through different random layers never correlate: keep the groups apart;
             # the branches without a random layer are one fixed kernel between them
-            out = []
-            for path, state, is_random in zip(paths, states, random):
-                if is_random:
-                    shift = tuple((a - u) * j for a, u, j in zip(state.start, union.start, jump))
-                    out += [_shifted(t, shift) for t in self.layers(path, jump)[0]]
+            kept = [(p, st) for p, st, r in zip(paths, states, random) if r]
+            out = self._apart(*zip(*kept), union, jump)
             fixed = [(p, st) for p, st, r in zip(paths, states, random) if not r]
             if fixed:
                 out.append(Term(self.one, (), (self.collapse(fixed, union, "ones", jump),)))
@@ -259,6 +276,14 @@ class _Linearizer:
         mode = self.mode if any(random) else "ones"
         f = (self.collapse(list(zip(paths, states)), union, mode, jump),)
         return [Term(self.one, f, ()) if mode == "random" else Term(self.one, (), f)], out_jump
+
+    def _apart(self, paths, states, union, jump) -> list[Term]:
+        """Each path's own groups, placed within the union field (paths that never correlate)."""
+        out = []
+        for path, state in zip(paths, states):
+            shift = tuple((a - u) * j for a, u, j in zip(state.start, union.start, jump))
+            out += [_shifted(t, shift) for t in self.layers(path, jump)[0]]
+        return out
 
     def collapse(self, branches, union, mode: str, jump) -> Factor:
         """The sum of the branches' kernels at unit scale, each placed within the union field.
@@ -326,6 +351,19 @@ def _has_random(layers, mode: str) -> bool:
         (isinstance(x, Conv) and x.weights is None) or isinstance(x, MaxPool)
         for x in _all_layers(layers)
     )
+
+
+def _join_name(layer) -> str:
+    return "residual block" if isinstance(layer, Residual) else "join of branches"
+
+
+def _has_zero_mean(layers) -> bool:
+    """Whether a path holds a conv with random (zero-mean) weights."""
+    return any(isinstance(x, Conv) and x.weights is None for x in _all_layers(layers))
+
+
+def _has_maxpool(layers) -> bool:
+    return any(isinstance(x, MaxPool) for x in _all_layers(layers))
 
 
 def _has_gate(layers) -> bool:

@@ -154,6 +154,13 @@ def _forward(layers, x: ag.Tensor, sampler: _Sampler, rng, batch: int) -> ag.Ten
 
 def _layer(layer, x, sampler, rng, batch):
     if isinstance(layer, Branches):
+        if layer.join == "concat" and sampler.init != "ones":
+            # concatenated channels feed the next conv through independent weights, which
+            # this fixed-width network (every conv C -> C channels) cannot draw
+            raise ERFError(
+                "the Monte-Carlo network does not run concatenations with random weights (the "
+                "next conv would read more channels); init='ones' runs them as the sum they are"
+            )
         outs = [_forward(path, x, sampler, rng, batch) for path in layer.branches]
         out = outs[0]
         for o in outs[1:]:

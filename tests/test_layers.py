@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -131,3 +132,29 @@ def test_gelu_and_silu_are_pointwise_for_the_trf_and_measured_by_monte_carlo(cap
     capsys.readouterr()
     assert main(["rf", "conv3, mish"]) == 2
     assert "--as-identity mish" in capsys.readouterr().err  # the opt-in is named
+
+
+def test_random_concat_keeps_its_branches_apart():
+    # cat(avgpool3 | id) feeds conv3 through independent weights per channel group: no cross
+    # term between the branches, E[g^2] = v * (A^2 + delta^2) with A = [1/3]*3, v = [1, 1, 1]
+    third = Fraction(1, 3)
+    fixed = [third**2, third**2 + 1, third**2]
+    expected = [sum(fixed[i - j] for j in range(3) if 0 <= i - j < 3) for i in range(5)]
+    got = et.erf("1d: cat(avgpool3/s1/p1 | id), conv3", weights="random").values
+    assert np.allclose(got, [float(x) for x in expected], rtol=1e-14, atol=0)
+    # an add shares the conv's weights: the branches' sum is squared, (A + delta)^2
+    added = [third**2, (third + 1) ** 2, third**2]
+    expected = [sum(added[i - j] for j in range(3) if 0 <= i - j < 3) for i in range(5)]
+    got = et.erf("1d: add(avgpool3/s1/p1 | id), conv3", weights="random").values
+    assert np.allclose(got, [float(x) for x in expected], rtol=1e-14, atol=0)
+
+
+def test_random_max_pool_beside_a_skip_is_refused():
+    # routing has mean 1/K: E[(1 + R)^2] = [1/3, 2, 1/3] at the centre, not 1 + E[R^2]; not
+    # modelled, so refused by name rather than answered with [1/3, 4/3, 1/3]
+    with pytest.raises(et.ERFError, match="max pool"):
+        et.erf("1d: res(maxpool3/s1/p1)", weights="random")
+    # with a zero-mean conv on the pooled path the cross term vanishes: modelled
+    got = et.erf("1d: res(conv3, maxpool3/s1/p1)", weights="random").values
+    # delta + (conv3 then routing 1/3 per tap): [1,1,1] * [1/3]*3 = [1,2,3,2,1]/3 + delta
+    assert np.allclose(got, [1 / 3, 2 / 3, 1 + 1, 2 / 3, 1 / 3], rtol=1e-14)
