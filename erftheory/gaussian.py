@@ -718,14 +718,19 @@ class GaussianComparison:
     def to_dict(self) -> dict:
         """Flat JSON-ready dict of distances (None where undefined or infinite).
 
-        Keys ``discretisation`` (``"point"`` or ``"cell"``), ``tv_gaussian``, ``kl_gaussian``,
+        Keys ``discretisation`` (``"point"`` or ``"cell"``), ``lattice_span`` (the support's
+        step per axis, > 1 where it is gridded), ``note``, ``tv_gaussian``, ``kl_gaussian``,
         ``hellinger_gaussian``, ``sup_gaussian``, ``tv_edgeworth``, ``hellinger_edgeworth``,
         ``sup_edgeworth``. KL to the Edgeworth
         series is left out: the truncated series is negative in the far tails (clipped to 0),
         so that KL is infinite for all but the shallowest stacks; it stays on ``edgeworth``.
         """
         short = {"total_variation": "tv", "kl": "kl", "hellinger": "hellinger", "sup": "sup"}
-        out = {"discretisation": self.discretisation}
+        out = {
+            "discretisation": self.discretisation,
+            "lattice_span": list(self.lattice_span),  # steps > 1: gridding
+            "note": self.note,
+        }
         for name, dist in (("gaussian", self.gaussian), ("edgeworth", self.edgeworth)):
             for key, tag in short.items():
                 if (name, key) != ("edgeworth", "kl"):

@@ -259,6 +259,12 @@ class ERFResult:
                 f"{g['tv_gaussian_cell']:.3g} integrated over pixel cells)"
                 + (f", with Edgeworth correction {edge:.3g}" if edge is not None else "")
             )
+            if any(step > 1 for step in g["lattice_span"]):
+                lines.append(
+                    f"  gridding          the support lies on a lattice of steps "
+                    f"{_fmt(g['lattice_span'], 'd')} (zeros in between: dilation or stride); "
+                    "the Gaussian is compared on that lattice"
+                )
         if a["metrics"]:
             m = a["metrics"]
             if m.get("luo_count") is not None:

@@ -64,7 +64,8 @@ class Sweep:
         from .report import table
 
         # distances to the Gaussian at the pixel centres (the local limit theorem's form)
-        keys = [k for k in (self.rows[0].distances if self.rows else {}) if k != "discretisation"]
+        distances = self.rows[0].distances if self.rows else {}
+        keys = [k for k in distances if k not in ("discretisation", "lattice_span", "note")]
         header = ["depth", "TRF", "ERF std", "std/TRF", *keys]
         body = [
             [
