@@ -172,18 +172,19 @@ class ResolutionReport:
         return table(header, body, style)
 
     def __str__(self) -> str:
+        def size(pixels) -> str:
+            if not self.pixel_size:
+                return f"{list(pixels)} pixels"
+            return f"{list(pixels)} pixels ({self._phys(pixels)} {self.unit})"
+
         text = (
             self.table()
             + f"\ninput {list(self.input_shape)}: no layer is unproductive from an input of "
-            f"{list(self.min_input_no_unproductive)} on; the 2-sigma ERF entering the last "
-            f"layer spans {list(self.min_input_erf)} pixels"
+            f"{size(self.min_input_no_unproductive)} on; the 2-sigma ERF entering the last "
+            f"layer spans {size(self.min_input_erf)}"
         )
         if self.pixel_size:
-            text += (
-                f" ({self._phys(self.min_input_no_unproductive)} and "
-                f"{self._phys(self.min_input_erf)} {self.unit}; one pixel = "
-                f"{self.pixel_size:g} {self.unit})"
-            )
+            text += f" (one pixel = {self.pixel_size:g} {self.unit})"
         return text
 
 
