@@ -339,8 +339,8 @@ def erf(
         divisor = peak
         count = None if count is None else 2 * count + 1  # the peak is one of the values
     raw = normalize is None
-    if low < 0 and not raw:  # signed: the divisor's own error must enter the bound
-        abs_error = _signed_normalised_error(values, normalize, divisor, peak, abs_error)
+    if count is None and not raw:  # an absolute bound only: the divisor's error enters it
+        abs_error = _normalised_error(values, normalize, divisor, peak, abs_error)
 
     def rescale(x: float) -> float:  # a scalar in the units of the result
         return float(scale2(x, exponent)) if raw else x / divisor
@@ -376,7 +376,7 @@ def erf(
         underflow = divide_and_count_below(values, divisor, support, floor)  # in place
     # entries above the floor: their underflow error is at most u (and u for the floor's)
     rel_error = None if count is None else gamma(count + 2)
-    abs_error = rescale(abs_error) if raw or low >= 0 else abs_error
+    abs_error = rescale(abs_error) if raw or count is not None else abs_error
     if raw and not float(exponent).is_integer():  # a fractional exponent (FFT) is itself
         # a float sum of logarithms: its rounding moves every value by about |e| ln2 u
         abs_error += 4 * _U * abs(exponent) * math.log(2) * rescale(peak)
@@ -398,16 +398,23 @@ def erf(
     )
 
 
-def _signed_normalised_error(values, normalize, divisor: float, peak: float, error: float):
-    """Absolute bound of a signed map divided by its sum or peak (both computed, both off).
+def _normalised_error(values, normalize, divisor: float, peak: float, error: float) -> float:
+    """Absolute bound of a map divided by its sum or peak, both computed, both off.
 
-    With every entry within ``A`` (``error``) and the divisor ``D`` within ``E`` (the sum:
-    ``N A`` plus its own rounding, ``gamma(N) sum |v|``; the peak: ``A``),
-    ``|v'/D' - v/D| <= (A + peak E / D) / (D - E)``, plus the division's rounding. A divisor
-    that is zero to within ``E`` (paths that cancel) cannot be divided by: refused.
+    For maps with an absolute bound only (signed, or from the FFT). With every entry within
+    ``A`` (``error``) and the divisor ``D`` within ``E`` (the sum: ``N A`` plus its own
+    rounding, ``gamma(N) sum |v|``; the peak: ``A``), ``|v'/D' - v/D| <= (A + peak E / D) /
+    (D - E)``, plus the division's rounding. A divisor that is zero to within ``E`` (signed
+    paths that cancel) cannot be divided by: refused. ``values`` is the map, or the
+    non-negative vectors of an outer product.
     """
-    if normalize == "sum":  # (signed maps come here as arrays, never as vectors)
-        off = values.size * error + gamma(values.size) * float(np.abs(values).sum())
+    if normalize == "sum":
+        if isinstance(values, tuple):
+            size = math.prod(v.size for v in values)
+            l1 = math.prod(float(np.abs(v).sum()) for v in values)
+        else:
+            size, l1 = values.size, float(np.abs(values).sum())
+        off = size * error + gamma(size) * l1
     else:
         off = error
     if off >= divisor:

@@ -484,3 +484,30 @@ def test_degenerate_maps_say_what_they_are():
 def test_bad_options_are_named(options, says):
     with pytest.raises(et.ERFError, match=says):
         et.erf("conv3", **options)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(-50, 50), min_size=2, max_size=8).filter(lambda v: sum(v) > 0),
+    error=st.fractions(min_value=0, max_value=Fraction(1, 100)),
+    signs=st.lists(st.sampled_from([-1, 1]), min_size=8, max_size=8),
+)
+def test_normalised_bound_covers_any_errors_within_it(values, error, signs):
+    # entries off by up to A each (any signs), the sum then off by up to N A: every
+    # normalised entry stays within the bound, whatever the errors (worst corners included)
+    from erftheory.erf import _normalised_error
+
+    exact = [Fraction(v) for v in values]
+    total = sum(exact)
+    computed = [v + s * error for v, s in zip(exact, signs)]
+    divisor = abs(sum(computed))
+    peak = max(abs(v) for v in computed)
+    try:
+        bound = _normalised_error(
+            np.array([float(v) for v in computed]), "sum", float(divisor), float(peak), float(error)
+        )
+    except et.ERFError:  # refused only where the sum is lost in its error
+        assert divisor <= len(values) * error * 2 + Fraction(1, 10**6)
+        return
+    for v, c in zip(exact, computed):
+        assert abs(c / divisor - v / total) <= Fraction(bound) * (1 + Fraction(1, 10**9))
