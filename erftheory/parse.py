@@ -635,10 +635,57 @@ def as_network(arch, identity=()) -> Network:
 
         if arch.strip().lower() in ZOO:
             return zoo_network(arch.strip())
-        return from_compact(arch, identity)
+        try:
+            return from_compact(arch, identity)
+        except ERFError as err:
+            hint = _zoo_hint(arch, identity)
+            if hint is None:
+                raise
+            raise ERFError(hint) from err
     raise ERFError(
         f"cannot read an architecture from {type(arch).__name__}; give a Network, a dict in "
         "the JSON format, a path to a JSON file or a compact string such as 'conv3*10'"
+    )
+
+
+def _zoo_hint(text: str, identity=()) -> str | None:
+    """The error for a single word that failed as a compact string but names a model.
+
+    A word is taken for a model name when its leading letters are no layer name (the parser
+    stopped at an unknown layer) and it begins a zoo name or is close to one (``difflib``), or
+    it looks like a model name (a digit, ``_``, ``-`` or a ``net`` ending, as in
+    ``efficientnet_b0``) while its leading letters are not close to a layer name (``conb3``
+    stays a layer error). None keeps the parser's error.
+    """
+    import difflib
+
+    from .zoo import zoo_names
+
+    word = text.strip()
+    if not re.fullmatch(r"[A-Za-z][\w.\-]*", word):
+        return None
+    lead = re.match(r"[a-z]*", word.lower()).group()
+    layers = {*_KEYS, *_ALIASES, *_SPATIAL, *_SHORT, *_UNMODELLED, *identity}
+    layers |= {"res", "add", "cat", "up", "gap", "aap"}
+    if lead in layers:
+        return None
+    names = zoo_names()
+    prefixed = [name for name in names if len(lead) > 2 and name.startswith(word.lower())]
+    close = difflib.get_close_matches(word.lower(), names, n=3, cutoff=0.7)
+    close = list(dict.fromkeys(prefixed + close))[:3]
+    model_like = re.search(r"[\d_\-]|net$", word.lower()) and not difflib.get_close_matches(
+        lead, sorted(layers), n=1, cutoff=0.7
+    )
+    if not close and not model_like:
+        return None
+    suggestion = ";"
+    if close:
+        quoted = [repr(name) for name in close]
+        choices = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+        suggestion = f"; did you mean {choices}?"
+    return (
+        f"unknown architecture {word!r}{suggestion} zoo names: {', '.join(names)} "
+        "(or give a compact string such as 'conv3*10', or a JSON file)"
     )
 
 
