@@ -30,6 +30,7 @@ from .bounds import (
 )
 from .compose import Factor, _outer, compose
 from .errors import ERFError
+from .progress import progress
 from .receptive_field import ReceptiveField, receptive_field
 from .result import ERFResult
 
@@ -66,7 +67,8 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
     """
     parts = []
     lazy = vectors and len(terms) == 1 and not exact
-    for t in terms:
+    many = len(terms) >= 16  # random-mode path groups of branched nets: a bar (on a terminal)
+    for t in progress(terms, label="erf: path groups", enabled=None if many else False):
         kind = "exact" if exact else method
         fixed = compose(list(t.fixed), dims, kind, outer=not (lazy and mode == "ones"))
         if mode == "ones":

@@ -60,6 +60,10 @@ from .errors import ERFError
 
 __all__ = ["Term", "linearize"]
 
+# random mode keeps path groups apart; beyond this many products of groups the composition
+# (one per group, over the whole field) is refused before it starts
+_MAX_GROUPS = 4096
+
 
 @dataclass(frozen=True, eq=False)
 class Term:
@@ -122,6 +126,13 @@ def _times(a: list[Term], b: list[Term]) -> list[Term]:
     """All products of a group of ``a`` with a group of ``b``, equal groups merged."""
     if len(a) == 1 and len(b) == 1:  # one product: nothing to merge it with
         return [_product(a[0], b[0])]
+    if len(a) * len(b) > _MAX_GROUPS:
+        raise ERFError(
+            f"weights='random': this network splits into over {_MAX_GROUPS} path groups (paths "
+            "through different random layers whose fixed layers, pools or explicit kernels, "
+            "differ), each a composition over the whole field: too many to compute. "
+            "weights='ones' is exact; `erftheory check` estimates the random case where it runs"
+        )
     merged: dict = {}
     for s in a:
         for t in b:
@@ -278,9 +289,19 @@ class _Linearizer:
         return [Term(self.one, f, ()) if mode == "random" else Term(self.one, (), f)], out_jump
 
     def _apart(self, paths, states, union, jump) -> list[Term]:
-        """Each path's own groups, placed within the union field (paths that never correlate)."""
+        """Each path's own groups, placed within the union field (paths that never correlate).
+
+        Paths without fixed layers share one group: with no fixed offsets of their own, their
+        second moments add as kernels (one random factor) whatever follows, so a network of
+        many branched modules does not multiply its groups by every branch of every module.
+        """
+        branches = list(zip(paths, states))
+        plain = [(p, st) for p, st in branches if not _has_fixed(p)]
         out = []
-        for path, state in zip(paths, states):
+        if len(plain) > 1:
+            out.append(Term(self.one, (self.collapse(plain, union, "random", jump),), ()))
+            branches = [(p, st) for p, st in branches if _has_fixed(p)]
+        for path, state in branches:
             shift = tuple((a - u) * j for a, u, j in zip(state.start, union.start, jump))
             out += [_shifted(t, shift) for t in self.layers(path, jump)[0]]
         return out

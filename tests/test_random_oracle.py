@@ -1,0 +1,45 @@
+"""Random-weight ERFs against an independent second-moment propagation (tests/oracle_random.py).
+
+The package groups paths (THEORY.md section 4: random layers apart, fixed layers composed then
+squared); the oracle multiplies matrices on a finite input, with no notion of paths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracle_random import second_moment_erf
+
+import erftheory as et
+
+CASES = [
+    # THEORY 4's Monte-Carlo example: mass 57/9 with the exact rule
+    "conv3, avgpool3/s1, conv3, avgpool3/s1, conv3",
+    "conv3, avgpool2/s2, conv3/d2, avgpool3/s1, conv3/w[1,-2,3], avgpool2/s2, conv3",
+    "res(conv3, relu, conv3)*2",
+    "conv3, avgpool3/s1, res(conv3), avgpool3/s1, conv3",
+    "conv3, add(avgpool3/s1 | conv3 | avgpool5/s1/p2), conv3",
+    "conv3, add(avgpool3/s1, conv3 | conv5, avgpool3/s1), avgpool3/s1, conv3",
+    # concatenations read through independent weights: no cross terms
+    "cat(avgpool3/s1 | id), conv3",
+    "conv3, cat(conv1 | conv3 | conv1, conv3, relu | avgpool3/s1, conv1), conv3",
+    # two branched modules: the fixed-free branches of each share one group
+    "(cat(conv1 | conv3 | conv5 | avgpool3/s1, conv1), conv1)*2, avgpool3/s1, conv3",
+    "(cat(conv1 | conv1, conv3 | avgpool3/s1, conv1 | avgpool5/s1, conv1), conv1)*3, conv3",
+    "conv3/s2, res(conv3, avgpool3/s1)*2, conv5/d2, dropout0.3",
+]
+
+
+@pytest.mark.parametrize("body", CASES)
+def test_random_erf_matches_the_second_moment_oracle(body):
+    net = et.as_network("1d: " + body)
+    expected = second_moment_erf(net, n=4 * et.receptive_field(net).size[0] + 9)
+    got = et.erf(net, weights="random").values
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * expected.max())
+
+
+def test_the_oracle_gives_theorys_mass():
+    # THEORY.md section 4: 1-D conv3, avgpool3/s1, conv3, avgpool3/s1, conv3 has mass 6.33
+    net = et.as_network("1d: " + CASES[0])
+    assert second_moment_erf(net, 40).sum() == pytest.approx(57 / 9, rel=1e-12)
