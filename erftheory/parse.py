@@ -235,7 +235,16 @@ def _weights(value, where: str):
 
 
 def to_dict(net: Network) -> dict:
-    """The JSON-format dict of a network (round-trips through :func:`from_dict`)."""
+    """The JSON-format dict of a network (round-trips through :func:`from_dict`).
+
+    Examples
+    --------
+    >>> d = to_dict(from_compact("1d: conv3/s2"))
+    >>> d["dims"], d["layers"][0]["type"], d["layers"][0]["stride"]
+    (1, 'conv', [2])
+    >>> from_dict(d) == from_compact("1d: conv3/s2")
+    True
+    """
     return {"dims": net.dims, "layers": [_layer_dict(layer) for layer in net.layers]}
 
 
@@ -531,7 +540,9 @@ def describe(layer, inside_residual: bool = False) -> str:
         paths = [", ".join(describe(x, True) for x in path) for path in layer.branches]
         text = ("add" if layer.join == "add" else "cat") + "(" + " | ".join(paths) + ")"
     elif isinstance(layer, Block):
-        inner = ", ".join(describe(x, isinstance(layer, Residual)) for x in layer.layers)
+        inner = ", ".join(
+            describe(x, inside_residual or isinstance(layer, Residual)) for x in layer.layers
+        )
         text = f"res({inner})" if isinstance(layer, Residual) else f"({inner})"
     elif isinstance(layer, _Spatial):
         text = layer.type + _axes(layer.kernel)

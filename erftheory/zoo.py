@@ -96,7 +96,13 @@ def _register(*entries: ZooEntry) -> None:
 
 
 def zoo_names() -> list[str]:
-    """The names of all zoo entries, sorted."""
+    """The names of all zoo entries, sorted.
+
+    Examples
+    --------
+    >>> "resnet18" in zoo_names() and zoo_names() == sorted(zoo_names())
+    True
+    """
     return sorted(ZOO)
 
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from strategies import architecture
 
 import erftheory as et
+from erftheory.zoo import zoo_names
 
 ISSUE_EXAMPLE = {
     "dims": 2,
@@ -170,3 +171,15 @@ def test_malformed_json_reports_line_and_column(tmp_path):
 def test_compact_errors_point_at_the_token():
     with pytest.raises(et.ERFError, match=r"column 8 \(near 'conv0'\)"):
         et.as_network("conv3, conv0")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["1d: cat((conv3/s2/p0, relu) | maxpool3/s2/p0)", "2d: add((conv3/d2, relu) | conv5/d1)"]
+    + zoo_names(),
+)
+def test_groups_inside_branches_round_trip(spec):
+    # a group inside a branch pads 'same' by default, as the branch does: its written form
+    # must keep a padding that differs from that (it used to drop /p0 and misalign)
+    net = et.as_network(spec)
+    assert et.from_compact(et.to_compact(net)) == net
