@@ -76,19 +76,25 @@ def split_coefficient(coef) -> tuple[float, int, int]:
     >>> split_coefficient(Fraction(1, 3))[1:]  # 1/3 ~ 0.666... * 2^-1, rounded once
     (-1, 1)
     """
-    c = Fraction(coef)
-    if c == 0:
+    c = coef if isinstance(coef, Fraction) else Fraction(coef)
+    num, den = abs(c.numerator), c.denominator  # in integers: Fraction arithmetic is slow
+    if num == 0:
         return 0.0, 0, 0
-    e = abs(c.numerator).bit_length() - c.denominator.bit_length()
-    m = c / Fraction(2) ** e  # in (1/2, 2)
-    if abs(m) >= 1:
-        m, e = m / 2, e + 1
-    elif abs(m) < Fraction(1, 2):
-        m, e = m * 2, e - 1
-    if abs(m) == Fraction(1, 2):
-        return float(2 * m), e - 1, 0
-    rounded = float(m)
-    return rounded, e, int(Fraction(rounded) != m)
+    sign = -1.0 if c < 0 else 1.0
+    e = num.bit_length() - den.bit_length()  # num / den / 2^e in (1/2, 2)
+    if e >= 0:
+        den <<= e
+    else:
+        num <<= -e
+    if num >= den:  # to [1/2, 1)
+        den, e = den << 1, e + 1
+    elif 2 * num < den:
+        num, e = num << 1, e - 1
+    if 2 * num == den:  # a power of two
+        return sign, e - 1, 0
+    rounded = num / den  # int / int: correctly rounded
+    p, q = rounded.as_integer_ratio()
+    return sign * rounded, e, int(p * den != q * num)
 
 
 def accurate_sum(values: np.ndarray) -> tuple[float, int]:

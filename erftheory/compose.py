@@ -32,6 +32,7 @@ the way and integer counts stay exact.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -73,9 +74,9 @@ class Factor:
     l1: float | None = None  # the L1 norm of those terms' absolute values (>= the kernel's)
     exponent: float = 0  # the kernel stands for ``kernel * 2**exponent`` (and ``l1`` too)
 
-    @property
+    @functools.cached_property
     def pattern(self) -> np.ndarray:
-        """The exact non-zero pattern of the kernel (bool)."""
+        """The exact non-zero pattern of the kernel (bool; computed once)."""
         return self.kernel != 0 if self.support is None else self.support
 
     @property

@@ -328,3 +328,23 @@ def test_supports_are_minkowski_sums(data, count, product):
     expected = np.zeros(shape, dtype=bool)
     expected[tuple(np.array(sorted(sums)).T)] = True
     assert np.array_equal(_support(factors, shape), expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    num=st.integers(-(10**30), 10**30),
+    den=st.integers(1, 10**30),
+    shift=st.integers(-1200, 1200),
+)
+def test_split_coefficient_is_exact_or_rounded_once(num, den, shift):
+    from erftheory.bounds import split_coefficient
+
+    coef = Fraction(num, den) * Fraction(2) ** shift
+    m, e, rounded = split_coefficient(coef)
+    if coef == 0:
+        assert (m, e, rounded) == (0.0, 0, 0)
+        return
+    exact = coef / Fraction(2) ** e
+    assert Fraction(1, 2) <= abs(Fraction(m)) < 1 or abs(m) == 1.0
+    # correctly rounded (within half an ulp of a mantissa in [1/2, 1): 2^-54), flagged iff not exact
+    assert abs(Fraction(m) - exact) <= Fraction(1, 2**54) * (1 if rounded else 0)
