@@ -49,6 +49,13 @@ _DISCRETISATIONS = ("cell", "point")
 Discretisation = Literal["cell", "point"]
 
 
+# THEORY 6: a signed kernel's ERF is no distribution and may have no Gaussian limit
+_SIGNED_NOTE = (
+    "signed map: compared as |erf|, which need not tend to a Gaussian (use the E[g^2] map, "
+    "weights='random')"
+)
+
+
 def _json(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
@@ -74,6 +81,7 @@ class _PreparedMap:
 
     absolute: np.ndarray
     p: np.ndarray
+    signed: bool = False  # the map had negative entries: every measure is of |erf|
 
     @functools.cached_property
     def marginals(self) -> list[np.ndarray]:
@@ -123,9 +131,11 @@ def _prepare(erf, name: str = "erf") -> _PreparedMap:
     if isinstance(erf, _PreparedMap):
         return erf
     try:
-        a = np.abs(np.asarray(erf, dtype=float))
+        a = np.asarray(erf, dtype=float)
     except (TypeError, ValueError) as exc:
         raise ERFError(f"{name} must be a numeric array, got {type(erf).__name__}") from exc
+    signed = bool(a.size and a.min() < 0)
+    a = np.abs(a)
     if a.ndim not in (1, 2, 3) or a.size == 0:
         raise ERFError(f"{name} must be a non-empty 1-, 2- or 3-d array, got shape {a.shape}")
     peak = a.max()  # NaN if any entry is NaN, inf if any is infinite
@@ -136,7 +146,7 @@ def _prepare(erf, name: str = "erf") -> _PreparedMap:
         raise ERFError(f"{name} (shape {a.shape}) is all zero: it is not a distribution")
     p = a / peak  # the sum cannot overflow after this
     p /= p.sum()
-    return _PreparedMap(_frozen(a), _frozen(p))
+    return _PreparedMap(_frozen(a), _frozen(p), signed)
 
 
 def _as_distribution(erf, name: str = "erf") -> np.ndarray:
@@ -776,6 +786,7 @@ def compare_to_gaussian(
     Luo et al., NeurIPS 2016, section 2.2.
     """
     prepared = _prepare(erf)
+    prepared_signed = prepared.signed
     m = prepared.moments
     d = prepared.p.ndim
     keep = [a for a in range(d) if m.covariance[a][a] > 0]
@@ -789,6 +800,8 @@ def compare_to_gaussian(
     spans, mask = _lattice(prepared.marginals)
     span_all = tuple(spans[keep.index(a)] if a in keep else 1 for a in range(len(m.mean)))
     notes = [f"support on a sublattice of steps {span_all}"] if mask is not None else []
+    if prepared_signed:
+        notes.insert(0, _SIGNED_NOTE)
     mean = [m.mean[a] for a in keep]
     cov = np.array([[m.covariance[a][b] for b in keep] for a in keep])
     cov = without_rounding_cross_terms(cov)

@@ -92,8 +92,8 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
     ax.figure.colorbar(image, ax=ax, shrink=0.85)
     ax.set(
         title=title + ("" if values.ndim == 2 else f" (slice {centre[0]} of axis 0)"),
-        xlabel="input axis -1",
-        ylabel="input axis -2",
+        xlabel="input column (axis -1)",
+        ylabel="input row (axis -2)",
     )
     if axes is not None:
         profile = axes[1]
@@ -266,12 +266,16 @@ def plot_comparison(empirical, theoretical, theory: str, ax=None, display: str =
     image = ax.imshow(emp, origin="upper", cmap="magma")
     ax.figure.colorbar(image, ax=ax, shrink=0.85)
     positive = theo[theo > 0]
-    if positive.size:  # contours at quantiles of the theory's non-zero values, labelled
-        names = dict(zip(np.quantile(positive, [0.5, 0.9, 0.99]), ("q50", "q90", "q99")))
-        if len(names) > 1:
-            lines = ax.contour(theo, levels=sorted(names), colors="cyan", linewidths=0.8)
-            ax.clabel(lines, fmt=names, fontsize="x-small")
-    ax.set(title=f"measured ({label}), theory contours", xlabel="axis -1", ylabel="axis -2")
+    if positive.size:  # contours at fractions of the theory's peak, labelled with them
+        top = float(positive.max())
+        names = {top * f: f"{f:g} of peak" for f in (0.1, 0.5, 0.9)}
+        lines = ax.contour(theo, levels=sorted(names), colors="cyan", linewidths=0.8)
+        ax.clabel(lines, fmt=names, fontsize="x-small")
+    ax.set(
+        title=f"measured ({label}), theory contours",
+        xlabel="column (axis -1)",
+        ylabel="row (axis -2)",
+    )
     if axes is not None:
         c = tuple(n // 2 for n in emp.shape)
         axes[1].plot(emp[c[0], :], label="measured, row")
@@ -352,7 +356,7 @@ def plot_map(values, title: str = "", ax=None, log: bool = False):
     norm = LogNorm(positive.min(), positive.max()) if log and positive.size else None
     image = ax.imshow(values, origin="upper", cmap="viridis", norm=norm)
     ax.figure.colorbar(image, ax=ax, shrink=0.85)
-    ax.set(title=title, xlabel="axis -1", ylabel="axis -2")
+    ax.set(title=title, xlabel="column (axis -1)", ylabel="row (axis -2)")
     return ax
 
 

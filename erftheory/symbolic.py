@@ -100,7 +100,12 @@ def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
     gens, means, variances, limits = [], [], [], []
     per_axis = []
     for f in term.fixed:
-        if _rank_one(f.kernel.astype(float)) is None or sum(f.kernel.flat) == 0:
+        if sum(f.kernel.flat) == 0:
+            raise ERFError(
+                f"the kernel {[str(w) for w in f.kernel.flat]} sums to 0: the ERF is then no "
+                "distribution, and has no mean or variance to give in closed form"
+            )
+        if _rank_one(f.kernel.astype(float)) is None:
             raise ERFError(
                 "the closed form needs separable kernels (an outer product per axis); "
                 f"a {list(f.kernel.shape)} kernel is not"
@@ -116,7 +121,6 @@ def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
             g *= poly**f.power
         if axis == 0:
             g *= coef
-        g = sympy.factor(g) if block is None else g
         gen = g**n if block is not None else g
         total = g.subs(x, 1)
         mu = sympy.simplify(sympy.diff(g, x).subs(x, 1) / total)

@@ -478,3 +478,11 @@ def test_gridding_is_reported_in_text_and_json():
     plain = et.erf("1d: conv3*3")
     assert plain.analysis()["gaussian"]["lattice_span"] == [1]
     assert "gridding" not in plain.text()
+
+
+def test_signed_maps_are_compared_as_magnitudes_and_say_so():
+    # THEORY 6: signed kernels are not distributions; the comparison is of |erf| and says so
+    signed = compare_to_gaussian(np.array([1.0, -4.0, 6.0, -4.0, 1.0]))
+    plain = compare_to_gaussian(np.array([1.0, 4.0, 6.0, 4.0, 1.0]))
+    assert "signed" in signed.note and "signed" not in plain.note
+    assert signed.gaussian.total_variation == plain.gaussian.total_variation  # same |erf|

@@ -76,3 +76,13 @@ def test_2d_axis_factors_are_primitive_integer_polynomials():
     product = sympy.expand((g0 * g1.subs(x, y)).subs(n, 1))
     expected = sum(w * x**i * y**j for i, row in enumerate(kernel) for j, w in enumerate(row))
     assert sympy.expand(product - expected) == 0
+
+
+def test_zero_sum_kernels_are_named_and_strided_stacks_keep_their_layers():
+    with pytest.raises(et.ERFError, match="sums to 0"):
+        closed_form("1d: conv3/w[1,-2,1]*3")
+    x = sympy.Symbol("x")
+    (g,) = closed_form("1d: conv3/s2, conv3").generating_function
+    # one factor per layer, as in THEORY 2: (1 + x + x^2)(1 + x^2 + x^4)
+    assert sympy.expand(g - (1 + x + x**2) * (1 + x**2 + x**4)) == 0
+    assert set(g.as_ordered_factors()) == {1 + x + x**2, 1 + x**2 + x**4}
