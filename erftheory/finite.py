@@ -115,15 +115,53 @@ def _layer(layer, x: ag.Tensor) -> ag.Tensor:
     )
 
 
+_MAX_INPUT_BYTES = 2**30  # one float64 image; every forward pass holds a few of them
+
+
+def _indices(value, name: str, dims: int, minimum: int) -> tuple[int, ...]:
+    """``value`` as ``dims`` integers ``>= minimum`` (sizes: 1, unit indices: 0).
+
+    A sequence (tuple, list, 1-d integer array) of ``dims`` integers; a bare integer only
+    when ``dims == 1``. Strings, bools and non-integer numbers (``5.5``, also ``5.0``) are
+    refused by name, never truncated.
+    """
+    kind = "positive integer" if minimum == 1 else "non-negative integer"
+    example = (7 if minimum else 0,) * dims
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if dims != 1:
+            raise ERFError(
+                f"{name} {value!r} is one integer but the network is {dims}-d: give {dims} "
+                f"integers, e.g. {example}"
+            )
+        value = (value,)
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist() if value.dtype.kind in "iu" else list(value)
+    if not isinstance(value, (tuple, list)):
+        raise ERFError(
+            f"{name} {value!r} is not a tuple or list of integers, one per axis "
+            f"(dims={dims}, e.g. {example})"
+        )
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+            raise ERFError(f"{name} {list(value)}: {v!r} is not a {kind}")
+    if len(value) != dims:
+        noun = ("positive size", "positive sizes") if minimum else ("index", "indices")
+        raise ERFError(
+            f"{name} {list(value)} needs {dims} {noun[dims != 1]} (dims={dims}), e.g. {example}"
+        )
+    return tuple(int(v) for v in value)
+
+
 def _prepare(arch, input_shape, padding_mode):
     from .parse import as_network
     from .resolution import at_resolution, output_shape
 
     net = as_network(arch)
-    shape = tuple(int(v) for v in input_shape)
-    if len(shape) != net.dims or min(shape) < 1:
+    shape = _indices(input_shape, "input shape", net.dims, 1)
+    if math.prod(shape) * 8 > _MAX_INPUT_BYTES:
         raise ERFError(
-            f"input shape {list(shape)} needs {net.dims} positive sizes (dims={net.dims})"
+            f"input shape {list(shape)} is {math.prod(shape) * 8 / 2**30:.3g} GiB as float64, "
+            "over the 1 GiB a finite-image ERF allows"
         )
     net = with_padding_mode(at_resolution(net, shape), padding_mode)
     if any(isinstance(x, Smooth) for x in _all_layers(net.layers)):
@@ -213,8 +251,10 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     ----------
     arch : Network, dict, str or path
         Layers pad as they declare (amounts, ``'same'``/``'valid'``, mode).
-    input_shape : sequence of int
-    unit : sequence of int, optional
+    input_shape : sequence of int, or int for a 1-d network
+        Positive sizes, one per axis (a bare int such as ``5`` means ``(5,)``, for a
+        1-d network only).
+    unit : sequence of int, or int for a 1-d network, optional
         Output index per axis; default the centre unit ``n // 2`` of the output.
     padding_mode : {"zeros", "circular", "reflect", "replicate"}, optional
         The network-wide padding mode, for the layers that declare none (a layer's own
@@ -223,6 +263,13 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     Returns
     -------
     FiniteERF
+
+    Raises
+    ------
+    ERFError
+        For a shape or unit that is not integers, one per axis (strings, bools and
+        non-integer numbers such as ``5.5`` are refused, never truncated), a non-positive
+        size, a unit outside the output, an input over 1 GiB, or an unknown padding mode.
 
     Examples
     --------
@@ -233,7 +280,7 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     from .receptive_field import receptive_field
 
     net, shape, out = _prepare(arch, input_shape, padding_mode)
-    unit = tuple(n // 2 for n in out) if unit is None else tuple(int(u) for u in unit)
+    unit = tuple(n // 2 for n in out) if unit is None else _indices(unit, "unit", len(out), 0)
     if len(unit) != len(out) or any(not 0 <= u < n for u, n in zip(unit, out)):
         raise ERFError(f"unit {list(unit)} is outside the output of shape {list(out)}")
     x = ag.Tensor(np.zeros((1, 1, *shape)), requires_grad=True)
@@ -317,6 +364,25 @@ def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMap
 
     Two forward passes per axis (an all-ones image and a coordinate image), never one
     backward pass per unit: see the module docstring.
+
+    Parameters
+    ----------
+    arch : Network, dict, str or path
+        Layers pad as they declare (amounts, ``'same'``/``'valid'``, mode).
+    input_shape : sequence of int, or int for a 1-d network
+        Positive sizes, one per axis (a bare int such as ``5`` means ``(5,)``, for a
+        1-d network only).
+    padding_mode : {"zeros", "circular", "reflect", "replicate"}, optional
+        As for :func:`finite_erf`.
+
+    Returns
+    -------
+    BorderMaps
+
+    Raises
+    ------
+    ERFError
+        As for :func:`finite_erf`.
 
     Examples
     --------

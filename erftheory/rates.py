@@ -23,31 +23,61 @@ __all__ = ["BERRY_ESSEEN_C", "CLTRates", "berry_esseen_bound", "clt_rates"]
 BERRY_ESSEEN_C = 0.4748  # Shevtsova (2011), iid summands
 
 
+_MAX_LAW_ENTRIES = 2**25  # n (len(kernel) - 1) + 1 entries of the law, a few float64 copies
+
+
+def _show(kernel) -> str:
+    """The user's kernel for a message, shortened when long."""
+    text = repr(kernel.tolist() if isinstance(kernel, np.ndarray) else kernel)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _kernel_law(kernel) -> tuple[np.ndarray, float, float, float]:
     """Normalised 1-d kernel and its mean, variance and third absolute central moment."""
-    w = np.asarray(kernel, dtype=float)
-    if w.ndim != 1 or w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ERFError(
-            f"kernel {np.asarray(kernel).tolist()!r} must be a non-empty 1-d array of finite, "
-            "non-negative weights"
-        )
-    if w.sum() == 0:
-        raise ERFError(f"kernel {w.tolist()} is all zero: it is not a distribution")
+    valid = "must be a non-empty 1-d array of finite, non-negative real weights"
+    if isinstance(kernel, (str, bytes)):
+        raise ERFError(f"kernel {_show(kernel)} is a string: it {valid}")
+    try:
+        raw = np.asarray(kernel)
+    except (TypeError, ValueError):  # ragged
+        raise ERFError(f"kernel {_show(kernel)} {valid}") from None
+    if raw.dtype.kind not in "iuf" or raw.ndim != 1 or raw.size == 0:
+        # bools, complex, strings, objects (None, huge ints), scalars, 2-d
+        raise ERFError(f"kernel {_show(kernel)} {valid}")
+    w = raw.astype(float)
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ERFError(f"kernel {_show(kernel)} {valid}")
+    if not np.any(w):
+        raise ERFError(f"kernel {_show(kernel)} is all zero: it is not a distribution")
+    w = w / w.max()  # first to the largest weight: the sum of [1e308, 1e308] overflows
     w = w / w.sum()
     x = np.arange(w.size)
     mu = float(w @ x)
     var = float(w @ (x - mu) ** 2)
     if var == 0:
         raise ERFError(
-            f"kernel {w.tolist()} has one non-zero tap: its stack is a point mass, no CLT"
+            f"kernel {_show(kernel)} has one non-zero tap: its stack is a point mass, no CLT"
         )
     return w, mu, var, float(w @ np.abs(x - mu) ** 3)
 
 
 def _check_depth(n) -> int:
-    if int(n) != n or n < 1:
-        raise ERFError(f"depth n = {n!r} must be a positive integer")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ERFError(f"depth n={n!r} is not a positive integer (the number of layers: 1, 2, ...)")
     return int(n)
+
+
+def _check_constant(constant) -> float:
+    if (
+        isinstance(constant, bool)
+        or not isinstance(constant, (int, float, np.integer, np.floating))
+        or not 0 < constant < math.inf
+    ):
+        raise ERFError(
+            f"constant={constant!r} is not a positive, finite Berry-Esseen constant "
+            f"(the default is {BERRY_ESSEEN_C})"
+        )
+    return float(constant)
 
 
 def berry_esseen_bound(kernel, n: int, constant: float = BERRY_ESSEEN_C) -> float:
@@ -61,9 +91,9 @@ def berry_esseen_bound(kernel, n: int, constant: float = BERRY_ESSEEN_C) -> floa
     kernel : array_like
         Non-negative 1-d weights.
     n : int
-        Number of layers.
+        Number of layers: a positive integer (not a bool, not a float).
     constant : float
-        ``C = 0.4748`` (Shevtsova 2011) by default.
+        ``C = 0.4748`` (Shevtsova 2011) by default; positive and finite.
 
     Returns
     -------
@@ -72,7 +102,10 @@ def berry_esseen_bound(kernel, n: int, constant: float = BERRY_ESSEEN_C) -> floa
     Raises
     ------
     ERFError
-        For a signed, all-zero or one-tap kernel, or ``n < 1``.
+        For a kernel that is not a non-empty 1-d array of finite, non-negative real weights
+        (bools, strings, NaN and complex numbers are refused), an all-zero or one-tap
+        kernel, a depth ``n`` that is not a positive integer, or a constant that is not
+        positive and finite.
 
     Examples
     --------
@@ -85,8 +118,10 @@ def berry_esseen_bound(kernel, n: int, constant: float = BERRY_ESSEEN_C) -> floa
     inequalities for identically distributed summands", arXiv:1111.6554 (2011).
     """
     n = _check_depth(n)
+    constant = _check_constant(constant)
     _, _, var, rho = _kernel_law(kernel)
-    return float(constant * rho / (var**1.5 * math.sqrt(n)))
+    root = math.sqrt(n) if n < 2**1000 else math.exp(0.5 * math.log(n))  # no float overflow
+    return float(constant * rho / (var**1.5 * root))
 
 
 @dataclass(frozen=True)
@@ -121,7 +156,7 @@ def clt_rates(kernel, n: int) -> CLTRates:
     kernel : array_like
         Non-negative 1-d weights of the repeated layer.
     n : int
-        Number of layers.
+        Number of layers: a positive integer (not a bool, not a float).
 
     Returns
     -------
@@ -130,7 +165,8 @@ def clt_rates(kernel, n: int) -> CLTRates:
     Raises
     ------
     ERFError
-        As for `berry_esseen_bound`.
+        As for `berry_esseen_bound`; also when the law of the sum, ``n (len(kernel) - 1) + 1``
+        entries, exceeds 2**25 entries (`berry_esseen_bound` alone costs nothing).
 
     Examples
     --------
@@ -149,6 +185,12 @@ def clt_rates(kernel, n: int) -> CLTRates:
     taps = np.flatnonzero(w)
     span = int(np.gcd.reduce(np.diff(taps))) if taps.size > 1 else 1
     size = n * (w.size - 1) + 1
+    if size > _MAX_LAW_ENTRIES:
+        raise ERFError(
+            f"depth n={n} with a {w.size}-tap kernel gives a law of {size} entries, over the "
+            f"{_MAX_LAW_ENTRIES} that clt_rates computes; berry_esseen_bound(kernel, n) has "
+            "no such limit"
+        )
     law = scipy.fft.irfft(scipy.fft.rfft(w, size) ** n, size)
     sigma = math.sqrt(n * var)
     z = (np.arange(size) - n * mu) / sigma
