@@ -42,6 +42,7 @@ from .architecture import (
     with_padding_mode,
 )
 from .errors import ERFError
+from .resolution import _indices
 
 __all__ = ["FiniteERF", "BorderMaps", "finite_erf", "border_maps", "PADDING_MODES"]
 
@@ -116,40 +117,6 @@ def _layer(layer, x: ag.Tensor) -> ag.Tensor:
 
 
 _MAX_INPUT_BYTES = 2**30  # one float64 image; every forward pass holds a few of them
-
-
-def _indices(value, name: str, dims: int, minimum: int) -> tuple[int, ...]:
-    """``value`` as ``dims`` integers ``>= minimum`` (sizes: 1, unit indices: 0).
-
-    A sequence (tuple, list, 1-d integer array) of ``dims`` integers; a bare integer only
-    when ``dims == 1``. Strings, bools and non-integer numbers (``5.5``, also ``5.0``) are
-    refused by name, never truncated.
-    """
-    kind = "positive integer" if minimum == 1 else "non-negative integer"
-    example = (7 if minimum else 0,) * dims
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if dims != 1:
-            raise ERFError(
-                f"{name} {value!r} is one integer but the network is {dims}-d: give {dims} "
-                f"integers, e.g. {example}"
-            )
-        value = (value,)
-    if isinstance(value, np.ndarray) and value.ndim == 1:
-        value = value.tolist() if value.dtype.kind in "iu" else list(value)
-    if not isinstance(value, (tuple, list)):
-        raise ERFError(
-            f"{name} {value!r} is not a tuple or list of integers, one per axis "
-            f"(dims={dims}, e.g. {example})"
-        )
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-            raise ERFError(f"{name} {list(value)}: {v!r} is not a {kind}")
-    if len(value) != dims:
-        noun = ("positive size", "positive sizes") if minimum else ("index", "indices")
-        raise ERFError(
-            f"{name} {list(value)} needs {dims} {noun[dims != 1]} (dims={dims}), e.g. {example}"
-        )
-    return tuple(int(v) for v in value)
 
 
 def _prepare(arch, input_shape, padding_mode):

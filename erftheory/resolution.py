@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from .architecture import Block, Branches, ConvTranspose, Network, Residual, Upsample, _Spatial
 from .errors import ERFError
 
@@ -188,6 +190,40 @@ class ResolutionReport:
         return text
 
 
+def _indices(value, name: str, dims: int, minimum: int) -> tuple[int, ...]:
+    """``value`` as ``dims`` integers ``>= minimum`` (sizes: 1, unit indices: 0).
+
+    A sequence (tuple, list, 1-d integer array) of ``dims`` integers; a bare integer only
+    when ``dims == 1``. Strings, bools and non-integer numbers (``5.5``, also ``5.0``) are
+    refused by name, never truncated.
+    """
+    kind = "positive integer" if minimum == 1 else "non-negative integer"
+    example = (7 if minimum else 0,) * dims
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if dims != 1:
+            raise ERFError(
+                f"{name} {value!r} is one integer but the network is {dims}-d: give {dims} "
+                f"integers, e.g. {example}"
+            )
+        value = (value,)
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist() if value.dtype.kind in "iu" else list(value)
+    if not isinstance(value, (tuple, list)):
+        raise ERFError(
+            f"{name} {value!r} is not a tuple or list of integers, one per axis "
+            f"(dims={dims}, e.g. {example})"
+        )
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+            raise ERFError(f"{name} {list(value)}: {v!r} is not a {kind}")
+    if len(value) != dims:
+        noun = ("positive size", "positive sizes") if minimum else ("index", "indices")
+        raise ERFError(
+            f"{name} {list(value)} needs {dims} {noun[dims != 1]} (dims={dims}), e.g. {example}"
+        )
+    return tuple(int(v) for v in value)
+
+
 def at_resolution(net: Network, input_shape) -> Network:
     """The network with its global/adaptive pools sized for an input of ``input_shape``.
 
@@ -200,11 +236,7 @@ def at_resolution(net: Network, input_shape) -> Network:
     """
     from .architecture import AdaptiveAvgPool, AvgPool, GlobalAvgPool
 
-    shape = tuple(int(v) for v in input_shape)
-    if len(shape) != net.dims or min(shape) < 1:
-        raise ERFError(
-            f"input shape {list(shape)} needs {net.dims} positive sizes (dims={net.dims})"
-        )
+    shape = _indices(input_shape, "input shape", net.dims, 1)
     layers, n = [], shape
     for index, layer in enumerate(net.layers):
         if isinstance(layer, (GlobalAvgPool, AdaptiveAvgPool)):
@@ -256,8 +288,8 @@ def resolution_report(
     from .parse import as_network
     from .receptive_field import receptive_field
 
-    shape = tuple(int(v) for v in input_shape)
-    net: Network = _expanded(at_resolution(as_network(arch), shape))
+    net: Network = _expanded(at_resolution(as_network(arch), input_shape))
+    shape = _indices(input_shape, "input shape", net.dims, 1)
     if pixel_size is not None and not pixel_size > 0:
         raise ERFError(f"pixel size {pixel_size!r} must be positive")
     if pixel_size is not None and unit == "px":  # scaled values must not say "px"

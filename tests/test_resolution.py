@@ -54,3 +54,11 @@ def test_too_small_inputs_name_the_repeat_that_fails():
     net = et.as_network("conv3*10")
     with pytest.raises(et.ERFError, match=r"layer 0, copy 4 of 10 .* gets a \[2, 2\]"):
         output_shape(net.layers, (8, 8))
+
+
+def test_input_sizes_are_integers_not_truncated():
+    # 10.5 used to be read as 10 (int(v)); the resolution report now refuses it by name
+    with pytest.raises(et.ERFError, match="10.5 is not a positive integer"):
+        resolution_report("conv3", (10.5, 10))
+    with pytest.raises(et.ERFError, match="one integer but the network is 2-d"):
+        et.erf("conv3", input_shape=12)
