@@ -3,8 +3,9 @@
 Luo et al. (2016, section 4.3) observe that ERFs grow during training. Here a linear CNN
 (explicit kernels, trained with the NumPy autograd and Adam) learns to output, at every
 position, the mean of the input over its whole theoretical receptive field: a task whose
-best solution has a flat ERF, so the ERF must widen from the initial near-Gaussian bump.
-Data are fresh standard normal images (nothing is downloaded). Because the network is linear,
+best solution has a flat ERF, so growth is built into the task: the ERF must widen from its
+initial one (random kernels: a jagged, signed map whose spread is that of a Gaussian's, not
+its shape) to the flat optimum. Data are fresh standard normal images (nothing is downloaded). Because the network is linear,
 its ERF before and after training is exactly the composition of its kernels, computed by
 :func:`erftheory.erf`.
 

@@ -52,10 +52,22 @@ def test_a_skipped_z_test_is_said_and_a_large_untested_z_is_noted():
 def test_from_500_samples_the_z_test_is_part_of_the_basis():
     c = check("1d: conv3*3", samples=600, seed=2)
     limit = _bonferroni_limit(c.standard_error)
-    assert c.z_tested and f"max |z| within {limit:.3g}" in c.basis
-    within = _max_abs_z(c) <= limit and c.l1 <= 3 * c.noise_l1
+    # a linear network: one-sided, only pixels above the theory can fail it
+    assert c.z_tested and f"max z above the theory within {limit:.3g}" in c.basis
+    above = float(np.max(c.z[c.standard_error > 0]))
+    within = above <= limit and c.l1 <= 3 * c.noise_l1
     assert c.linear and c.verdict == ("agree" if within else "disagree")
-    assert "not tested" not in str(c) and c.notes == ()
+    assert "not tested" not in str(c)
+
+
+def test_undersampled_heavy_tails_below_the_theory_do_not_fail_a_linear_network():
+    # 10 random layers: g^2 is heavy-tailed; at 800 samples an edge pixel's rare large draws
+    # were not seen, so it sits 6.4 standard errors *below* the (exact) theory. It used to
+    # fail the check ("disagree"); it is now a note, and more samples resolve it
+    c = check("conv3*10", samples=800, seed=2, channels=4)
+    below = float(-np.min(c.z[c.standard_error > 0]))
+    assert below > _bonferroni_limit(c.standard_error)
+    assert c.verdict == "agree" and any("below the theory" in note for note in c.notes)
 
 
 def test_a_skipped_z_test_with_small_z_scores_has_no_warning_note():
