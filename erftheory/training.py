@@ -5,9 +5,9 @@ Luo et al. (2016, section 4.3) observe that ERFs grow during training. Here a li
 position, the mean of the input over its whole theoretical receptive field: a task whose
 best solution has a flat ERF, so growth is built into the task: the ERF must widen from its
 initial one (random kernels: a jagged, signed map whose spread is that of a Gaussian's, not
-its shape) to the flat optimum. Data are fresh standard normal images (nothing is downloaded). Because the network is linear,
-its ERF before and after training is exactly the composition of its kernels, computed by
-:func:`erftheory.erf`.
+its shape) to the flat optimum. Data are fresh standard normal images (nothing is
+downloaded). Because the network is linear, its ERF before and after training is exactly the
+composition of its kernels, computed by :func:`erftheory.erf`.
 
 Divergence is an error, not a result: if the loss becomes NaN or infinite, or ends more than
 ``DIVERGENCE_FACTOR`` times above where it started, :func:`train_erf_growth` raises
