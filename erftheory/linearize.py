@@ -25,9 +25,11 @@ kernels squared pointwise after composing, and ``c_t`` its scalars. A residual b
 ``y = x + F(x)`` whose body holds a random layer splits every group in two (identity or body);
 ``n`` identical blocks give ``C(n, j)`` groups through ``j`` bodies. Concatenated branches
 feed the next conv through independent weights per channel group, so in random mode they are
-kept apart like paths through different random layers. A max pool routes with mean ``1/K``:
-joined with another path that has no random conv (a skip), the two correlate, which is not
-modelled and is refused by name.
+kept apart like paths through different random layers. A random path whose mean is not zero
+(a max pool routes with mean ``1/K``; a residual block inside a branch keeps its identity)
+correlates with the other paths of non-zero mean, and its second moment is not its mean
+squared: joined with one, it is refused by name. A single path without random layers keeps
+its own groups, so a gate on it enters by its second moment.
 """
 
 from __future__ import annotations
@@ -253,16 +255,18 @@ class _Linearizer:
             # concatenated branches feed different input channels of the next conv, whose
             # weights are independent: their paths never correlate, whatever they hold
             return self._apart(paths, states, union, jump), out_jump
-        routed = [_has_maxpool(p) and not _has_zero_mean(p) for p in paths]
-        if self.mode == "random" and any(routed) and sum(not _has_zero_mean(p) for p in paths) > 1:
-            # a max pool routes with mean 1/K: without a zero-mean conv on its path it
-            # correlates with the other paths that have none, E[R] != 0
+        meaned = [not _zero_mean(p) for p in paths]
+        mixed = [m and r for m, r in zip(meaned, random)]
+        if self.mode == "random" and any(mixed) and sum(meaned) > 1:
+            # a path that is random but not zero-mean (a max pool routes with mean 1/K; a
+            # residual inside keeps its identity) correlates with the other paths of non-zero
+            # mean, and its second moment is not its mean squared: not modelled
             raise ERFError(
-                f"weights='random': a {_join_name(layer)} joins a path through a max pool (and no "
-                "random-weight conv) with another path without one; the pool's routing has "
-                "mean 1/K, so the paths correlate and their sum's second moment is not "
-                "modelled (weights='ones' is exact in expectation; `erftheory check` measures "
-                "the random case)"
+                f"weights='random': a {_join_name(layer)} joins a random path whose mean is not "
+                "zero (a max pool without a random-weight conv after it, or a residual block "
+                "inside a branch) with another path of non-zero mean; they correlate, and "
+                "their sum's second moment is not modelled (weights='ones' is exact in "
+                "expectation; `erftheory check` measures the random case)"
             )
         fixed_paths = [p for p, r in zip(paths, random) if not r]
         if self.mode == "random" and len(fixed_paths) > 1 and any(map(_has_gate, fixed_paths)):
@@ -279,7 +283,11 @@ class _Linearizer:
             kept = [(p, st) for p, st, r in zip(paths, states, random) if r]
             out = self._apart(*zip(*kept), union, jump)
             fixed = [(p, st) for p, st, r in zip(paths, states, random) if not r]
-            if fixed:
+            if len(fixed) == 1:  # its own groups: a gate on it enters by its second moment
+                ((path, state),) = fixed
+                shift = tuple((a - u) * j for a, u, j in zip(state.start, union.start, jump))
+                out += [_shifted(t, shift) for t in self.layers(path, jump)[0]]
+            elif fixed:
                 out.append(Term(self.one, (), (self.collapse(fixed, union, "ones", jump),)))
             return out, out_jump
         # E[g] in ones mode; in random mode with nothing fixed anywhere E[g^2] factorises into
@@ -378,13 +386,16 @@ def _join_name(layer) -> str:
     return "residual block" if isinstance(layer, Residual) else "join of branches"
 
 
-def _has_zero_mean(layers) -> bool:
-    """Whether a path holds a conv with random (zero-mean) weights."""
-    return any(isinstance(x, Conv) and x.weights is None for x in _all_layers(layers))
-
-
-def _has_maxpool(layers) -> bool:
-    return any(isinstance(x, MaxPool) for x in _all_layers(layers))
+def _zero_mean(layers) -> bool:
+    """Whether every route through a sequence of layers passes a zero-mean random conv."""
+    for x in layers:
+        if isinstance(x, Conv) and x.weights is None:
+            return True
+        if isinstance(x, Branches) and all(_zero_mean(b) for b in x.branches):
+            return True
+        if isinstance(x, Block) and not isinstance(x, Residual) and _zero_mean(x.layers):
+            return True
+    return False  # a residual keeps its identity; pools, gates and fixed kernels have a mean
 
 
 def _has_gate(layers) -> bool:
