@@ -741,7 +741,7 @@ def _negative_values_attached(argv: list[str]) -> list[str]:
             out
             and out[-1].startswith("--")
             and "=" not in out[-1]
-            and re.fullmatch(r"-[\d.][\d.,:-]*", item)
+            and re.fullmatch(r"-[\d.][\w.,:-]*", item)
         ):
             out[-1] = f"{out[-1]}={item}"
         else:

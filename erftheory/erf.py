@@ -316,10 +316,11 @@ def erf(
     elif normalize is None:
         log10_peak = math.log10(peak) + exponent * log2
         # the map's sums (mass, moments) must stay finite too, hence the mass
-        if log10_mass > _FLOAT_MAX_LOG10 or log10_peak < _FLOAT_MIN_LOG10:
+        # (a signed map may peak beyond float64 while its sum cancels back inside it)
+        if max(log10_mass, log10_peak) > _FLOAT_MAX_LOG10 or log10_peak < _FLOAT_MIN_LOG10:
             where = (
                 f"peaks at 10^{log10_peak:.1f}"
-                if log10_peak < 0
+                if log10_peak < 0 or log10_peak > _FLOAT_MAX_LOG10
                 else (f"sums to 10^{log10_mass:.1f}")
             )
             raise ERFError(
@@ -441,7 +442,7 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
         flat = list(values.flat)
     log10_mass = _log10(abs(total)) if total else -math.inf
     exact_flat = flat
-    if normalize is None and peak and log10_mass > _FLOAT_MAX_LOG10:
+    if normalize is None and peak and max(log10_mass, _log10(peak)) > _FLOAT_MAX_LOG10:
         # raw counts beyond float64: exact_values keeps the integers, values their floats at
         # peak 1 (and the result says it is peak-normalised), never inf
         normalize, flat = "peak", [Fraction(v) / peak for v in flat]

@@ -201,7 +201,7 @@ def sweep(
     rows = []
     for depth in progress(depths, label="sweep", enabled=show_progress):
         result = erf(
-            _network_at(arch, depth, identity), weights=weights, normalize="sum", max_bytes=budget
+            _network_at(arch, depth, identity), weights=weights, normalize="peak", max_bytes=budget
         )
         size = result.receptive_field.size
         std = result.std

@@ -407,7 +407,7 @@ def _analytic(net, aggregate: str, theory: str | None) -> tuple[np.ndarray, str]
             raise ERFError(f"theory={theory!r} is not one of {', '.join(_THEORIES)}")
         mode, text = theory, _THEORIES[theory]
     weights = "ones" if mode == "ones" else "random"
-    analytic = erf(net, weights=weights, normalize="sum").values
+    analytic = erf(net, weights=weights, normalize="peak").values  # its shape (any sum)
     return (np.sqrt(analytic) if mode == "random-sqrt" else analytic), text
 
 

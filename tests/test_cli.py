@@ -364,3 +364,23 @@ def test_negative_values_reach_their_own_check(capsys, argv, says):
     # argparse reads '-5,10' as an option ("expected one argument"); the value is named
     status, _, err = run(capsys, *argv)
     assert status == 2 and says in err and "expected one argument" not in err
+
+
+def test_review_findings_on_signed_and_undersampled_cases(capsys):
+    # a signed map whose peak is beyond float64 while its sum is not: refused by name (it
+    # printed inf), and --exact gives the exact values at peak 1 (it raised OverflowError)
+    spec = "1d: conv1/w[1e300], conv2/w[1e9,-999999999]"
+    status, _, err = run(capsys, "erf", spec)
+    assert status == 2 and "peaks at 10^309" in err
+    status, out, _ = run(capsys, "erf", spec, "--exact", "--json")
+    assert status == 0 and json.loads(out)["normalize"] == "peak"
+    # shape-only callers of a zero-sum signed net: no advice to pass an option they lack
+    status, out, _ = run(capsys, "sweep", "1d: conv3/w[1,-2,1]*n", "--depth", "1:3", "--json")
+    assert status == 0 and len(json.loads(out)["rows"]) == 3
+    # E[g] = 0 from 2 samples: z is Student-t with 1 dof, no test to fail (6 of 10 seeds did)
+    verdicts = {
+        et.check("1d: conv3*3", samples=2, statistic="mean", seed=s).verdict for s in range(10)
+    }
+    assert verdicts == {"agree"}
+    status, _, err = run(capsys, "erf", "conv3", "--max-memory", "-1GB")
+    assert status == 2 and "'-1GB'" in err and "expected one argument" not in err
