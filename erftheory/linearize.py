@@ -284,9 +284,7 @@ class _Linearizer:
             out = self._apart(*zip(*kept), union, jump)
             fixed = [(p, st) for p, st, r in zip(paths, states, random) if not r]
             if len(fixed) == 1:  # its own groups: a gate on it enters by its second moment
-                ((path, state),) = fixed
-                shift = tuple((a - u) * j for a, u, j in zip(state.start, union.start, jump))
-                out += [_shifted(t, shift) for t in self.layers(path, jump)[0]]
+                out += self._apart(*zip(*fixed), union, jump)
             elif fixed:
                 out.append(Term(self.one, (), (self.collapse(fixed, union, "ones", jump),)))
             return out, out_jump
