@@ -227,7 +227,7 @@ def aggregate(stack: np.ndarray, dims: int, method: str = "abs", log_scale: bool
     """
     if method not in AGGREGATIONS:
         raise ERFError(f"aggregate={method!r} is not one of {', '.join(AGGREGATIONS)}")
-    stack = _real_map(stack, "the map to aggregate")
+    stack = _real_map(stack)
     extra = stack.ndim - dims
     if extra < 0 or extra > 2:
         raise ERFError(

@@ -330,16 +330,14 @@ def validate(
     >>> round(v.tv, 12), [round(s / t, 6) for s, t in zip(v.empirical_std, v.theoretical_std)]
     (0.0, [1.0, 1.0])
     """
-    from .empirical import _cut, _log_scaled, _real_map, align, load_map
+    from .empirical import _cut, _log_scaled, align, load_map
     from .empirical import aggregate as aggregate_stack
     from .gaussian import _prepare
     from .parse import as_network
 
     net = as_network(arch)
-    if isinstance(empirical, (str, os.PathLike)):
-        stack = load_map(empirical, key)
-    else:
-        stack = _real_map(empirical)
+    # a file is checked as it is read; an array (or nested list) by aggregate, once
+    stack = load_map(empirical, key) if isinstance(empirical, (str, os.PathLike)) else empirical
     values, protocol = aggregate_stack(stack, net.dims, aggregate)  # before any log step
     analytic, theory_text = _analytic(net, aggregate, theory)
     compared = values
