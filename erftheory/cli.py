@@ -182,7 +182,9 @@ def _parser() -> argparse.ArgumentParser:
         type=_ints,
         default=None,
         metavar="H,W",
-        help="a finite input of this size: the ERF of one unit, shaped like it",
+        help="a finite input of this size: the ERF of one unit, shaped like it (all-ones "
+        "weights, raw; --weights, --normalize, --exact, --method and the metric options are "
+        "refused with it)",
     )
     e.add_argument(
         "--padding",
