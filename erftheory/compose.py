@@ -72,7 +72,7 @@ class Factor:
     support: np.ndarray | None = None
     cancels: bool = False  # a sum of signed terms: no relative bound, absolute only
     l1: float | None = None  # the L1 norm of those terms' absolute values (>= the kernel's)
-    exponent: float = 0  # the kernel stands for ``kernel * 2**exponent`` (and ``l1`` too)
+    exponent: int = 0  # the kernel stands for ``kernel * 2**exponent`` (and ``l1`` too)
 
     @functools.cached_property
     def pattern(self) -> np.ndarray:
@@ -91,7 +91,7 @@ class Composition:
 
     ``values`` peaks near 1 (float) or is exact (object array, ``exponent`` 0). The direct
     method scales by integer powers of two only, which keeps integer path counts exact in
-    float64 up to 2^53; the FFT's exponent may be fractional.
+    float64 up to 2^53; the FFT's exponent is an integer too (its fraction is in the values).
     ``abs_error`` bounds the absolute error of ``values``. Where the method guarantees a
     relative error (direct, non-negative kernels), ``roundings`` counts the roundings any
     entry's terms went through and ``rel_error`` is ``gamma(roundings)``; else both are None.
@@ -103,7 +103,7 @@ class Composition:
     """
 
     values: np.ndarray
-    exponent: float
+    exponent: int
     method: str
     abs_error: float
     roundings: int | None
@@ -344,13 +344,15 @@ def _recentred(acc: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
     return acc, shift
 
 
-def _fft(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, float]:
+def _fft(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
     """Product of spectra: ``(array, log2_scale)`` with the result ``array * 2**log2_scale``.
 
     Separable factors contribute per-axis 1-D spectra. Each spectrum is divided by its
     largest magnitude before it is raised to its power, so powers never underflow. For a
     non-negative kernel that magnitude is its sum (the spectrum at frequency 0), so the small
     kernel is divided before its transform instead of the grid-sized spectrum after it.
+    The divisors' logarithms, summed, are off by at most a few ``u`` per layer (each
+    ``|log2|`` is at most ``log2`` of the grid): within the ``ops * eps`` of the FFT's bound.
     """
     grid = tuple(scipy.fft.next_fast_len(n, real=True) for n in shape)
     half = grid[:-1] + (grid[-1] // 2 + 1,)
@@ -383,8 +385,14 @@ def _fft(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, flo
             view = [1] * len(grid)
             view[axis] = spec.size
             spectrum *= spec.reshape(view)
-    out = scipy.fft.irfftn(spectrum, grid)
-    return out[tuple(slice(0, n) for n in shape)], log2_scale
+    out = scipy.fft.irfftn(spectrum, grid)[tuple(slice(0, n) for n in shape)]
+    # an integer exponent out (the fraction into the values, one more rounding): exponents
+    # then add and subtract exactly however large they grow; a float sum of a large integer
+    # and a fraction would keep only ulp(exponent) of it, a relative error of the whole map
+    whole = math.floor(log2_scale)
+    if log2_scale != whole:
+        out *= 2.0 ** (log2_scale - whole)
+    return out, whole
 
 
 def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
@@ -516,8 +524,10 @@ def compose(
             for f in factors
         )
         rounded = gamma(sum(f.power * (f.roundings or 0) for f in factors) + 1)
-        return Composition(np.zeros(shape), log2_bound, "direct", rounded, None)
-    exponent = 0.0
+        # an integer exponent like every other (+1 covers the log sum's own rounding)
+        exponent = math.ceil(log2_bound) + 1
+        return Composition(np.zeros(shape), exponent, "direct", rounded, None)
+    exponent = 0
     normalised = []
     scales = [_log2_l1_bound(f.kernel) for f in factors]
     for f, k in zip(factors, scales):
@@ -581,7 +591,8 @@ def compose(
             values = _clean(values, support, nonneg)
     if "fft" in methods:
         grid = math.prod(scipy.fft.next_fast_len(n, real=True) for n in shape)
-        abs_error = (10 * math.log2(max(grid, 2)) + ops + 10) * _EPS * l1
+        # (+1: the exponent's fraction moved into the values, one rounding of each entry)
+        abs_error = (10 * math.log2(max(grid, 2)) + ops + 11) * _EPS * l1
         roundings = None
     else:
         if roundings is not None:

@@ -328,11 +328,9 @@ def erf(
                 "normalize='sum' or 'peak' (--normalize), or exact=True (--exact) for the "
                 "exact counts (values then at peak 1)"
             )
-        # raw: times 2^exponent by scale2 (exact for an integer exponent; a float 2^exponent
-        # itself may be out of range where the values times it are not)
+        # raw: times 2^exponent by scale2 (exact: every method's exponent is an integer; a
+        # float 2^exponent itself may be out of range where the values times it are not)
         divisor = 1.0
-        if count is not None and not float(exponent).is_integer():
-            count += 1
     elif normalize == "sum":
         divisor = abs(total)
         if count is not None and vectors is None:  # vectors are summed one by one below
@@ -359,9 +357,8 @@ def erf(
             if count is not None:  # per vector, as for a map; the outer product after
                 count = 2 * count + sum(extra + 1 for _, extra in totals)
         elif raw:
-            d, whole = len(vectors), math.floor(exponent)
-            shares = [whole // d + (a < whole % d) for a in range(d)]
-            shares[0] += exponent - whole  # a fractional part (FFT) on one vector only
+            d = len(vectors)
+            shares = [exponent // d + (a < exponent % d) for a in range(d)]
             scaled = [scale2(v, k) for v, k in zip(vectors, shares)]
         else:
             scaled = list(vectors)
@@ -380,9 +377,6 @@ def erf(
     # entries above the floor: their underflow error is at most u (and u for the floor's)
     rel_error = None if count is None else gamma(count + 2)
     abs_error = rescale(abs_error) if raw or count is not None else abs_error
-    if raw and not float(exponent).is_integer():  # a fractional exponent (FFT) is itself
-        # a float sum of logarithms: its rounding moves every value by about |e| ln2 u
-        abs_error += 4 * _U * abs(exponent) * math.log(2) * rescale(peak)
     if rel_error is not None:  # normalising moved every entry by up to its relative bound
         top = rescale(peak) * (1 + 4 * _U)  # the largest entry, rounding included
         abs_error = max(abs_error, rel_error * top + floor)

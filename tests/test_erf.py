@@ -511,3 +511,28 @@ def test_normalised_bound_covers_any_errors_within_it(values, error, signs):
         return
     for v, c in zip(exact, computed):
         assert abs(c / divisor - v / total) <= Fraction(bound) * (1 + Fraction(1, 10**9))
+
+
+_TINY_A = "conv3/w[1e-150,3e-150,1e-150]"
+_TINY_B = "conv3/w[2e-150,1e-150,2e-150]"
+_TINY_C = "conv5/w[1e-150,1e-150,1e-150,1e-150,1e-150]"
+
+
+@pytest.mark.parametrize("normalize", ["sum", "peak"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        f"1d: add(conv3, {_TINY_A}*80 | conv3, {_TINY_B}*80)",
+        f"1d: add({_TINY_A}*80, conv3 | conv3, {_TINY_C}*79, {_TINY_B})",
+    ],
+)
+def test_path_groups_of_extreme_scale_keep_their_weights(spec, normalize):
+    # each random-mode path group carries a power of two near 2^-40000; their sum weighs
+    # each by 2^(e - top), which must be exact (an integer exponent) or every entry of a
+    # group moves by ulp(40000)/2 ~ 4e-12 of it. Checked against exact rationals.
+    r = et.erf(spec, weights="random", normalize=normalize, method="fft")
+    exact = et.erf(spec, weights="random", normalize=normalize, exact=True)
+    expected = np.array([float(v) for v in exact.values])
+    err = float(np.abs(r.values - expected).max())
+    assert err <= r.abs_error
+    assert err <= 1e-13  # FFT rounding only: ~1e-15 measured, the exponents add nothing
