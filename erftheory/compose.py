@@ -61,7 +61,9 @@ class Factor:
     accurate it is: each entry within ``gamma(roundings)`` of the sum of its terms' absolute
     values (relative, unless the sum ``cancels``; None: not known), whose L1 norm is ``l1``,
     above an underflow error of ``u * tiny`` times its L1 norm; ``support`` is its exact
-    non-zero pattern where entries may have underflowed to 0.
+    non-zero pattern where entries may have underflowed to 0. ``total`` is the exact sum of
+    the kernel as given (a pool's 1, the weights as typed), where known: a composition's sum
+    is the product of its factors' sums, exactly, however much its signed entries cancel.
     """
 
     kernel: np.ndarray
@@ -73,6 +75,7 @@ class Factor:
     cancels: bool = False  # a sum of signed terms: no relative bound, absolute only
     l1: float | None = None  # the L1 norm of those terms' absolute values (>= the kernel's)
     exponent: int = 0  # the kernel stands for ``kernel * 2**exponent`` (and ``l1`` too)
+    total: Fraction | None = None  # the exact sum of what it stands for, where known
 
     @functools.cached_property
     def pattern(self) -> np.ndarray:
@@ -446,7 +449,7 @@ def _compose_axes(factors, split, shape, method):
     vectors (peak 1), their total log2 scale, the methods used, and per axis the roundings
     (None for an FFT axis) and the underflow fraction (see :class:`Composition`).
     """
-    vectors, methods, log2_scale, roundings, tiny = [], set(), 0.0, [], []
+    vectors, methods, log2_scale, roundings, tiny = [], set(), 0, [], []
     done = {}  # isotropic stacks compose the same vector on every axis: do it once
     for axis, n in enumerate(shape):
         axis_factors = []
@@ -593,6 +596,7 @@ def compose(
         grid = math.prod(scipy.fft.next_fast_len(n, real=True) for n in shape)
         # (+1: the exponent's fraction moved into the values, one rounding of each entry)
         abs_error = (10 * math.log2(max(grid, 2)) + ops + 11) * _EPS * l1
+        abs_error += gamma(given) * l1  # the kernels' own roundings (typed 0.1, a pool's 1/3)
         roundings = None
     else:
         if roundings is not None:

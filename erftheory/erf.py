@@ -40,6 +40,12 @@ DEFAULT_MAX_BYTES = 4 * 2**30
 _FLOAT_MAX_LOG10 = math.log10(np.finfo(float).max)
 _FLOAT_MIN_LOG10 = math.log10(np.finfo(float).tiny)  # a raw peak below this is all underflow
 _EXACT_MAX_OPS = 5e6
+_ZERO_SUM = (
+    "the ERF's signed entries cancel: its sum is exactly zero (the product of its kernels' "
+    "sums, as typed), so it cannot be normalised to sum; normalize='peak' (--normalize peak) "
+    "divides by the peak"
+)
+_EXACT_SUM_BITS = 2_000_000  # an exact sum of kernel sums' powers: milliseconds
 _WEIGHTS = ("ones", "random")
 _NORMALIZE = (None, "sum", "peak")
 _METHODS = ("auto", "direct", "fft")
@@ -193,9 +199,13 @@ def erf(
         unit-variance conv weights.
     normalize : {None, "sum", "peak"}
         Divide by the total or by the largest absolute value; needed for deep networks whose
-        raw values overflow float64 (about 3^646 for 3-tap layers).
+        raw values overflow float64 (about 3^646 for 3-tap layers). The total is the product
+        of the kernels' sums, exact even where signed entries nearly cancel; a total of
+        exactly zero is refused.
     exact : bool
         Compute in Python integers / fractions (``exact_values``); for teaching sizes.
+        Weights count as typed in every mode (``0.1`` is 1/10; float bounds include the
+        rounding of 0.1 to float64).
     method : {"auto", "direct", "fft"}
         Float composition method (see :mod:`erftheory.compose`); the result records it.
     max_bytes : float
@@ -341,7 +351,15 @@ def erf(
         count = None if count is None else 2 * count + 1  # the peak is one of the values
     raw = normalize is None
     if count is None and not raw:  # an absolute bound only: the divisor's error enters it
-        abs_error = _normalised_error(values, normalize, divisor, peak, abs_error)
+        known = None
+        if normalize == "sum" and vectors is None:
+            known = _exact_sum(terms, weights, exponent)
+        if known == 0:
+            raise ERFError(_ZERO_SUM)
+        if known is not None:  # correctly rounded: only u off, however much the terms cancel
+            divisor = abs(float(known))
+        off = None if known is None else _U * divisor
+        abs_error = _normalised_error(values, normalize, divisor, peak, abs_error, off)
 
     def rescale(x: float) -> float:  # a scalar in the units of the result
         return float(scale2(x, exponent)) if raw else x / divisor
@@ -395,7 +413,33 @@ def erf(
     )
 
 
-def _normalised_error(values, normalize, divisor: float, peak: float, error: float) -> float:
+def _exact_sum(terms, weights: str, exponent: int) -> Fraction | None:
+    """The map's sum in units of ``2**exponent``, exactly, or None where it is not known.
+
+    A convolution's sum is the product of its factors' sums (:attr:`Factor.total`, the
+    kernels as given), so it is exact however much the map's signed entries cancel. None
+    for random weights (squares, not products, of sums), a join's kernel, or products past
+    ``_EXACT_SUM_BITS`` bits.
+    """
+    if weights != "ones" or exponent != int(exponent):
+        return None
+    total, bits = Fraction(0), 0
+    for t in terms:
+        product = Fraction(t.coef)
+        for f in t.fixed:
+            if f.total is None:
+                return None
+            bits += f.power * (f.total.numerator.bit_length() + f.total.denominator.bit_length())
+            if bits > _EXACT_SUM_BITS:
+                return None
+            product *= f.total**f.power
+        total += product
+    return total / Fraction(2) ** int(exponent)
+
+
+def _normalised_error(
+    values, normalize, divisor: float, peak: float, error: float, off: float | None = None
+) -> float:
     """Absolute bound of a map divided by its sum or peak, both computed, both off.
 
     For maps with an absolute bound only (signed, or from the FFT). With every entry within
@@ -403,16 +447,17 @@ def _normalised_error(values, normalize, divisor: float, peak: float, error: flo
     rounding, ``gamma(N) sum |v|``; the peak: ``A``), ``|v'/D' - v/D| <= (A + peak E / D) /
     (D - E)``, plus the division's rounding. A divisor that is zero to within ``E`` (signed
     paths that cancel) cannot be divided by: refused. ``values`` is the map, or the
-    non-negative vectors of an outer product.
+    non-negative vectors of an outer product. ``off``, where given, is ``E`` (an exact
+    sum's rounding).
     """
-    if normalize == "sum":
+    if off is None and normalize == "sum":
         if isinstance(values, tuple):
             size = math.prod(v.size for v in values)
             l1 = math.prod(float(np.abs(v).sum()) for v in values)
         else:
             size, l1 = values.size, float(np.abs(values).sum())
         off = size * error + gamma(size) * l1
-    else:
+    elif off is None:
         off = error
     if off >= divisor:
         raise ERFError(
@@ -429,6 +474,8 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
     peak = max(abs(v) for v in flat)
     if peak == 0 and normalize is not None:
         raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
+    if normalize == "sum" and total == 0:
+        raise ERFError(_ZERO_SUM)
     if normalize is not None:
         divisor = total if normalize == "sum" else peak
         values = np.array([Fraction(v) / divisor for v in flat] + [None], dtype=object)[:-1]

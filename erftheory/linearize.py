@@ -186,6 +186,22 @@ class _Linearizer:
         assert isinstance(layer, (AvgPool, MaxPool))
         return "fixed", uniform
 
+    def given(self, layer) -> tuple[Fraction | None, bool]:
+        """The exact sum of a fixed layer's kernel as given, and whether its floats round it.
+
+        Weights count as typed: the shortest decimals that print as their floats (what
+        ``exact=True`` reads), so 0.1 is 1/10 and its float one rounding away from it.
+        """
+        if self.exact:
+            return None, False
+        size = math.prod(layer.kernel)
+        if not isinstance(layer, Conv):  # a pool's 1/K rounds unless K is a power of two
+            return Fraction(1), bool(size & (size - 1))
+        if layer.weights is None:
+            return Fraction(size), False
+        typed = [Fraction(repr(float(w))) for w in layer.weight_array.flat]
+        return sum(typed, Fraction(0)), any(t.denominator & (t.denominator - 1) for t in typed)
+
     def scalar(self, layer):
         if isinstance(layer, (Identity, BatchNorm, LayerNorm)):
             return self.one
@@ -233,10 +249,8 @@ class _Linearizer:
         if isinstance(layer, _Spatial):
             kind, kernel = self.spatial(layer, jump)
             scale = tuple(d * j for d, j in zip(layer.dilation, jump))
-            # a pool's 1/K rounds unless K is a power of two
-            size = math.prod(layer.kernel)
-            inexact = not self.exact and not isinstance(layer, Conv) and size & (size - 1)
-            f = (Factor(kernel, scale, roundings=1 if inexact else 0),)
+            total, inexact = self.given(layer) if kind == "fixed" else (None, False)
+            f = (Factor(kernel, scale, roundings=int(inexact), total=total),)
             term = Term(self.one, f, ()) if kind == "random" else Term(self.one, (), f)
             return [term], tuple(j * s for j, s in zip(jump, layer.stride))
         return [Term(self.scalar(layer), (), ())], jump

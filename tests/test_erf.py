@@ -536,3 +536,35 @@ def test_path_groups_of_extreme_scale_keep_their_weights(spec, normalize):
     err = float(np.abs(r.values - expected).max())
     assert err <= r.abs_error
     assert err <= 1e-13  # FFT rounding only: ~1e-15 measured, the exponents add nothing
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    digits=st.integers(1, 12),
+    mantissa=st.integers(1, 9),
+    depth=st.integers(0, 120),
+    method=st.sampled_from(["direct", "fft"]),
+)
+def test_a_sum_that_nearly_cancels_is_normalised_not_refused(digits, mantissa, depth, method):
+    # [-1, 2 + m 10^-d, -1] sums to m 10^-d (as typed; its float only near it): the map's
+    # sum is the product of its kernels' sums, known exactly, so dividing by it costs one
+    # rounding however small it is. Against exact rationals of the weights as typed.
+    eps = f"{mantissa}e-{digits}"
+    spec = f"1d: conv3/w[-1,{2 + float(eps)!r},-1]" + f", conv3*{depth}" * (depth > 0)
+    r = et.erf(spec, normalize="sum", method=method)
+    exact = et.erf(spec, normalize="sum", exact=True).exact_values
+    err = max(abs(Fraction(float(v)) - t) for v, t in zip(r.values, exact))
+    assert err <= Fraction(r.abs_error)
+    peak = max(abs(t) for t in exact)
+    assert r.abs_error <= 1e-9 * float(peak)  # tight, not vacuous: cancellation costs ~1/eps
+
+
+def test_a_sum_that_is_zero_as_typed_is_refused():
+    # 0.1 + 0.2 - 0.3 is 0 as typed, 2^-55 in float64: the typed weights decide (as with
+    # exact=True), so the sum is zero, not a tiny number to divide by
+    spec = "1d: conv3/w[0.1,0.2,-0.3], conv3*4"
+    with pytest.raises(et.ERFError, match="exactly zero"):
+        et.erf(spec, normalize="sum")
+    with pytest.raises(et.ERFError, match="cannot be normalised"):
+        et.erf(spec, normalize="sum", exact=True)
+    assert et.erf(spec, normalize="peak").values.max() == pytest.approx(1.0)
