@@ -300,11 +300,14 @@ class _Linearizer:
             if len(fixed) == 1:  # its own groups: a gate on it enters by its second moment
                 out += self._apart(*zip(*fixed), union, jump)
             elif fixed:
+                _refuse_concat_in_sum(layer, [p for p, _ in fixed])
                 out.append(Term(self.one, (), (self.collapse(fixed, union, "ones", jump),)))
             return out, out_jump
         # E[g] in ones mode; in random mode with nothing fixed anywhere E[g^2] factorises into
         # one random kernel; branches with no random layer at all are one fixed kernel
         mode = self.mode if any(random) else "ones"
+        if self.mode == "random" and mode == "ones":
+            _refuse_concat_in_sum(layer, paths)
         f = (self.collapse(list(zip(paths, states)), union, mode, jump),)
         return [Term(self.one, f, ()) if mode == "random" else Term(self.one, (), f)], out_jump
 
@@ -408,6 +411,21 @@ def _zero_mean(layers) -> bool:
         if isinstance(x, Block) and not isinstance(x, Residual) and _zero_mean(x.layers):
             return True
     return False  # a residual keeps its identity; pools, gates and fixed kernels have a mean
+
+
+def _refuse_concat_in_sum(layer, paths) -> None:
+    """Random mode: paths summed into one fixed kernel must not hold a concatenation.
+
+    Its channel groups reach the next random conv through independent weights, each group
+    with the other paths added to it; one summed kernel would correlate the groups.
+    """
+    if any(isinstance(x, Branches) and x.join == "concat" for p in paths for x in _all_layers(p)):
+        raise ERFError(
+            f"weights='random': a {_join_name(layer)} adds a concatenation without "
+            "random-weight layers to another path; each of its channel groups would get that "
+            "path added on its own, which is not modelled (a real network cannot add them: "
+            "the concatenation has more channels). weights='ones' sums over the channels"
+        )
 
 
 def _has_gate(layers) -> bool:

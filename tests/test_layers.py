@@ -158,3 +158,18 @@ def test_random_max_pool_beside_a_skip_is_refused():
     got = et.erf("1d: res(conv3, maxpool3/s1/p1)", weights="random").values
     # delta + (conv3 then routing 1/3 per tap): [1,1,1] * [1/3]*3 = [1,2,3,2,1]/3 + delta
     assert np.allclose(got, [1 / 3, 2 / 3, 1 + 1, 2 / 3, 1 / 3], rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "1d: add(avgpool3/s1/p1 | cat(id | avgpool5/s1/p2)), conv3",
+        "1d: add(conv3 | avgpool3/s1/p1, cat(id | avgpool5/s1/p2) | avgpool3/s1/p1), conv3",
+    ],
+)
+def test_random_sum_of_a_fixed_concatenation_is_refused(spec):
+    # each channel group of the cat would get the other path added on its own: summing the
+    # cat's branches into one fixed kernel first would square their cross term, silently
+    assert et.erf(spec).values.sum() > 0  # weights='ones' sums over the channels
+    with pytest.raises(et.ERFError, match="adds a concatenation"):
+        et.erf(spec, weights="random")
