@@ -65,6 +65,7 @@ __all__ = ["Term", "linearize"]
 # random mode keeps path groups apart; beyond this many products of groups the composition
 # (one per group, over the whole field) is refused before it starts
 _MAX_GROUPS = 4096
+_MAX_PRODUCTS = 16 * _MAX_GROUPS  # products of two group lists formed before merging
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,13 +129,8 @@ def _times(a: list[Term], b: list[Term]) -> list[Term]:
     """All products of a group of ``a`` with a group of ``b``, equal groups merged."""
     if len(a) == 1 and len(b) == 1:  # one product: nothing to merge it with
         return [_product(a[0], b[0])]
-    if len(a) * len(b) > _MAX_GROUPS:
-        raise ERFError(
-            f"weights='random': this network splits into over {_MAX_GROUPS} path groups (paths "
-            "through different random layers whose fixed layers, pools or explicit kernels, "
-            "differ), each a composition over the whole field: too many to compute. "
-            "weights='ones' is exact; `erftheory check` estimates the random case where it runs"
-        )
+    if len(a) * len(b) > _MAX_PRODUCTS:  # merging would take long: refused before it starts
+        _too_many_groups()
     merged: dict = {}
     for s in a:
         for t in b:
@@ -143,7 +139,18 @@ def _times(a: list[Term], b: list[Term]) -> list[Term]:
             if k in merged:
                 term = Term(merged[k].coef + term.coef, term.random, term.fixed, term.shift)
             merged[k] = term
+    if len(merged) > _MAX_GROUPS:  # counted after merging: equal groups are one composition
+        _too_many_groups()
     return list(merged.values())
+
+
+def _too_many_groups():
+    raise ERFError(
+        f"weights='random': this network splits into over {_MAX_GROUPS} path groups (paths "
+        "through different random layers whose fixed layers, pools or explicit kernels, "
+        "differ), each a composition over the whole field: too many to compute. "
+        "weights='ones' is exact; `erftheory check` estimates the random case where it runs"
+    )
 
 
 class _Linearizer:

@@ -61,3 +61,20 @@ def test_the_oracle_gives_theorys_mass():
     # THEORY.md section 4: 1-D conv3, avgpool3/s1, conv3, avgpool3/s1, conv3 has mass 6.33
     net = et.as_network("1d: " + CASES[0])
     assert second_moment_erf(net, 40).sum() == pytest.approx(57 / 9, rel=1e-12)
+
+
+def test_the_group_limit_counts_groups_after_merging(monkeypatch):
+    # (res(conv3, avgpool3), res(conv3, avgpool5))*3: the blocks' 4 groups times the 9 so far
+    # are 36 products, which merge into the 16 multisets of (avgpool3, avgpool5) counts
+    from erftheory import linearize as lin
+
+    monkeypatch.setattr(lin, "_MAX_GROUPS", 20)
+    monkeypatch.setattr(lin, "_MAX_PRODUCTS", 10**6)
+    net = et.as_network("1d: (res(conv3, avgpool3/s1/p1), res(conv3, avgpool5/s1/p2))*3")
+    expected = second_moment_erf(net, n=4 * et.receptive_field(net).size[0] + 9)
+    np.testing.assert_allclose(
+        et.erf(net, weights="random").values, expected, rtol=1e-9, atol=1e-12 * expected.max()
+    )
+    monkeypatch.setattr(lin, "_MAX_GROUPS", 15)  # one fewer than the merged groups
+    with pytest.raises(et.ERFError, match="over 15 path groups"):
+        et.erf(net, weights="random")
