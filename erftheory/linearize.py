@@ -84,7 +84,7 @@ class Term:
 
 def _fkey(f: Factor):
     support = None if f.support is None else tuple(f.support.flat)
-    accuracy = (f.roundings, f.tiny, support, f.cancels, f.l1, f.exponent)
+    accuracy = (f.roundings, f.tiny, support, f.cancels, f.l1, f.exponent, f.total)
     return (f.scale, f.kernel.shape, tuple(f.kernel.flat), accuracy)
 
 
