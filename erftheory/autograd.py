@@ -34,6 +34,7 @@ __all__ = [
     "identity",
     "dropout",
     "add",
+    "concat",
     "scale",
     "square",
     "select",
@@ -345,6 +346,62 @@ def add(a: Tensor, b: Tensor) -> Tensor:
     def backward():
         a._accumulate(out.grad)
         b._accumulate(out.grad)
+
+    out._backward = backward
+    return out
+
+
+def concat(tensors, axis: int = 1) -> Tensor:
+    """The tensors joined along ``axis`` (channels by default): concatenated branches.
+
+    Every other axis must agree; the backward pass splits the gradient back into the parts.
+
+    Parameters
+    ----------
+    tensors : sequence of Tensor
+        At least one tensor, all with the same number of axes.
+    axis : int
+        The axis to join along (negative counts from the end).
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    ERFError
+        For no tensors, an axis outside the tensors' axes, or shapes that differ elsewhere.
+
+    Examples
+    --------
+    >>> a = Tensor(np.ones((1, 2, 3)), requires_grad=True)
+    >>> b = Tensor(np.zeros((1, 1, 3)), requires_grad=True)
+    >>> c = concat([a, b])
+    >>> c.shape
+    (1, 3, 3)
+    >>> total(c).backward()
+    >>> a.grad.shape, b.grad.shape
+    ((1, 2, 3), (1, 1, 3))
+    """
+    tensors = tuple(tensors)
+    if not tensors:
+        raise ERFError("concat needs at least one tensor (got none)")
+    ndim = tensors[0].data.ndim
+    if not -ndim <= axis < ndim:
+        raise ERFError(f"concat axis={axis} is outside the {ndim} axes of its tensors")
+    axis %= ndim
+    rest = [t.shape[:axis] + t.shape[axis + 1 :] for t in tensors]
+    if any(t.data.ndim != ndim for t in tensors) or any(r != rest[0] for r in rest):
+        shapes = ", ".join(str(list(t.shape)) for t in tensors)
+        raise ERFError(
+            f"concat along axis {axis} needs tensors whose other axes agree; got shapes {shapes}"
+        )
+    out = Tensor(np.concatenate([t.data for t in tensors], axis=axis), tensors)
+    bounds = np.cumsum([t.shape[axis] for t in tensors])[:-1]
+
+    def backward():
+        for t, g in zip(tensors, np.split(out.grad, bounds, axis=axis)):
+            t._accumulate(g)
 
     out._backward = backward
     return out

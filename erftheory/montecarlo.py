@@ -6,10 +6,16 @@ drawn weights per sample, the way Figure 1 of Luo et al. (2016) was made, and th
 E[dy/dx], E[(dy/dx)^2] and E|dy/dx| (with per-pixel standard errors) are compared with the
 theory.
 
-The network reads ``channels`` input channels; every conv maps ``channels`` to ``channels``;
-the output unit is channel 0 of the unit whose field starts at the input's first pixel
-(top-level layers run unpadded, residual bodies and branches with their own padding, so no
-padding ever reaches the unit's cone). Statistics are summed over input channels.
+The network reads ``channels`` input channels; every conv outputs ``channels`` channels and
+reads however many its input has. With random weights a concatenation joins its branches'
+channels (the next conv reads ``channels`` of them per branch, through independent weights);
+with ``init="ones"`` it runs as the sum of its branches, which is what a concatenation
+feeding an all-ones conv computes. Added branches and residual blocks need equal channel
+counts, as in a real framework. The output unit is channel 0 of the unit whose field starts
+at the input's first pixel (top-level layers run unpadded, residual bodies and branches with
+their own padding, so no padding ever reaches the unit's cone); with random weights a network
+ending in a concatenation is refused (its channel 0 would belong to one branch only).
+Statistics are summed over input channels.
 """
 
 from __future__ import annotations
@@ -109,18 +115,33 @@ def _unpadded(net: Network) -> Network:
 
 
 class _Sampler:
-    """Draws per-sample conv weights ``(B, C, C, *k)`` for an initialisation scheme."""
+    """Draws per-sample conv weights ``(B, C, C_in, *k)`` for an initialisation scheme.
+
+    ``C`` is ``channels`` (every conv's output), ``C_in`` the channels the conv reads
+    (``channels``, or more after a concatenation).
+    """
 
     def __init__(self, init: str, channels: int, rng, variance_map=None):
         if init not in INITS:
             raise ERFError(f"init={init!r} is not one of {', '.join(INITS)}")
         self.init, self.channels, self.rng, self.variance_map = init, channels, rng, variance_map
 
-    def variance(self, layer: Conv) -> np.ndarray:
-        """Per-tap variance of the weights this scheme draws for ``layer`` (one channel pair)."""
+    def variance(self, layer: Conv, fan_in: int | None = None) -> np.ndarray:
+        """Per-tap variance of the weights this scheme draws for ``layer`` (one channel pair).
+
+        Parameters
+        ----------
+        layer : Conv
+        fan_in : int, optional
+            The channels the conv reads (default ``channels``). Xavier draws variance
+            ``2 / (fan_in + fan_out)``, He ``2 / fan_in``, with the fans counted as channels
+            times taps (PyTorch's ``fan_in`` mode).
+        """
         k = layer.kernel
-        fan = self.channels * math.prod(k)  # fan-in = fan-out: C channels in and out
-        var = {"normal": 1.0, "uniform": 1.0, "xavier": 2 / (2 * fan), "he": 2 / fan}
+        taps = math.prod(k)
+        fan = (self.channels if fan_in is None else fan_in) * taps
+        fan_out = self.channels * taps
+        var = {"normal": 1.0, "uniform": 1.0, "xavier": 2 / (fan + fan_out), "he": 2 / fan}
         out = np.full(k, var[self.init])
         if self.variance_map is not None:
             vmap = np.asarray(self.variance_map, dtype=float)
@@ -131,9 +152,10 @@ class _Sampler:
             out = out * vmap
         return out
 
-    def __call__(self, layer: Conv, batch: int) -> np.ndarray:
+    def __call__(self, layer: Conv, batch: int, fan_in: int | None = None) -> np.ndarray:
+        """``batch`` draws of the weights of ``layer`` reading ``fan_in`` channels."""
         c, k = self.channels, layer.kernel
-        shape = (batch, c, c, *k)
+        shape = (batch, c, c if fan_in is None else fan_in, *k)
         if layer.weights is not None:  # a fixed kernel, the same for every channel pair
             return np.broadcast_to(layer.weight_array, shape)
         if self.init == "ones":
@@ -142,7 +164,101 @@ class _Sampler:
             w = self.rng.uniform(-math.sqrt(3), math.sqrt(3), size=shape)
         else:
             w = self.rng.normal(0.0, 1.0, size=shape)
-        return w * np.sqrt(self.variance(layer))
+        return w * np.sqrt(self.variance(layer, fan_in))
+
+
+def _channels(layers, c: int, channels: int, concat: bool, fan_ins=None, where="layers") -> int:
+    """The channels out of ``layers`` fed ``c`` channels, as the Monte-Carlo network runs them.
+
+    Every conv outputs ``channels``; a concatenation (with ``concat``, i.e. random weights)
+    gives the sum of its branches' channels, an add join its branches' common count; pools,
+    gates and normalisations keep theirs.
+
+    Parameters
+    ----------
+    layers : sequence of layers
+    c : int
+        Channels into the first layer.
+    channels : int
+        Channels out of every conv.
+    concat : bool
+        Whether concatenations join channels (random weights) or run as sums (``"ones"``).
+    fan_ins : dict, optional
+        Filled with the channels each conv reads: ``id(layer)`` to a set of counts (one per
+        count it is run with; a repeated conv after a concatenation reads two).
+    where : str
+        The layers' position in the network, for error messages.
+
+    Raises
+    ------
+    ERFError
+        Where an add join or a residual block adds different channel counts (a real network
+        cannot either).
+    """
+    for i, layer in enumerate(layers):
+        here = f"{where}[{i}]"
+        for _ in range(layer.repeat):
+            if isinstance(layer, Branches):
+                outs = [
+                    _channels(path, c, channels, concat, fan_ins, f"{here}.branches[{b}]")
+                    for b, path in enumerate(layer.branches)
+                ]
+                if concat and layer.join == "concat":
+                    c = sum(outs)
+                    continue
+                for b, n in enumerate(outs[1:], 1):
+                    if n != outs[0]:
+                        raise ERFError(
+                            f"{here}: an add join cannot sum branch 0 ({_count(outs[0])}) and "
+                            f"branch {b} ({_count(n)}); added branches need equal channel "
+                            f"counts, as in a real network (a conv outputs channels={channels}, "
+                            "a concatenation the sum of its branches' channels): end the "
+                            "branches with a conv, or join them with cat(...)"
+                        )
+                c = outs[0]
+            elif isinstance(layer, Residual):
+                body = _channels(layer.layers, c, channels, concat, fan_ins, f"{here}.layers")
+                if body != c:
+                    raise ERFError(
+                        f"{here}: a residual block cannot add its input ({_count(c)}) to its "
+                        f"body's output ({_count(body)}); they need equal channel counts, as "
+                        f"in a real network (a conv outputs channels={channels}, a "
+                        "concatenation the sum of its branches' channels)"
+                    )
+            elif isinstance(layer, Block):
+                c = _channels(layer.layers, c, channels, concat, fan_ins, f"{here}.layers")
+            elif isinstance(layer, Conv):
+                if fan_ins is not None:
+                    fan_ins.setdefault(id(layer), set()).add(c)
+                c = channels
+    return c
+
+
+def _count(n: int) -> str:
+    return f"{n} channel" + ("" if n == 1 else "s")
+
+
+def _unrolled(net: Network) -> Network:
+    """The network with every repeat written out: each conv run is a layer object of its own.
+
+    A conv repeated after a concatenation reads more channels the first time than the next
+    (``cat(conv1 | id), conv3*2``): its weights' variance under Xavier or He differs per run,
+    which a variance function of the layer object can only tell apart once they are distinct.
+    """
+
+    def unroll(layers) -> tuple:
+        out = []
+        for layer in layers:
+            for _ in range(layer.repeat):
+                one = replace(layer, repeat=1)
+                if isinstance(layer, Branches):
+                    one = replace(one, branches=tuple(unroll(b) for b in layer.branches))
+                elif isinstance(layer, Block):
+                    one = replace(one, layers=unroll(layer.layers))
+                out.append(one)
+        return tuple(out)
+
+    return replace(net, layers=unroll(net.layers))
 
 
 def _forward(layers, x: ag.Tensor, sampler: _Sampler, rng, batch: int) -> ag.Tensor:
@@ -154,14 +270,11 @@ def _forward(layers, x: ag.Tensor, sampler: _Sampler, rng, batch: int) -> ag.Ten
 
 def _layer(layer, x, sampler, rng, batch):
     if isinstance(layer, Branches):
-        if layer.join == "concat" and sampler.init != "ones":
-            # concatenated channels feed the next conv through independent weights, which
-            # this fixed-width network (every conv C -> C channels) cannot draw
-            raise ERFError(
-                "the Monte-Carlo network does not run concatenations with random weights (the "
-                "next conv would read more channels); init='ones' runs them as the sum they are"
-            )
         outs = [_forward(path, x, sampler, rng, batch) for path in layer.branches]
+        if layer.join == "concat" and sampler.init != "ones":
+            # the next conv reads every branch's channels through independent weights (an
+            # all-ones conv would sum them: the branches' sum, at C channels, as run below)
+            return ag.concat(outs, axis=1)
         out = outs[0]
         for o in outs[1:]:
             out = ag.add(out, o)
@@ -171,7 +284,7 @@ def _layer(layer, x, sampler, rng, batch):
     if isinstance(layer, Block):
         return _forward(layer.layers, x, sampler, rng, batch)
     if isinstance(layer, Conv):
-        w = ag.Tensor(sampler(layer, batch))
+        w = ag.Tensor(sampler(layer, batch, x.shape[1]))
         mode = layer.padding_mode or "zeros"
         return ag.conv(x, w, layer.stride, layer.dilation, layer.padding, mode)
     if isinstance(layer, AvgPool):
@@ -248,7 +361,8 @@ def monte_carlo(
         Seed of the random generator (weights, inputs, dropout masks); recorded in the
         result.
     channels : int
-        Channels of the input and of every conv.
+        Channels of the input and out of every conv (a conv reads all its input's channels:
+        with random weights, ``channels`` per branch of a concatenation before it).
     init : {"ones", "normal", "uniform", "xavier", "he"}
         Weight initialisation; conv layers with explicit weights keep them.
     activation : {"relu", "tanh", "sigmoid", "gelu", "silu", "linear"}, optional
@@ -270,7 +384,9 @@ def monte_carlo(
     ------
     ERFError
         For fewer than 2 samples, a bad seed, channel count, batch, initialisation,
-        activation or input, or a layer the network cannot run.
+        activation or input, a layer the network cannot run, an add join or residual block
+        adding different channel counts, or (random weights) an output that is a
+        concatenation.
 
     Examples
     --------
@@ -301,6 +417,16 @@ def monte_carlo(
     if activation is not None:
         net = with_activation(net, activation)
     run = _unpadded(net)
+    out = _channels(run.layers, channels, channels, concat=init != "ones")
+    if out != channels:
+        raise ERFError(
+            f"the network's output is a concatenation: it has {out} channels, not "
+            f"channels={channels}. With random weights the output unit (channel 0) belongs to "
+            "its first branch only, while the analytic ERF adds the second moments of all its "
+            "branches, as a conv reading them would: end the network with a conv after the "
+            "concatenation (e.g. append conv1), or use init='ones' (a concatenation run as the "
+            "sum of its branches)"
+        )
     shape, unit, first, size = _input_geometry(run)
     if input is not None:
         input = np.asarray(input, dtype=float)
@@ -430,15 +556,31 @@ def _text(value: float) -> str:
     return "undefined" if math.isnan(value) else f"{value:.4g}"
 
 
-def _variance_kernels(sampler: _Sampler):
+def _variance_kernels(sampler: _Sampler, net: Network):
     """Each random conv's variance kernel as the Monte-Carlo network draws it, with its gain.
 
     Summed over channels, E[g^2] passes a random conv with the factor ``C_in Var(w)`` per
     tap, while identities and fixed kernels pass it unchanged: in residual and branching
     networks the theory must carry that gain, or the identity is misweighted against the
-    body (for plain stacks it is a global factor and cancels).
+    body (for plain stacks it is a global factor and cancels). After a concatenation the conv
+    reads ``channels`` channels per branch, each group through its own weights: the analytic
+    model adds the branches with unit weight, so the gain per group is ``C Var(w)``, with
+    ``Var(w)`` the variance at the conv's own fan-in (Xavier and He scale it).
+
+    Returns
+    -------
+    tuple of (Network, callable)
+        ``net``, its repeats written out where a conv runs at different fan-ins (see
+        :func:`_unrolled`), and the variance function to give the theory for it.
     """
-    return lambda layer: sampler.channels * sampler.variance(layer)
+    fan_ins: dict = {}
+    _channels(net.layers, sampler.channels, sampler.channels, True, fan_ins)
+    if sampler.init in ("xavier", "he") and any(len(f) > 1 for f in fan_ins.values()):
+        net = _unrolled(net)
+        fan_ins = {}
+        _channels(net.layers, sampler.channels, sampler.channels, True, fan_ins)
+    fan = {key: max(counts) for key, counts in fan_ins.items()}
+    return net, lambda layer: sampler.channels * sampler.variance(layer, fan[id(layer)])
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -527,8 +669,9 @@ def check(
         predicted = np.zeros(mc.mean.shape) if random else erf(reference).values
         theory = ("E[g] = 0 (zero-mean weights)" if random else "E[g], ones weights") + label
     elif random:
-        gain = _variance_kernels(_Sampler(init, channels, None, variance_map))
-        var = erf(reference, weights="random", normalize="sum", variance=gain).values
+        sampler = _Sampler(init, channels, None, variance_map)
+        unrolled, gain = _variance_kernels(sampler, reference)
+        var = erf(unrolled, weights="random", normalize="sum", variance=gain).values
         predicted = var if statistic == "sq" else np.sqrt(var)
         theory = (
             "E[g^2], random weights" if statistic == "sq" else "sqrt(E[g^2]), random weights"

@@ -224,3 +224,43 @@ def test_locally_connected_gradient(dims, data, seed):
             for m in np.ndindex(*k)
         )
         np.testing.assert_allclose(z[(slice(None), slice(None), *i)], want, rtol=1e-12)
+
+
+@settings(**FD)
+@given(st.integers(1, 3), st.data(), st.integers(0, 2**31))
+def test_concat_gradient_splits_the_gradient(dims, data, seed):
+    rng = np.random.default_rng(seed)
+    spatial = (3,) * dims
+    sizes = [data.draw(st.integers(1, 3)) for _ in range(data.draw(st.integers(1, 3)))]
+    arrays = [rng.normal(size=(2, c, *spatial)) for c in sizes]
+    check(lambda *t: ag.concat(t, axis=1), *arrays, rng=rng)
+    # any axis, negative ones too: the last spatial axis of differently sized parts
+    parts = [rng.normal(size=(2, 2, *spatial[:-1], n)) for n in sizes]
+    check(lambda *t: ag.concat(t, axis=-1), *parts, rng=rng)
+
+
+def test_concat_forward_and_a_tensor_joined_twice():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, 1, 4)), rng.normal(size=(2, 3, 4))
+    got = ag.concat([ag.Tensor(a), ag.Tensor(b)]).data
+    assert got.shape == (2, 4, 4)
+    np.testing.assert_array_equal(got[:, :1], a)
+    np.testing.assert_array_equal(got[:, 1:], b)
+    # a tensor in two places receives the sum of both slices of the gradient
+    t = ag.Tensor(a, requires_grad=True)
+    weights = rng.normal(size=(2, 2, 4))
+    out = ag.concat([t, t])
+    ag.total(ag._pointwise(out, out.data * weights, weights)).backward()
+    np.testing.assert_allclose(t.grad, weights[:, :1] + weights[:, 1:], rtol=1e-15)
+
+
+def test_concat_bad_arguments():
+    x, y = ag.Tensor(np.ones((1, 2, 4))), ag.Tensor(np.ones((1, 2, 5)))
+    with pytest.raises(ERFError, match=r"shapes \[1, 2, 4\], \[1, 2, 5\]"):
+        ag.concat([x, y], axis=1)
+    with pytest.raises(ERFError, match="axis=3 is outside the 3 axes"):
+        ag.concat([x, x], axis=3)
+    with pytest.raises(ERFError, match="at least one tensor"):
+        ag.concat([])
+    with pytest.raises(ERFError, match="other axes agree"):
+        ag.concat([x, ag.Tensor(np.ones((1, 2)))], axis=1)

@@ -190,3 +190,186 @@ def test_save_z_writes_the_z_score_map(tmp_path, capsys):
     # for a linear network the theory is exact: its z-scores look like standard normals
     big = check("conv3*3", samples=4000, seed=5).z  # 49 pixels
     assert 0.3 < float(np.mean(big**2)) < 2.0 and float(np.max(np.abs(big))) < 5
+
+
+# Concatenations with random weights. The expected maps below are derived by hand: summed over
+# input channels, E[g^2] crosses a random conv reading a group of C channels (one branch of a
+# concatenation) with gain C Var(w) per tap, and the groups' weights are independent, so their
+# second moments add; a fixed layer enters by its kernel squared after composing.
+DELTA, POOL3, POOL5 = np.array([0.0, 1.0, 0.0]), np.full(3, 1 / 3), np.full(5, 1 / 5)
+ONES3 = np.ones(3)
+
+
+def _centred(*kernels):
+    """The sum of centred odd-sized 1-D or 2-D kernels, on the largest one's grid."""
+    shape = tuple(max(k.shape[a] for k in kernels) for a in range(kernels[0].ndim))
+    out = np.zeros(shape)
+    for k in kernels:
+        where = tuple(slice((n - m) // 2, (n - m) // 2 + m) for n, m in zip(shape, k.shape))
+        out[where] += k
+    return out
+
+
+def _normalised(values):
+    values = np.asarray(values, dtype=float)
+    return values / values.sum()
+
+
+CONCAT_CASES = {
+    # cat(pool | id), conv3: the groups' squares add; the add version squares their sum
+    "1d: cat(avgpool3/s1/p1 | id), conv3": (
+        np.convolve(ONES3, _centred(POOL3**2, DELTA**2)),
+        {"add": np.convolve(ONES3, _centred(POOL3, DELTA) ** 2)},
+    ),
+    # nested: three groups of C channels with unit weight each, not the outer branches
+    "1d: cat(avgpool3/s1/p1 | cat(id | avgpool5/s1/p2)), conv3": (
+        np.convolve(ONES3, _centred(POOL3**2, DELTA**2, POOL5**2)),
+        {
+            "add": np.convolve(ONES3, _centred(POOL3, DELTA, POOL5) ** 2),
+            "outer branches weighed alike": np.convolve(
+                ONES3, _centred(POOL3**2, 0.5 * DELTA**2, 0.5 * POOL5**2)
+            ),
+        },
+    ),
+    # every branch random: cat and add agree; a fixed-weight model's E[g]^2 does not
+    "1d: cat(conv1 | conv3 | avgpool3/s1, conv1), conv3": (
+        np.convolve(ONES3, _centred(DELTA, ONES3, POOL3**2)),
+        {"E[g]^2 of ones weights": np.convolve(ONES3, _centred(DELTA, ONES3, POOL3)) ** 2},
+    ),
+    # a concatenation repeated doubles its channels: 4 groups, pool*pool, pool, pool, id
+    "1d: cat(avgpool5/s1/p2 | id)*2, conv1": (
+        _centred(np.convolve(POOL5, POOL5) ** 2, POOL5**2, POOL5**2, DELTA**2),
+        {"add": np.convolve(_centred(POOL5, DELTA), _centred(POOL5, DELTA)) ** 2},
+    ),
+}
+
+
+@pytest.mark.parametrize("arch", list(CONCAT_CASES))
+def test_concatenations_with_random_weights_agree_and_a_wrong_theory_is_detected(arch):
+    expected, wrong = CONCAT_CASES[arch]
+    theory = et.erf(arch, weights="random").values
+    np.testing.assert_allclose(_normalised(theory), _normalised(expected), rtol=1e-12)
+    if "add" in wrong:  # the add version's theory is the squared sum, derived independently
+        added = et.erf(arch.replace("cat", "add"), weights="random").values
+        np.testing.assert_allclose(_normalised(added), _normalised(wrong["add"]), rtol=1e-12)
+    c = check(arch, samples=30000, seed=7, channels=2, batch=500)
+    assert c.linear and c.verdict == "agree" and c.z_tested, str(c)
+    p = c.empirical / c.empirical.sum()
+    assert np.abs(p - _normalised(expected)).sum() <= 3 * c.noise_l1
+    for name, values in wrong.items():
+        distance = np.abs(p - _normalised(values)).sum()
+        assert distance > 5 * c.noise_l1, (name, distance, c.noise_l1)
+
+
+def test_inception_module_with_he_weights_agrees():
+    # He draws Var(w) = 2 / (C_in K): the branches' gains C Var(w) per tap are 2 (conv1),
+    # 2/9 (conv3), 2/25 (conv5) and 2 times the pool's 1/81 (pool, conv1); the conv1 after the
+    # concatenation reads 4C channels, a gain common to every branch, as is the last conv3's
+    arch = "cat(conv1 | conv3 | conv5 | avgpool3/s1, conv1), conv1, conv3"
+    one = np.ones((1, 1))
+    branches = _centred(
+        2 * one, 2 / 9 * np.ones((3, 3)), 2 / 25 * np.ones((5, 5)), 2 / 81 * np.ones((3, 3))
+    )
+    expected = _full_conv2d(branches, np.ones((3, 3)))
+    wrong = {
+        "unit variances": _full_conv2d(
+            _centred(one, np.ones((3, 3)), np.ones((5, 5)), np.ones((3, 3)) / 81),
+            np.ones((3, 3)),
+        ),
+        "E[g]^2 of ones weights": _full_conv2d(
+            _centred(one, np.ones((3, 3)), np.ones((5, 5)), np.ones((3, 3)) / 9),
+            np.ones((3, 3)),
+        )
+        ** 2,
+    }
+    c = check(arch, samples=4000, seed=3, channels=2, init="he", batch=250)
+    assert c.linear and c.verdict == "agree" and c.z_tested, str(c)
+    np.testing.assert_allclose(_normalised(c.predicted), _normalised(expected), rtol=1e-12)
+    p = c.empirical / c.empirical.sum()
+    assert np.abs(p - _normalised(expected)).sum() <= 3 * c.noise_l1
+    for name, values in wrong.items():
+        distance = np.abs(p - _normalised(values)).sum()
+        assert distance > 5 * c.noise_l1, (name, distance, c.noise_l1)
+
+
+@pytest.mark.parametrize(
+    "arch, init, channels, body",
+    [
+        # body gain: conv3 group C Var = 2/3 (He) or 1/3 (Xavier) per tap, pool group 1/9;
+        # the conv1 reading the 2C concatenated channels: C 2/(2C) = 1 (He), C 2/(3C) = 2/3
+        # (Xavier); a second conv1 reads C: 2 (He), 1 (Xavier)
+        ("1d: res(cat(conv3 | avgpool3/s1), conv1)", "he", 3, (2 / 3 + 1 / 9, 2 * (2 / 3 + 1 / 9))),
+        ("1d: res(cat(conv3 | avgpool3/s1), conv1*2)", "he", 2, (2 * (2 / 3 + 1 / 9), 4 * (7 / 9))),
+        (
+            "1d: res(cat(conv3 | avgpool3/s1), conv1*2)",
+            "xavier",
+            2,
+            (2 / 3 * (1 / 3 + 1 / 9), 1 / 3 + 1 / 9),
+        ),
+    ],
+)
+def test_xavier_and_he_scale_by_the_channels_a_conv_reads(arch, init, channels, body):
+    # a residual weighs the identity (gain 1) against the body: the fan-in of the conv after
+    # the concatenation (2C channels, not C) shows in the shape. The wrong theory takes every
+    # conv to read C channels.
+    right, wrong = ([body_gain, 1 + body_gain, body_gain] for body_gain in body)
+    c = check(arch, samples=16000, seed=2, channels=channels, init=init, batch=500)
+    assert c.verdict == "agree", str(c)
+    np.testing.assert_allclose(_normalised(c.predicted), _normalised(right), rtol=1e-12)
+    p = c.empirical / c.empirical.sum()
+    distance = np.abs(p - _normalised(wrong)).sum()
+    assert distance > 5 * c.noise_l1, (distance, c.noise_l1)
+
+
+def test_a_fixed_conv_after_a_concatenation_sums_its_groups():
+    # explicit weights are the same for every channel pair: the groups are summed, as the add
+    # version does (no random weight anywhere: the gradient is exact, the same every sample)
+    arch = "1d: cat(avgpool3/s1/p1 | id), conv3/w[1,2,1]"
+    mc = monte_carlo(arch, samples=2, seed=0, channels=2, init="normal")
+    g = np.convolve([1.0, 2.0, 1.0], _centred(POOL3, DELTA))
+    np.testing.assert_allclose(mc.sq, 2 * g**2, rtol=1e-12)
+    np.testing.assert_allclose(mc.mean, 2 * g, rtol=1e-12)
+    assert not mc.sq_se.any()
+
+
+def test_ones_weights_run_a_concatenation_as_the_sum_of_its_branches():
+    # an all-ones conv reading the concatenation sums its channels: C (pool + id) * ones
+    mc = monte_carlo("1d: cat(avgpool3/s1/p1 | id), conv3", samples=2, channels=3, init="ones")
+    np.testing.assert_allclose(mc.mean, 3 * np.convolve(ONES3, _centred(POOL3, DELTA)))
+    assert not mc.mean_se.any()
+
+
+def test_a_network_ending_in_a_concatenation_is_refused_with_random_weights(capsys):
+    with pytest.raises(et.ERFError, match="4 channels, not channels=2") as info:
+        monte_carlo("1d: conv3, cat(conv1 | avgpool3/s1)", samples=10, channels=2)
+    assert "end the network with a conv after the concatenation" in str(info.value)
+    with pytest.raises(et.ERFError, match="output is a concatenation"):
+        monte_carlo("1d: cat(conv1 | id), avgpool3", samples=10, init="he")
+    # with ones weights it is the sum of its branches; a conv after it makes it runnable
+    ones = monte_carlo("1d: conv3, cat(conv1 | avgpool3/s1)", samples=2, init="ones")
+    np.testing.assert_allclose(ones.mean, np.convolve(ONES3, _centred(DELTA, POOL3)))
+    assert check("1d: conv3, cat(conv1 | avgpool3/s1), conv1", samples=600).verdict == "agree"
+    assert main(["check", "1d: cat(conv1 | conv3)", "--samples", "10"]) == 2
+    assert "output is a concatenation" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "arch, message",
+    [
+        (
+            "1d: add(cat(conv1 | id) | conv3), conv1",
+            "layers[0]: an add join cannot sum branch 0 (4 channels) and branch 1 (2 channels)",
+        ),
+        (
+            "1d: cat(conv1 | id), res(conv3)",
+            "layers[1]: a residual block cannot add its input (4 channels) to its body's output "
+            "(2 channels)",
+        ),
+    ],
+)
+def test_adding_different_channel_counts_is_refused(arch, message):
+    with pytest.raises(et.ERFError) as info:
+        monte_carlo(arch, samples=10, channels=2)
+    assert message in str(info.value)
+    # init="ones" runs the concatenation as a sum: the counts agree
+    assert monte_carlo(arch, samples=2, channels=2, init="ones").samples == 2
