@@ -36,11 +36,12 @@ from .architecture import (
     Tanh,
     Upsample,
 )
+from .crosscheck import check
 from .erf import erf
 from .errors import ERFError
 from .finite import border_maps, finite_erf
 from .moments import predicted_moments
-from .montecarlo import check, monte_carlo
+from .montecarlo import monte_carlo
 from .parse import as_network, from_compact, from_dict, to_compact, to_dict
 from .paths import path_lengths
 from .receptive_field import ReceptiveField, receptive_field

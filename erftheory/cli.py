@@ -416,8 +416,8 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_check(args) -> int:
+    from .crosscheck import check
     from .empirical import load_map
-    from .montecarlo import check
 
     array = load_map(args.input_array) if args.input_array else None
     vmap = load_map(args.variance_map) if args.variance_map else None

@@ -197,7 +197,7 @@ def plot_validation(result, ax=None, display: str = "sum"):
 
 
 def plot_check(result, ax=None, display: str = "sum"):
-    """The Monte-Carlo estimate of a :class:`~erftheory.montecarlo.Check` against the theory.
+    """The Monte-Carlo estimate of a :class:`~erftheory.crosscheck.Check` against the theory.
 
     See :func:`plot_comparison`.
 

@@ -184,7 +184,7 @@ import matplotlib
 from matplotlib.figure import Figure
 import erftheory as et
 from erftheory import autograd as ag
-from erftheory.montecarlo import check, monte_carlo
+from erftheory import check, monte_carlo
 """,
     ),
     (

@@ -15,8 +15,9 @@ import pytest
 from scipy.stats import norm
 
 from erftheory.cli import main
+from erftheory.crosscheck import check
 from erftheory.errors import ERFError
-from erftheory.montecarlo import check, monte_carlo
+from erftheory.montecarlo import monte_carlo
 
 # a small nonlinear residual network whose 50-sample standard errors are rough enough for
 # one pixel to sit far outside them, while its normalised L1 is well within the noise

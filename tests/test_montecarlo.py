@@ -9,7 +9,8 @@ import pytest
 
 import erftheory as et
 from erftheory.cli import main
-from erftheory.montecarlo import check, monte_carlo, with_activation
+from erftheory.crosscheck import check
+from erftheory.montecarlo import monte_carlo, with_activation
 
 LINEAR = [
     "1d: conv3*4",
