@@ -25,7 +25,8 @@ kernels squared pointwise after composing, and ``c_t`` its scalars. A residual b
 ``y = x + F(x)`` whose body holds a random layer splits every group in two (identity or body);
 ``n`` identical blocks give ``C(n, j)`` groups through ``j`` bodies. Concatenated branches
 feed the next conv through independent weights per channel group, so in random mode they are
-kept apart like paths through different random layers. A random path whose mean is not zero
+kept apart like paths through different random layers, unless that conv has explicit weights
+(the same for every channel: a sum, as for added branches). A random path whose mean is not zero
 (a max pool routes with mean ``1/K``; a residual block inside a branch keeps its identity)
 correlates with the other paths of non-zero mean, and its second moment is not its mean
 squared: joined with one, it is refused by name. A single path without random layers keeps
@@ -156,6 +157,7 @@ def _too_many_groups():
 class _Linearizer:
     def __init__(self, dims: int, mode: str, exact: bool, variance=None):
         self.dims, self.mode, self.exact = dims, mode, exact
+        self.no_fixed, self.reader = False, None  # reader: see _reader
         if variance is None or callable(variance):
             self.variance = variance
         else:
@@ -227,7 +229,10 @@ class _Linearizer:
 
     def layers(self, layers, jump) -> tuple[list[Term], tuple[int, ...]]:
         terms = [Term(self.one, (), ())]
-        for layer in layers:
+        outer = self.reader  # what reads the end of this sequence (restored below)
+        for i, layer in enumerate(layers):
+            # a repeated layer is read by its next copy first
+            self.reader = _reader(layers[i + 1 :], outer) if layer.repeat == 1 else None
             step, after = self.layer(layer, jump)
             if layer.repeat > 1 and after == jump and len(step) == 1 and not step[0].shift:
                 # n copies at the same scale: one group whose factors are raised to the power n
@@ -241,6 +246,7 @@ class _Linearizer:
             for _ in range(layer.repeat - 1):
                 step, jump = self.layer(layer, jump)
                 terms = _times(terms, step)
+        self.reader = outer
         return terms, jump
 
     def layer(self, layer, jump):
@@ -272,9 +278,17 @@ class _Linearizer:
         out_jump = tuple(j * u for j, u in zip(jump, union.jump))
         random = [_has_random(path, self.mode) for path in paths]
         concat = getattr(layer, "join", "add") == "concat"
-        if self.mode == "random" and concat:
+        if self.mode == "random" and concat and self.reader == "gated":
+            raise ERFError(
+                "weights='random': a concatenation is read by a conv with explicit weights "
+                "after a ReLU, dropout or max pool: each channel group passes its own random "
+                "mask, so the groups neither add nor stay apart, which is not modelled "
+                "(weights='ones' is exact; `erftheory check` measures the random case)"
+            )
+        if self.mode == "random" and concat and self.reader != "fixed":
             # concatenated branches feed different input channels of the next conv, whose
-            # weights are independent: their paths never correlate, whatever they hold
+            # weights are independent: their paths never correlate, whatever they hold (a
+            # conv with explicit weights reads every channel with them: a sum, as in add)
             return self._apart(paths, states, union, jump), out_jump
         meaned = [not _zero_mean(p) for p in paths]
         mixed = [m and r for m, r in zip(meaned, random)]
@@ -348,7 +362,7 @@ class _Linearizer:
         from .erf import _evaluate  # the one place that turns terms into an array
 
         inner = _Linearizer(self.dims, mode, self.exact, self.variance)
-        inner.no_fixed = self.no_fixed
+        inner.no_fixed, inner.reader = self.no_fixed, self.reader
         kernel = np.zeros(union.size, dtype=object if self.exact else float)
         pattern = np.zeros(union.size, dtype=bool)
         evaluated = []
@@ -420,6 +434,24 @@ def _zero_mean(layers) -> bool:
     return False  # a residual keeps its identity; pools, gates and fixed kernels have a mean
 
 
+def _reader(rest, outer: str | None) -> str | None:
+    """The first layer after a point that mixes channels: a ``"random"`` or ``"fixed"`` conv.
+
+    Average pools, normalisations and identities act alike on every channel and are looked
+    through; a gate or max pool acts per channel with a random mask, so a fixed conv after
+    one is ``"gated"``. None where a join or block comes first (not looked into) or nothing
+    does (the output).
+    """
+    gated = False
+    for x in rest:
+        if isinstance(x, Conv):
+            return "random" if x.weights is None else ("gated" if gated else "fixed")
+        if isinstance(x, (Branches, Block)):
+            return None
+        gated = gated or isinstance(x, (ReLU, Dropout, MaxPool))
+    return "gated" if gated and outer == "fixed" else outer
+
+
 def _refuse_concat_in_sum(layer, paths) -> None:
     """Random mode: paths summed into one fixed kernel must not hold a concatenation.
 
@@ -472,6 +504,6 @@ def linearize(net, mode: str = "ones", exact: bool = False, variance=None) -> li
 def _linearize(layers: tuple, dims: int, mode: str = "ones", exact=False, variance=None) -> list:
     """:func:`linearize` of already-resolved layers (no network to build or validate)."""
     lin = _Linearizer(dims, mode, exact, variance)
-    lin.no_fixed = not _has_fixed(layers)
+    lin.no_fixed, lin.reader = not _has_fixed(layers), None
     terms, _ = lin.layers(layers, (1,) * dims)
     return terms

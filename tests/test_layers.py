@@ -173,3 +173,35 @@ def test_random_sum_of_a_fixed_concatenation_is_refused(spec):
     assert et.erf(spec).values.sum() > 0  # weights='ones' sums over the channels
     with pytest.raises(et.ERFError, match="adds a concatenation"):
         et.erf(spec, weights="random")
+
+
+def _conv(a, b):
+    return [
+        sum(a[i] * b[k - i] for i in range(len(a)) if 0 <= k - i < len(b))
+        for k in range(len(a) + len(b) - 1)
+    ]
+
+
+def test_random_concat_read_by_explicit_weights_is_a_sum():
+    # conv3/w[1,2,1] reads every channel of cat(avgpool3 | id) with the same weights: the
+    # branches add, g = w * (A + delta), deterministic; a random conv3 after it squares that
+    third = Fraction(1, 3)
+    summed = _conv([1, 2, 1], [third, third + 1, third])
+    squared = [v * v for v in summed]
+    got = et.erf("1d: cat(avgpool3/s1/p1 | id), conv3/w[1,2,1]", weights="random").values
+    assert np.allclose(got, [float(x) for x in squared], rtol=1e-14, atol=0)
+    got = et.erf("1d: cat(avgpool3/s1/p1 | id), conv3/w[1,2,1], conv3", weights="random").values
+    expected = _conv([1, 1, 1], squared)
+    assert np.allclose(got, [float(x) for x in expected], rtol=1e-14, atol=0)
+    # an average pool between them acts alike on every channel: still a sum
+    pooled = et.erf("1d: cat(avgpool3/s1/p1 | id), avgpool1, conv3/w[1,2,1]", weights="random")
+    assert np.allclose(pooled.values, [float(x) for x in squared], rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("gate", ["relu", "dropout0.5", "maxpool3/s1/p1"])
+def test_random_concat_read_by_explicit_weights_after_a_gate_is_refused(gate):
+    # each channel group passes its own random mask: neither a sum nor apart
+    spec = f"1d: cat(avgpool3/s1/p1 | id), {gate}, conv3/w[1,2,1], conv3"
+    with pytest.raises(et.ERFError, match="its own random"):
+        et.erf(spec, weights="random")
+    assert et.erf(spec).values.sum() > 0  # the expectation (weights='ones') is exact

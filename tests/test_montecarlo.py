@@ -237,6 +237,18 @@ CONCAT_CASES = {
         np.convolve(ONES3, _centred(DELTA, ONES3, POOL3**2)),
         {"E[g]^2 of ones weights": np.convolve(ONES3, _centred(DELTA, ONES3, POOL3)) ** 2},
     ),
+    # read by explicit weights, the same for every channel: the groups add before the
+    # random conv (keeping them apart would add their squares instead)
+    "1d: cat(avgpool3/s1/p1 | id), conv3/w[1,-1,1], conv3": (
+        np.convolve(ONES3, np.convolve([1.0, -1.0, 1.0], _centred(POOL3, DELTA)) ** 2),
+        {
+            "groups apart": np.convolve(
+                ONES3,
+                np.convolve([1.0, -1.0, 1.0], POOL3) ** 2
+                + np.convolve([1.0, -1.0, 1.0], DELTA) ** 2,
+            )
+        },
+    ),
     # a concatenation repeated doubles its channels: 4 groups, pool*pool, pool, pool, id
     "1d: cat(avgpool5/s1/p2 | id)*2, conv1": (
         _centred(np.convolve(POOL5, POOL5) ** 2, POOL5**2, POOL5**2, DELTA**2),
