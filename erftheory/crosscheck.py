@@ -10,11 +10,11 @@ or an approximate theory, whose distance is reported, not hidden).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .architecture import MaxPool, Network, ReLU, Smooth
+from .architecture import Block, Branches, Conv, MaxPool, Network, ReLU, Smooth
 from .errors import ERFError
 from .montecarlo import (
     _STATISTICS,
@@ -41,8 +41,11 @@ class Check:
     standard deviations (empirical / theory), NaN (``None`` in JSON) where the theory's map
     has no spread. ``verdict`` is ``"agree"`` (L1 within 3 noise levels and, from 500
     samples, no |z| beyond the Bonferroni 0.1% level plus 1), ``"disagree"`` (a linear
-    network outside them: a failed check) or ``"gap"`` (a nonlinear network, or E|g| against
-    the Gaussian-g theory: the gap is reported, not hidden). ``basis`` says which tests the
+    network outside them: a failed check), ``"gap"`` (a nonlinear network, or E|g| against
+    the Gaussian-g theory: the gap is reported, not hidden) or ``"unmodelled"`` (the analytic
+    ERF refuses the network, say a random-weight case it does not model: ``predicted``,
+    ``z`` and ``l1`` are NaN, the estimate stands alone and a note gives the reason).
+    ``basis`` says which tests the
     verdict rests on and ``z_tested`` whether the z-scores were among them (below 500
     samples they are not); ``notes`` explain undefined values and untested large z-scores.
     ``seed`` is the seed of the random generator.
@@ -68,6 +71,7 @@ class Check:
     def to_dict(self) -> dict:
         """A JSON-ready summary of the comparison (undefined values are ``None``)."""
         finite = self.z[np.isfinite(self.z)]
+        compared = None if self.verdict == "unmodelled" else 0.0  # no z-scores: no theory
         return {
             "statistic": self.statistic,
             "theory": self.theory,
@@ -77,8 +81,8 @@ class Check:
             "noise_l1": _finite_or_none(self.noise_l1),
             "gap": _finite_or_none(max(self.l1 - self.noise_l1, 0.0)),
             "std_ratio": [_finite_or_none(v) for v in self.std_ratio],
-            "max_abs_z": float(np.max(np.abs(finite))) if finite.size else 0.0,
-            "mean_z2": float(np.mean(finite**2)) if finite.size else 0.0,
+            "max_abs_z": float(np.max(np.abs(finite))) if finite.size else compared,
+            "mean_z2": float(np.mean(finite**2)) if finite.size else compared,
             "z_tested": self.z_tested,
             "linear": self.linear,
             "verdict": self.verdict,
@@ -100,13 +104,21 @@ class Check:
                 if all(v is None for v in ratio)
                 else " x ".join(_text(v) for v in self.std_ratio)
             ),
-            f"  max |z|           {d['max_abs_z']:.3g}   mean z^2 {d['mean_z2']:.3g}"
+            (
+                "  max |z|           undefined"
+                if d["max_abs_z"] is None
+                else f"  max |z|           {d['max_abs_z']:.3g}   mean z^2 {d['mean_z2']:.3g}"
+            )
             + ("" if self.z_tested else "   (not tested)"),
             f"  verdict           {self.verdict}"
             + (
                 ""
-                if self.verdict != "gap"
-                else " (nonlinear network or approximate theory: the gap is reported)"
+                if self.verdict not in ("gap", "unmodelled")
+                else (
+                    " (nonlinear network or approximate theory: the gap is reported)"
+                    if self.verdict == "gap"
+                    else " (no analytic theory to compare with: the estimate alone)"
+                )
             ),
             f"  based on          {self.basis}",
         ]
@@ -226,23 +238,29 @@ def check(
         else " of the linear network (no closed form for tanh, sigmoid, GELU, SiLU)"
     )
     random = init != "ones"
-    if statistic == "mean":
-        predicted = np.zeros(mc.mean.shape) if random else erf(reference).values
-        theory = ("E[g] = 0 (zero-mean weights)" if random else "E[g], ones weights") + label
-    elif random:
-        sampler = _Sampler(init, channels, None, variance_map)
-        unrolled, gain = _variance_kernels(sampler, reference)
-        var = erf(unrolled, weights="random", normalize="sum", variance=gain).values
-        predicted = var if statistic == "sq" else np.sqrt(var)
-        theory = (
-            "E[g^2], random weights" if statistic == "sq" else "sqrt(E[g^2]), random weights"
-        ) + label
-    else:
-        g = erf(reference).values
-        predicted = g * g if statistic == "sq" else np.abs(g)
-        theory = ("E[g]^2" if statistic == "sq" else "|E[g]|") + ", ones weights" + label
+    try:
+        if statistic == "mean":
+            # E[g]: the paths without a random conv (each random one has mean zero)
+            predicted = erf(_without_random_convs(reference) if random else reference).values
+            theory = "E[g], ones weights" + label
+            if random and not predicted.any():
+                theory = "E[g] = 0 (zero-mean weights)" + label
+        elif random:
+            sampler = _Sampler(init, channels, None, variance_map)
+            unrolled, gain = _variance_kernels(sampler, reference)
+            var = erf(unrolled, weights="random", normalize="sum", variance=gain).values
+            predicted = var if statistic == "sq" else np.sqrt(var)
+            theory = (
+                "E[g^2], random weights" if statistic == "sq" else "sqrt(E[g^2]), random weights"
+            ) + label
+        else:
+            g = erf(reference).values
+            predicted = g * g if statistic == "sq" else np.abs(g)
+            theory = ("E[g]^2" if statistic == "sq" else "|E[g]|") + ", ones weights" + label
+    except ERFError as err:  # the theory does not model this network: the measurement stands
+        return _unmodelled(mc, statistic, str(err), linear)
     empirical, se = getattr(mc, statistic), getattr(mc, f"{statistic}_se")
-    if statistic == "mean" and random:
+    if statistic == "mean" and random and not predicted.any():
         return _zero_mean_check(mc, theory, linear)
     total = float(empirical.sum())
     if total == 0:
@@ -356,19 +374,67 @@ def _layers(net):
     return list(_all_layers(net.layers))
 
 
+def _without_random_convs(net: Network) -> Network:
+    """``net`` with every random conv's weights zero: the paths that keep a mean."""
+
+    def zeroed(layer):
+        if isinstance(layer, Conv) and layer.weights is None:
+            return replace(layer, weights=np.zeros(layer.kernel).tolist())
+        if isinstance(layer, Branches):
+            return replace(layer, branches=tuple(tuple(map(zeroed, b)) for b in layer.branches))
+        if isinstance(layer, Block):
+            return replace(layer, layers=tuple(map(zeroed, layer.layers)))
+        return layer
+
+    return replace(net, layers=tuple(map(zeroed, net.layers)))
+
+
+def _unmodelled(mc: MonteCarlo, statistic: str, reason: str, linear: bool) -> Check:
+    """The estimate alone, where the analytic theory refuses the network (``reason``)."""
+    empirical, se = getattr(mc, statistic), getattr(mc, f"{statistic}_se")
+    total = float(np.abs(empirical).sum())
+    noise = float(math.sqrt(2 / math.pi) * se.sum() / total) if total else math.nan
+    nan = np.full(empirical.shape, math.nan)
+    return Check(
+        statistic,
+        "no analytic theory (not modelled)",
+        empirical,
+        se,
+        nan,
+        nan,
+        math.nan,
+        noise,
+        (math.nan,) * empirical.ndim,
+        linear,
+        "unmodelled",
+        mc.samples,
+        seed=mc.seed,
+        basis="nothing: the analytic ERF does not model this network; the estimate stands alone",
+        z_tested=False,
+        notes=(f"the theory refused: {reason}",),
+    )
+
+
 def _zero_mean_check(mc: MonteCarlo, theory: str, linear: bool) -> Check:
     """E[g] = 0 for zero-mean weights: the z-scores must look like standard normal noise."""
     se = mc.mean_se
+    noisy = se > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(se > 0, mc.mean / se, 0.0)
-    npix = z.size
-    mean_z2 = float(np.mean(z**2))
+        z = np.where(noisy, mc.mean / se, np.where(mc.mean == 0, 0.0, np.inf))
+    npix = max(int(noisy.sum()), 1)
+    mean_z2 = float(np.mean(z[noisy] ** 2)) if noisy.any() else 0.0
     limit = 1 + 5 * math.sqrt(2 / npix) + 5 / math.sqrt(mc.samples)
     tested = mc.samples >= _Z_TEST_SAMPLES  # z is Student-t: E[z^2] is infinite below 3 dof
-    within = mean_z2 <= limit or not tested
+    # a pixel without spread has a deterministic gradient: zero, or the theory fails
+    within = (mean_z2 <= limit or not tested) and not np.isinf(z).any()
     verdict = "agree" if within else ("disagree" if linear else "gap")
     basis = f"mean z^2 of the estimate against 0 within {limit:.3g} (standard normal noise)"
     notes = ["L1 and std ratio undefined: the predicted E[g] = 0 has no shape to compare"]
+    if np.isinf(z).any():
+        notes.append(
+            f"{int(np.isinf(z).sum())} pixel(s) have a deterministic non-zero gradient (no "
+            "spread over the samples): E[g] is not zero there"
+        )
     if not tested:
         basis = f"nothing: the z test of E[g] = 0 needs {_Z_TEST_SAMPLES} samples"
         notes.append(

@@ -209,6 +209,9 @@ def plot_check(result, ax=None, display: str = "sum"):
     'measured vs theory (sum 1)'
 
     """
+    if result.verdict == "unmodelled":  # no theory to draw: the estimate alone
+        title = f"Monte-Carlo {result.statistic}, {result.samples} samples (no analytic theory)"
+        return plot_map(result.empirical, title, ax)
     theory = f"{result.theory} ({result.samples} samples)"
     return plot_comparison(result.empirical, result.predicted, theory, ax, display)
 

@@ -386,3 +386,48 @@ def test_adding_different_channel_counts_is_refused(arch, message):
     assert message in str(info.value)
     # init="ones" runs the concatenation as a sum: the counts agree
     assert monte_carlo(arch, samples=2, channels=2, init="ones").samples == 2
+
+
+def test_mean_gradient_keeps_the_paths_without_a_random_conv():
+    # add(conv3 | avgpool3): the random conv's path has mean 0, the pool's keeps its kernel,
+    # so E[g] = [1/3, 1/3, 1/3], not 0 (a zero theory is far outside the noise here)
+    c = check("1d: add(conv3 | avgpool3/s1/p1)", samples=3000, seed=4, statistic="mean")
+    assert c.theory.startswith("E[g], ones weights") and c.verdict == "agree", str(c)
+    np.testing.assert_allclose(c.predicted / c.predicted.sum(), np.full(3, 1 / 3), rtol=1e-12)
+    assert np.abs(c.empirical / c.standard_error).min() > 10  # zero: rejected at every pixel
+    # no random conv at all: the gradient is the fixed network's, the same every sample
+    fixed = check("1d: avgpool3, conv3/w[1,2,1]", samples=600, statistic="mean")
+    assert fixed.verdict == "agree" and not fixed.standard_error.any()
+    # the stride-3 pool spreads each tap of w over 3 pixels: kron(w, pool)
+    np.testing.assert_allclose(fixed.empirical, np.kron([1.0, 2.0, 1.0], POOL3), rtol=1e-12)
+
+
+def test_a_deterministic_non_zero_pixel_fails_the_zero_mean_check():
+    from erftheory.crosscheck import _zero_mean_check
+    from erftheory.montecarlo import MonteCarlo
+
+    mean = np.array([0.0, 0.5, 0.0])
+    zeros = np.zeros(3)
+    net = et.as_network("1d: conv3")
+    mc = MonteCarlo(mean, zeros, zeros, zeros, zeros, zeros, 600, 0, net)
+    c = _zero_mean_check(mc, "E[g] = 0", linear=True)
+    assert c.verdict == "disagree" and "deterministic non-zero" in " ".join(c.notes)
+    fine = MonteCarlo(zeros, zeros, zeros, zeros, zeros, zeros, 600, 0, net)
+    assert _zero_mean_check(fine, "E[g] = 0", linear=True).verdict == "agree"
+
+
+def test_a_network_the_theory_refuses_is_still_measured(tmp_path, capsys):
+    # a max pool path with a mean beside a residual: the random theory refuses it by name,
+    # so the check reports the estimate alone instead of failing
+    arch = "1d: add(maxpool3/s1/p1, res(conv3) | id), conv3"
+    with pytest.raises(et.ERFError, match="mean is not zero"):
+        et.erf(arch, weights="random")
+    c = check(arch, samples=200, seed=1)
+    assert c.verdict == "unmodelled" and "mean is not zero" in c.notes[0]
+    assert np.isnan(c.predicted).all() and np.isnan(c.l1) and c.empirical.sum() > 0
+    assert "no analytic theory" in str(c)
+    png = tmp_path / "c.png"
+    assert main(["check", arch, "--samples", "100", "--json", "--plot", str(png)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "unmodelled" and data["l1"] is None and data["max_abs_z"] is None
+    assert png.stat().st_size > 1000
