@@ -21,6 +21,7 @@ from .montecarlo import (
     _Z_TEST_SAMPLES,
     MonteCarlo,
     _channels,
+    _groups,
     _Sampler,
     _unrolled,
     monte_carlo,
@@ -138,7 +139,8 @@ def _variance_kernels(sampler: _Sampler, net: Network):
     body (for plain stacks it is a global factor and cancels). After a concatenation the conv
     reads ``channels`` channels per branch, each group through its own weights: the analytic
     model adds the branches with unit weight, so the gain per group is ``C Var(w)``, with
-    ``Var(w)`` the variance at the conv's own fan-in (Xavier and He scale it).
+    ``Var(w)`` the variance at the conv's own fan-in (Xavier and He scale it). A grouped conv
+    reads ``C / groups`` channels per output: its gain is ``C / groups Var(w)``.
 
     Returns
     -------
@@ -153,7 +155,12 @@ def _variance_kernels(sampler: _Sampler, net: Network):
         fan_ins = {}
         _channels(net.layers, sampler.channels, sampler.channels, True, fan_ins)
     fan = {key: max(counts) for key, counts in fan_ins.items()}
-    return net, lambda layer: sampler.channels * sampler.variance(layer, fan[id(layer)])
+
+    def gain(layer):  # a grouped conv reads channels / groups of them, at that fan-in
+        g = _groups(layer, fan[id(layer)], sampler.channels)
+        return sampler.channels // g * sampler.variance(layer, fan[id(layer)] // g)
+
+    return net, gain
 
 
 def _finite_or_none(value: float) -> float | None:

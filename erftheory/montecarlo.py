@@ -14,8 +14,10 @@ feeding an all-ones conv computes. Added branches and residual blocks need equal
 counts, as in a real framework. The output unit is channel 0 of the unit whose field starts
 at the input's first pixel (top-level layers run unpadded, residual bodies and branches with
 their own padding, so no padding ever reaches the unit's cone); with random weights a network
-ending in a concatenation is refused (its channel 0 would belong to one branch only).
-Statistics are summed over input channels.
+ending in a concatenation is refused (its channel 0 would belong to one branch only). A
+grouped conv runs grouped (block-diagonal weights); one with more groups than ``channels``,
+a depthwise conv of the wider real network, runs depthwise. Statistics are summed over input
+channels.
 """
 
 from __future__ import annotations
@@ -153,18 +155,63 @@ class _Sampler:
         return out
 
     def __call__(self, layer: Conv, batch: int, fan_in: int | None = None) -> np.ndarray:
-        """``batch`` draws of the weights of ``layer`` reading ``fan_in`` channels."""
+        """``batch`` draws of the weights of ``layer`` reading ``fan_in`` channels.
+
+        A grouped conv (:func:`_groups`) gets block-diagonal weights: each output channel
+        reads the input channels of its group only, at that fan-in.
+        """
         c, k = self.channels, layer.kernel
-        shape = (batch, c, c if fan_in is None else fan_in, *k)
+        c_in = c if fan_in is None else fan_in
+        g = _groups(layer, c_in, c)
+        shape = (batch, c, c_in // g, *k)
         if layer.weights is not None:  # a fixed kernel, the same for every channel pair
-            return np.broadcast_to(layer.weight_array, shape)
-        if self.init == "ones":
-            return np.ones(shape)
-        if self.init == "uniform":  # unit variance, scaled below like the normal draws
+            w = np.broadcast_to(layer.weight_array, shape)
+        elif self.init == "ones":
+            w = np.ones(shape)
+        elif self.init == "uniform":  # unit variance, scaled below like the normal draws
             w = self.rng.uniform(-math.sqrt(3), math.sqrt(3), size=shape)
         else:
             w = self.rng.normal(0.0, 1.0, size=shape)
-        return w * np.sqrt(self.variance(layer, fan_in))
+        if layer.weights is None and self.init != "ones":
+            w = w * np.sqrt(self.variance(layer, c_in // g))
+        if g == 1:
+            return w
+        full = np.zeros((batch, c, c_in, *k))
+        out, read = c // g, c_in // g
+        for j in range(g):
+            rows = slice(j * out, (j + 1) * out)
+            full[:, rows, j * read : (j + 1) * read] = w[:, rows]
+        return full
+
+
+def _groups(layer: Conv, c_in: int, channels: int) -> int:
+    """The groups a conv runs with on ``channels`` channels (the Monte-Carlo network's width).
+
+    Its own count where that divides the channels; one group per channel (depthwise) where
+    the count is a multiple of them, as a depthwise conv of a wider network is.
+
+    Raises
+    ------
+    ERFError
+        A count that is neither, or a grouped conv reading a concatenation (each group would
+        read some of its branches only, which the analytic ERF does not model).
+    """
+    g = layer.groups
+    if g == 1:
+        return 1
+    if c_in != channels:
+        raise ERFError(
+            f"a grouped conv (groups={g}) reads a concatenation of {c_in} channels: each group "
+            "would read some of its branches only, which the analytic ERF does not model"
+        )
+    if channels % g == 0:
+        return g
+    if g % channels == 0:
+        return channels  # depthwise, as the wider network's conv is
+    raise ERFError(
+        f"a conv with groups={g} cannot run on channels={channels}: use channels that are a "
+        f"multiple of {g} or divide it (channels=1 runs every grouped conv depthwise)"
+    )
 
 
 def _channels(layers, c: int, channels: int, concat: bool, fan_ins=None, where="layers") -> int:

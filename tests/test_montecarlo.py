@@ -431,3 +431,32 @@ def test_a_network_the_theory_refuses_is_still_measured(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"] == "unmodelled" and data["l1"] is None and data["max_abs_z"] is None
     assert png.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("arch", "channels", "per_output"),
+    [
+        ("1d: res(conv3/g4)", 4, 1),  # depthwise: each output channel reads its own
+        ("1d: res(conv3/g2)", 4, 2),  # two groups of two
+        ("1d: res(conv3/g32)", 4, 1),  # a depthwise conv of a 32-channel network
+        ("1d: res(conv3)", 4, 4),  # dense
+    ],
+)
+def test_grouped_convs_run_grouped(arch, channels, per_output):
+    # res(conv3) with unit-variance weights: g = delta + w over the channels an output reads,
+    # so E[g^2] summed over input channels is delta + (C / groups) * [1, 1, 1]
+    expected = _centred(DELTA) + per_output * ONES3
+    c = check(arch, samples=4000, seed=2, channels=channels)
+    np.testing.assert_allclose(c.predicted / c.predicted.sum(), _normalised(expected), rtol=1e-12)
+    assert c.verdict == "agree", str(c)
+    dense = _normalised(_centred(DELTA) + channels * ONES3)
+    if per_output != channels:  # running it dense would be far outside the noise
+        p = c.empirical / c.empirical.sum()
+        assert np.abs(p - dense).sum() > 5 * c.noise_l1
+
+
+def test_grouped_convs_the_network_cannot_run_are_refused():
+    with pytest.raises(et.ERFError, match="groups=3 cannot run on channels=4"):
+        monte_carlo("1d: res(conv3/g3)", samples=10, channels=4)
+    with pytest.raises(et.ERFError, match="reads a concatenation"):
+        monte_carlo("1d: cat(id | id), conv3/g2", samples=10, channels=2)
