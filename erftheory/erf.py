@@ -164,7 +164,7 @@ def _squared_fraction(comp, fixed, square) -> float:
     squaring's own, spreads through the random part to at most that over ``sum F^2`` of
     the result's L1 norm. A trivial fixed part (one entry) adds nothing.
     """
-    if fixed.values.size == 1:
+    if fixed.values.size == 1 or not square.any():  # (all zero: a zero map, no tails)
         return comp.tiny_fraction
     f = np.abs(fixed.values)
     extra = 2 * float(f.max()) * float(f.sum()) * fixed.tiny_fraction + _TINY
@@ -200,8 +200,9 @@ def erf(
     normalize : {None, "sum", "peak"}
         Divide by the total or by the largest absolute value; needed for deep networks whose
         raw values overflow float64 (about 3^646 for 3-tap layers). The total is the product
-        of the kernels' sums, exact even where signed entries nearly cancel; a total of
-        exactly zero is refused.
+        of the kernels' sums, exact even where signed entries nearly cancel; the map then
+        sums to 1 (a negative total flips its signs); a total of exactly zero is refused, and
+        one so small that the quotients leave float64 too (``exact=True`` keeps them).
     exact : bool
         Compute in Python integers / fractions (``exact_values``); for teaching sizes.
         Weights count as typed in every mode (``0.1`` is 1/10; float bounds include the
@@ -319,6 +320,7 @@ def erf(
     peak = max(high, -low)
     log2 = math.log10(2)
     log10_mass = math.log10(abs(total)) + exponent * log2 if total else -math.inf
+    negative = False  # normalised to sum: whether the sum is negative (signs then flip)
     if peak == 0:  # the paths cancel exactly (e.g. x + (-x)): nothing to scale
         if normalize is not None:
             raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
@@ -342,7 +344,7 @@ def erf(
         # float 2^exponent itself may be out of range where the values times it are not)
         divisor = 1.0
     elif normalize == "sum":
-        divisor = abs(total)
+        divisor, negative = abs(total), total < 0  # to sum 1: a negative sum flips signs
         if count is not None and vectors is None:  # vectors are summed one by one below
             divisor, extra = accurate_sum(values)
             count = 2 * count + extra + 1  # the values' errors, over their sum's, rounded
@@ -356,8 +358,18 @@ def erf(
             known = _exact_sum(terms, weights, exponent)
         if known == 0:
             raise ERFError(_ZERO_SUM)
+        if normalize == "sum":
+            reach = math.log10(peak) - (_log10(abs(known)) if known else math.log10(divisor))
+            if reach > _FLOAT_MAX_LOG10:
+                raise ERFError(
+                    f"normalised to sum, the ERF's entries would reach 10^{reach:.1f} (its "
+                    "signed entries cancel to a sum that much below its peak), beyond float64; "
+                    "normalize='peak' (--normalize peak), or exact=True (--exact) for the "
+                    "exact values"
+                )
         if known is not None:  # correctly rounded: only u off, however much the terms cancel
             divisor = abs(float(known))
+            negative = known < 0
         off = None if known is None else _U * divisor
         abs_error = _normalised_error(values, normalize, divisor, peak, abs_error, off)
 
@@ -392,6 +404,8 @@ def erf(
         if raw:
             values = scale2(values, exponent)
         underflow = divide_and_count_below(values, divisor, support, floor)  # in place
+        if negative:  # divided by the sum's magnitude; its sign (exactly) makes the sum 1
+            np.negative(values, out=values)
     # entries above the floor: their underflow error is at most u (and u for the floor's)
     rel_error = None if count is None else gamma(count + 2)
     abs_error = rescale(abs_error) if raw or count is not None else abs_error
@@ -483,10 +497,12 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
         flat = list(values.flat)
     log10_mass = _log10(abs(total)) if total else -math.inf
     exact_flat = flat
-    if normalize is None and peak and max(log10_mass, _log10(peak)) > _FLOAT_MAX_LOG10:
-        # raw counts beyond float64: exact_values keeps the integers, values their floats at
-        # peak 1 (and the result says it is peak-normalised), never inf
-        normalize, flat = "peak", [Fraction(v) / peak for v in flat]
+    top = max(abs(v) for v in flat)  # after normalising (a sum that cancels lifts it)
+    beyond = max(log10_mass if normalize is None else -math.inf, _log10(top) if top else 0)
+    if beyond > _FLOAT_MAX_LOG10:
+        # raw counts (or a sum's quotients) beyond float64: exact_values keeps them, values
+        # their floats at peak 1 (and the result says it is peak-normalised), never inf
+        normalize, flat = "peak", [Fraction(v) / top for v in flat]
     floats = np.array([float(v) for v in flat]).reshape(rf.size)
     # rescaled counts are not the counts; otherwise compare every float with its count
     float_exact = exact_flat is flat and all(Fraction(f) == v for f, v in zip(floats.flat, flat))
@@ -562,10 +578,12 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
     peak = float(np.max(np.abs(values)))
     if peak == 0 and normalize is not None:
         raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
-    divisor = (
-        1.0 if normalize is None or peak == 0 else (abs(total) if normalize == "sum" else peak)
-    )
     ops = _adjoint_ops(net.layers)
+    error = gamma(ops + 2) * float(np.abs(values).sum())
+    divisor = 1.0
+    if normalize is not None:  # to sum 1 (a negative sum flips the signs) or to peak 1
+        divisor = total if normalize == "sum" else peak
+        error = _normalised_error(values, normalize, abs(divisor), peak, error)
     values = values / divisor
     return ERFResult(
         values=values,
@@ -576,7 +594,7 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
         log10_mass=math.log10(abs(total)) if total else -math.inf,
         # no relative bound: the adjoint does not rescale on the way, so tails may underflow
         # unseen; the absolute bound takes the normalisation's rounding too
-        abs_error=gamma(ops + 2) * float(np.abs(values).sum()),
+        abs_error=error,
         rel_error=None,
         underflow=int(np.count_nonzero((values != 0) & (np.abs(values) < _TINY))),
         network=net,

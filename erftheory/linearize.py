@@ -66,6 +66,7 @@ __all__ = ["Term", "linearize"]
 # random mode keeps path groups apart; beyond this many products of groups the composition
 # (one per group, over the whole field) is refused before it starts
 _MAX_GROUPS = 4096
+_FLOAT_TINY = float(np.finfo(float).tiny)  # below it floats are subnormal
 _MAX_PRODUCTS = 16 * _MAX_GROUPS  # products of two group lists formed before merging
 
 
@@ -167,8 +168,8 @@ class _Linearizer:
         # erf carries their power of two in the exponent
         self.one = Fraction(1)
 
-    def number(self, x):
-        return Fraction(repr(x)) if self.exact and isinstance(x, float) else Fraction(x)
+    def number(self, x):  # as typed in both modes (coefficients are exact Fractions)
+        return Fraction(repr(x)) if isinstance(x, float) else Fraction(x)
 
     def array(self, values) -> np.ndarray:
         if not self.exact:
@@ -208,8 +209,17 @@ class _Linearizer:
             return Fraction(1), bool(size & (size - 1))
         if layer.weights is None:
             return Fraction(size), False
-        typed = [Fraction(repr(float(w))) for w in layer.weight_array.flat]
-        return sum(typed, Fraction(0)), any(t.denominator & (t.denominator - 1) for t in typed)
+        floats = [float(w) for w in layer.weight_array.flat]
+        typed = [Fraction(repr(w)) for w in floats]
+        inexact = [t != w for t, w in zip(typed, floats)]  # 0.1, and 1e23 (not an integer)
+        tiny = [w for w, off in zip(floats, inexact) if off and abs(w) < _FLOAT_TINY]
+        if tiny:  # a subnormal float is not one rounding from its decimal
+            raise ERFError(
+                f"a weight of {tiny[0]!r} is subnormal in float64, so far from the number "
+                "typed (a few digits at most): scale the layer's weights up (a normalised ERF "
+                "does not change) or use exact=True (--exact)"
+            )
+        return sum(typed, Fraction(0)), any(inexact)
 
     def scalar(self, layer):
         if isinstance(layer, (Identity, BatchNorm, LayerNorm)):
@@ -359,16 +369,18 @@ class _Linearizer:
         branches' absolute values), the branches' underflow errors, and the exact pattern (a
         tail flushed to zero is still in it).
         """
-        from .erf import _evaluate  # the one place that turns terms into an array
+        from .erf import _evaluate, _exact_sum  # the one place that turns terms into an array
 
         inner = _Linearizer(self.dims, mode, self.exact, self.variance)
         inner.no_fixed, inner.reader = self.no_fixed, self.reader
         kernel = np.zeros(union.size, dtype=object if self.exact else float)
         pattern = np.zeros(union.size, dtype=bool)
-        evaluated = []
+        evaluated, sums = [], []
         for path, state in branches:
             terms, _ = inner.layers(path, (1,) * self.dims)
             evaluated.append((state, *_evaluate(terms, self.dims, mode, self.exact, "auto")))
+            sums.append(None if self.exact else _exact_sum(terms, mode, 0))
+        total = None if None in sums else sum(sums, Fraction(0))  # the branches' sums add
         if self.exact:
             for state, values, *_ in evaluated:
                 offset = [a - u for a, u in zip(state.start, union.start)]
@@ -403,6 +415,7 @@ class _Linearizer:
             cancels=cancels,
             l1=l1_terms,
             exponent=top,
+            total=total,
         )
 
 

@@ -447,7 +447,7 @@ def test_signed_maps_normalised_within_their_bound(kernel, depth, normalize, sca
     exact = np.array(
         [Fraction(v) for v in et.erf(spec, exact=True).exact_values.ravel()], dtype=object
     )
-    divisor = abs(sum(exact)) if normalize == "sum" else max(abs(v) for v in exact)
+    divisor = sum(exact) if normalize == "sum" else max(abs(v) for v in exact)  # sum 1
     if divisor == 0:
         with pytest.raises(et.ERFError, match="cannot be normalised"):
             et.erf(spec, normalize=normalize)
@@ -456,12 +456,13 @@ def test_signed_maps_normalised_within_their_bound(kernel, depth, normalize, sca
         r = et.erf(spec, normalize=normalize)
     except et.ERFError as err:  # refused: only where the divisor is lost in the error
         assert "cancel" in str(err) and normalize == "sum"
-        assert divisor <= Fraction(len(exact)) * max(abs(v) for v in exact) * Fraction(1, 2**40)
+        largest = max(abs(v) for v in exact)
+        assert abs(divisor) <= Fraction(len(exact)) * largest * Fraction(1, 2**40)
         return
     for value, truth in zip(r.values.ravel(), exact):
         assert abs(Fraction(float(value)) - truth / divisor) <= Fraction(r.abs_error)
     # honest, not vacuous: cancellation (sum |v| over the divisor) scales it, nothing else
-    spread = float(sum(abs(v) for v in exact) / divisor)
+    spread = float(sum(abs(v) for v in exact) / abs(divisor))
     assert r.abs_error < 1e-12 * spread**2
 
 
@@ -568,3 +569,80 @@ def test_a_sum_that_is_zero_as_typed_is_refused():
     with pytest.raises(et.ERFError, match="cannot be normalised"):
         et.erf(spec, normalize="sum", exact=True)
     assert et.erf(spec, normalize="peak").values.max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "1d: conv1/w[-3], conv3*4",  # every entry negative
+        "1d: conv3/w[1,-2.0001,1]*3",  # signed, sum (-1e-4)^3
+        "2d: conv3/w[[0,-1,0],[-1,3.9999999999,-1],[0,-1,0]]*3, dropout0.9*2",
+    ],
+)
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_a_negative_sum_normalises_to_sum_one(spec, method):
+    # dividing by the (signed) sum, as exact=True does: the map sums to +1, not -1
+    r = et.erf(spec, normalize="sum", method=method)
+    exact = et.erf(spec, normalize="sum", exact=True).exact_values
+    assert sum(Fraction(v) for v in exact.flat) == 1
+    err = max(abs(Fraction(float(v)) - Fraction(t)) for v, t in zip(r.values.flat, exact.flat))
+    assert err <= Fraction(r.abs_error)
+    peak = max(abs(Fraction(t)) for t in exact.flat)
+    assert r.abs_error <= 1e-6 * float(peak)
+
+
+def test_a_sum_too_small_to_normalise_in_float64():
+    # (1 + 4e-16 - 2 + 1)^56 ~ 10^-868 against a peak ~ 10^27: quotients near 10^895
+    spec = "1d: conv3/w[1.0000000000000004,-2.0,1.0]*56"
+    with pytest.raises(et.ERFError, match=r"would reach 10\^89[0-9]"):
+        et.erf(spec, normalize="sum")
+    r = et.erf(spec, normalize="sum", exact=True)  # exact: kept, floats shown at peak 1
+    assert r.normalize == "peak" and np.abs(r.values).max() == 1.0
+    assert sum(Fraction(v) for v in r.exact_values.flat) == 1
+
+
+def _max_error(r, exact) -> Fraction:
+    return max(abs(Fraction(float(v)) - Fraction(t)) for v, t in zip(r.values.flat, exact.flat))
+
+
+@pytest.mark.parametrize(
+    ("spec", "options"),
+    [
+        # 1/(1 - p) of dropout's p as typed (0.9 is 9/10, its float a rounding away)
+        ("1d: dropout0.9*10, conv3", {"weights": "random", "method": "direct"}),
+        ("1d: add(dropout0.999999, conv3 | conv5, conv1/w[1000])", {"weights": "random"}),
+        # 1e23 is an integer as typed, but not as a float64
+        ("1d: conv2/w[1e23, 1]*3", {"method": "direct"}),
+        # joins of fixed branches have an exact sum too (the branches' sums added)
+        ("1d: res(conv3), conv3/w[-1,2.000000000000001,-1]", {"normalize": "sum"}),
+        ("1d: add(conv3|conv1), conv3/w[-1,2.0000000000001,-1]", {"normalize": "sum"}),
+        ("1d: add(conv3|conv1), conv3/w[-1,2.0000000000001,-1]", {"method": "fft"}),
+    ],
+)
+def test_numbers_count_as_typed_within_the_bound(spec, options):
+    exact_options = {k: v for k, v in options.items() if k != "method"}
+    exact = et.erf(spec, exact=True, **exact_options).exact_values
+    r = et.erf(spec, **options)
+    assert _max_error(r, exact) <= Fraction(r.abs_error)
+    if r.rel_error is not None:
+        for v, t in zip(r.values.flat, exact.flat):
+            assert abs(Fraction(float(v)) - Fraction(t)) <= Fraction(r.rel_error) * abs(Fraction(t))
+
+
+def test_subnormal_weights_and_zero_kernels_say_what_they_are():
+    with pytest.raises(et.ERFError, match="subnormal"):
+        et.erf("1d: conv2/w[1e-322,3e-322]", normalize="peak")
+    zero = et.erf("1d: conv3, conv2/w[0,0]", weights="random")
+    assert not zero.values.any()
+    with pytest.raises(et.ERFError, match="identically zero"):
+        et.erf("1d: conv2/w[0,0]", weights="random", normalize="sum")
+
+
+def test_adjoint_sum_is_one_and_bounds_its_divisor():
+    # an upsampling network with a negative sum: to sum 1 like every other path
+    r = et.erf("1d: conv3, up2, conv3/w[-1,-1,-1]", normalize="sum")
+    assert r.values.sum() == pytest.approx(1.0, rel=1e-14) and r.values.min() >= 0
+    # a sum that nearly cancels widens the bound by peak / sum, refused when lost in it
+    near = et.erf("1d: conv3/w[1,-2.001,1], up2, conv3", normalize="sum")
+    raw = et.erf("1d: conv3/w[1,-2.001,1], up2, conv3")
+    assert near.abs_error > raw.abs_error * np.abs(raw.values).max() / abs(raw.values.sum()) ** 2
