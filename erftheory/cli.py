@@ -262,6 +262,14 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser(
         "check",
         help="Monte-Carlo cross-check: run the real network (NumPy autograd) against the theory",
+        description=(
+            "Run the real network over random weights and inputs and compare its E[g^2],\n"
+            "E|g| or E[g] with the analytic ERF. Verdicts:\n"
+            "  agree        within the Monte-Carlo noise\n"
+            "  disagree     a linear network outside it (exit status 1)\n"
+            "  gap          a nonlinear network or approximate theory: the distance is reported\n"
+            "  unmodelled   the analytic ERF refuses the network: the measurement alone, and why"
+        ),
         epilog=_ARCH_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
