@@ -23,6 +23,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from .errors import ERFError
+
 __all__ = [
     "U",
     "TINY",
@@ -56,8 +58,12 @@ def gamma(roundings: float) -> float:
     True
     """
     nu = roundings * U
-    if nu >= 1:
-        raise ValueError(f"{roundings} roundings leave no relative bound (n u >= 1)")
+    if nu >= 1:  # reached by a user's network (joined branches that cancel): said so
+        raise ERFError(
+            f"the float error bound of this ERF is lost: {roundings:.3g} roundings leave no "
+            "relative bound (n u >= 1), its rounding errors may be as large as its values "
+            "(deep signed branches that cancel, then joined); use exact=True (--exact)"
+        )
     return nu / (1 - nu)
 
 

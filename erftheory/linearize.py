@@ -58,6 +58,8 @@ from .architecture import (
     _all_layers,
     _Spatial,
 )
+from .bounds import U as _U
+from .bounds import gamma
 from .compose import Factor
 from .errors import ERFError
 
@@ -364,10 +366,12 @@ class _Linearizer:
         """The sum of the branches' kernels at unit scale, each placed within the union field.
 
         As a factor that says how accurate its float entries are (see
-        :class:`erftheory.compose.Factor`): the worst branch's roundings and one per sum, no
-        relative bound once a branch has a negative entry (its error then scales with the
-        branches' absolute values), the branches' underflow errors, and the exact pattern (a
-        tail flushed to zero is still in it).
+        :class:`erftheory.compose.Factor`): the worst branch's roundings and one per sum,
+        where a branch with an absolute bound only (signed, or from the FFT) counts its L1
+        error (entries times that bound) as roundings of the terms' L1; no relative bound
+        once a branch has a negative entry (its error then scales with the branches'
+        absolute values); the branches' underflow errors; and the exact pattern (a tail
+        flushed to zero is still in it).
         """
         from .erf import _evaluate, _exact_sum  # the one place that turns terms into an array
 
@@ -391,18 +395,26 @@ class _Linearizer:
         # one exponent for the sum (the largest branch's): a branch's raw floats could
         # overflow or flush where the composition does not
         top = max((e for _, v, e, *_ in evaluated if v.any()), default=0)
-        counts, tiny, cancels, l1_terms = [], 0.0, False, 0.0
-        for state, values, exponent, _, _, count, support, fraction in evaluated:
+        counts, tiny, cancels, l1_terms, l1_error = [], 0.0, False, 0.0, 0.0
+        for state, values, exponent, _, error, count, support, fraction in evaluated:
             values = scale2(values, exponent - top)
             cancels = cancels or bool((values < 0).any())
             counts.append(count)
             tiny += fraction
-            l1_terms += float(np.abs(values).sum())
+            l1 = float(np.abs(values).sum())
+            l1_terms += l1
+            # the branch's error in L1: relative (gamma per entry) or, for an absolute bound
+            # per entry (signed, FFT), its size times that
+            scaled = float(scale2(error, exponent - top))
+            l1_error += gamma(count) * l1 if count is not None else values.size * scaled
             offset = [a - u for a, u in zip(state.start, union.start)]
             where = tuple(slice(o, o + n) for o, n in zip(offset, values.shape))
             kernel[where] += values
             pattern[where] |= True if support is None else support
-        count = None if None in counts else max(counts) + len(counts)
+        if None not in counts:
+            count = max(counts) + len(counts)
+        else:  # as roundings of the terms' L1 (compose.Factor's unit), plus one per sum
+            count = math.ceil(l1_error / (_U * l1_terms)) + len(counts) if l1_terms else 0
         l1 = float(np.abs(kernel).sum())
         # scaling a smaller branch to the largest may flush a tail: u tiny 2^9 each, at most
         tiny += len(counts) * 2.0**9 * np.finfo(float).tiny / l1 if l1 else 0.0

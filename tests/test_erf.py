@@ -646,3 +646,36 @@ def test_adjoint_sum_is_one_and_bounds_its_divisor():
     near = et.erf("1d: conv3/w[1,-2.001,1], up2, conv3", normalize="sum")
     raw = et.erf("1d: conv3/w[1,-2.001,1], up2, conv3")
     assert near.abs_error > raw.abs_error * np.abs(raw.values).max() / abs(raw.values.sum()) ** 2
+
+
+@pytest.mark.parametrize(
+    ("spec", "options"),
+    [
+        # a signed branch's absolute error enters the join's kernel (as roundings of its L1)
+        (
+            "1d: cat(conv3, relu | conv5*70, conv3/w[-0.5,1,-0.5]*5), conv2/w[-3,-2]/s2*3",
+            {"method": "direct"},
+        ),
+        (
+            "1d: add(conv1/w[-1]*3 | cat(conv1 | conv3/w[-1,2,-9.99999999999999e-01], "
+            "conv1/w[-0.9]*10)*2, maxpool3/s1/p1), conv1*2, "
+            "cat(dropout0.2, relu | conv3/w[1,-2,1.00001e+00]*5, conv3*64)",
+            {"normalize": "sum", "method": "fft"},
+        ),
+    ],
+)
+def test_joined_signed_branches_carry_their_errors(spec, options):
+    # found by fuzzing against exact=True: the join dropped a signed branch's error (the
+    # measured error was 10^5 times the bound)
+    exact_options = {k: v for k, v in options.items() if k != "method"}
+    exact = et.erf(spec, exact=True, **exact_options).exact_values
+    r = et.erf(spec, **options)
+    assert _max_error(r, exact) <= Fraction(r.abs_error)
+
+
+def test_a_lost_bound_is_refused_by_name():
+    # signed branches that cancel over 64 layers, joined: the rounding errors may exceed the
+    # values, so there is no float answer to stand behind
+    spec = "1d: res(conv3/w[-1.7795,-0.3,0.24]*64, conv3/w[-2.771,1.27,-0.58]*70)*3, relu"
+    with pytest.raises(et.ERFError, match="error bound of this ERF is lost"):
+        et.erf(spec, weights="random", normalize="peak", method="fft")
