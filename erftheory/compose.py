@@ -43,6 +43,7 @@ import scipy.fft
 from .bounds import TINY as _TINY
 from .bounds import U as _U
 from .bounds import gamma, map_fraction, underflow_fraction
+from .errors import ERFError
 from .progress import progress
 
 __all__ = ["Factor", "Composition", "compose", "composed_shape", "gamma"]
@@ -51,6 +52,8 @@ _EPS = np.finfo(float).eps
 # auto picks "direct" for 1-D axes when it costs at most this many multiply-adds
 _DIRECT_FLOPS = 3e7
 _DIRECT_OPS = 4000
+# an explicit method="direct" beyond this many multiply-adds (a minute or more) is refused
+_DIRECT_LIMIT = 2e9
 
 
 @dataclass(frozen=True, eq=False)
@@ -463,6 +466,7 @@ def _compose_axes(factors, split, shape, method):
         chosen = method
         if method == "auto":
             chosen = "direct" if ops <= _DIRECT_OPS and ops * n <= _DIRECT_FLOPS else "fft"
+        _direct_affordable(chosen, ops * n)
         key = (n, chosen, tuple((f.kernel.tobytes(), f.scale, f.power) for f in axis_factors))
         if key not in done:
             if chosen == "direct":
@@ -573,6 +577,7 @@ def compose(
             cheap = ops <= _DIRECT_OPS and ops * math.prod(shape) <= _DIRECT_FLOPS
             chosen = "direct" if cheap else "fft"
         methods = {chosen}
+        _direct_affordable(chosen, ops * math.prod(shape))
         if chosen == "direct":
             values, scale, roundings, tiny = _direct(normalised, shape)
         else:
@@ -639,6 +644,16 @@ def _outer(vectors: list[np.ndarray]) -> np.ndarray:
     for v in vectors[1:]:
         out = np.multiply.outer(out, v)
     return out
+
+
+def _direct_affordable(method: str, flops: float) -> None:
+    """Refuse an explicit direct composition that would run for minutes."""
+    if method == "direct" and flops > _DIRECT_LIMIT:
+        raise ERFError(
+            f"method='direct' would take about {flops:.2g} multiply-adds here (minutes; the "
+            f"limit is {_DIRECT_LIMIT:.0g}): use method='auto' or 'fft' (an absolute error "
+            "bound instead of a relative one)"
+        )
 
 
 def _log2_l1_bound(kernel: np.ndarray) -> int:

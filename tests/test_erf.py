@@ -679,3 +679,11 @@ def test_a_lost_bound_is_refused_by_name():
     spec = "1d: res(conv3/w[-1.7795,-0.3,0.24]*64, conv3/w[-2.771,1.27,-0.58]*70)*3, relu"
     with pytest.raises(et.ERFError, match="error bound of this ERF is lost"):
         et.erf(spec, weights="random", normalize="peak", method="fft")
+
+
+def test_an_explicit_direct_method_that_would_take_minutes_is_refused():
+    # random mode squares a 786k-entry fixed part; direct would convolve it quadratically
+    spec = "1d: add(conv1/w[5]/d2, conv3/p1 | relu)*2, avgpool5/s2/p1*17, conv3/p1, relu*2"
+    with pytest.raises(et.ERFError, match="method='direct' would take about"):
+        et.erf(spec, weights="random", normalize="peak", method="direct")
+    assert et.erf(spec, weights="random", normalize="peak").method == "fft"
