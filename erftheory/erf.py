@@ -358,7 +358,7 @@ def erf(
             known = _exact_sum(terms, weights, exponent)
         if known == 0:
             raise ERFError(_ZERO_SUM)
-        if normalize == "sum":
+        if normalize == "sum" and (known or divisor):  # (a float sum of 0 is refused below)
             reach = math.log10(peak) - (_log10(abs(known)) if known else math.log10(divisor))
             if reach > _FLOAT_MAX_LOG10:
                 raise ERFError(
@@ -431,9 +431,9 @@ def _exact_sum(terms, weights: str, exponent: int) -> Fraction | None:
     """The map's sum in units of ``2**exponent``, exactly, or None where it is not known.
 
     A convolution's sum is the product of its factors' sums (:attr:`Factor.total`, the
-    kernels as given), so it is exact however much the map's signed entries cancel. None
-    for random weights (squares, not products, of sums), a join's kernel, or products past
-    ``_EXACT_SUM_BITS`` bits.
+    kernels as given; a join's is its branches' added), so it is exact however much the
+    map's signed entries cancel. None for random weights (squares, not products, of sums), a
+    kernel whose sum is not known, or products past ``_EXACT_SUM_BITS`` bits.
     """
     if weights != "ones" or exponent != int(exponent):
         return None
