@@ -288,6 +288,10 @@ def erf(
         ops = size * sum(
             f.power * np.count_nonzero(f.kernel) for t in terms for f in t.random + t.fixed
         )
+        for t in terms:  # random mode: the squared fixed part is one kernel of its own size
+            if t.random and t.fixed:
+                spans = [sum(s) for s in zip(*(f.span for f in t.fixed))]
+                ops += size * math.prod(n + 1 for n in spans)
         if ops > _EXACT_MAX_OPS:
             raise ERFError(
                 f"exact arithmetic would take about {ops:.2g} operations on Python numbers "

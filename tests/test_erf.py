@@ -687,3 +687,12 @@ def test_an_explicit_direct_method_that_would_take_minutes_is_refused():
     with pytest.raises(et.ERFError, match="method='direct' would take about"):
         et.erf(spec, weights="random", normalize="peak", method="direct")
     assert et.erf(spec, weights="random", normalize="peak").method == "fft"
+
+
+def test_exact_random_mode_counts_its_squared_fixed_part():
+    # avgpool2*11 is a fixed kernel of 2^11 entries; squared, it is composed with the random
+    # conv as one kernel: 28 s of Fractions before the limit counted it
+    with pytest.raises(et.ERFError, match="exact arithmetic would take about"):
+        et.erf("1d: avgpool2*11, conv3", weights="random", exact=True)
+    small = et.erf("1d: avgpool2*3, conv3", weights="random", exact=True)
+    assert small.float_exact is not None and small.exact_values.sum() > 0
