@@ -31,6 +31,7 @@ __all__ = [
     "gamma",
     "split_coefficient",
     "accurate_sum",
+    "significant_bits",
     "underflow_fraction",
     "map_fraction",
     "min_max_sum",
@@ -121,6 +122,16 @@ def accurate_sum(values: np.ndarray) -> tuple[float, int]:
         extra = math.ceil((flat.size - 1) * (_LONG_EPS / 2) / U)
         return float(np.sum(flat, dtype=np.longdouble)), 1 + extra
     return math.fsum(flat), 1
+
+
+def significant_bits(v: np.ndarray) -> int:
+    """The most significant bits (first to last set bit) of any entry's mantissa."""
+    most = 0
+    for x in v.tolist():
+        n = abs(x.as_integer_ratio()[0])  # an odd numerator, or an integer
+        if n:
+            most = max(most, (n >> ((n & -n).bit_length() - 1)).bit_length())
+    return most
 
 
 def underflow_fraction(events: int, floor: float) -> float:

@@ -12,7 +12,11 @@ and repeated ``power`` times. The composition of factors is their full convoluti
     applied), tails included. Long runs of an integer-valued kernel (all-ones, small integer
     weights, scaled by powers of two) are applied in blocks ``w^b`` that float64 holds
     exactly: a block of ``b`` three-tap layers costs ``2b + 1`` roundings instead of ``3b``
-    and one ``np.convolve`` call instead of ``b``. Gradual underflow adds an absolute error
+    and one ``np.convolve`` call instead of ``b``. In 1-D the longest run of a positive three-tap
+    kernel is instead one O(n) recurrence (:mod:`erftheory.recurrence`: about 4 roundings per
+    entry from the nearer end, twice the blocks' bound, for a fraction of their time); the
+    axes of a separable map keep the blocks where they are affordable, since the map's outer
+    product costs more than either. Gradual underflow adds an absolute error
     below ``u * tiny_fraction * L1`` (see :class:`Composition`); entries above that floor
     keep the relative bound.
 ``"fft"``
@@ -42,9 +46,10 @@ import scipy.fft
 
 from .bounds import TINY as _TINY
 from .bounds import U as _U
-from .bounds import gamma, map_fraction, underflow_fraction
+from .bounds import gamma, map_fraction, significant_bits, underflow_fraction
 from .errors import ERFError
 from .progress import progress
+from .recurrence import power_three_tap
 
 __all__ = ["Factor", "Composition", "compose", "composed_shape", "gamma"]
 
@@ -52,6 +57,10 @@ _EPS = np.finfo(float).eps
 # auto picks "direct" for 1-D axes when it costs at most this many multiply-adds
 _DIRECT_FLOPS = 3e7
 _DIRECT_OPS = 4000
+# 1-D runs of at least this many positive 3-tap layers go to the recurrence (O(n) per run,
+# about this many multiply-adds per entry); shorter ones to exact blocks, as fast there
+_RECURRENCE_POWER = 16
+_RECURRENCE_OPS = 12
 # an explicit method="direct" beyond this many multiply-adds (a minute or more) is refused
 _DIRECT_LIMIT = 2e9
 
@@ -203,20 +212,10 @@ def _rank_one_roundings(kernel: np.ndarray, vectors: list[np.ndarray]) -> int:
     """
     if len(vectors) == 1:
         return 0
-    bits = sum(_significant_bits(v) for v in vectors)
+    bits = sum(significant_bits(v) for v in vectors)
     if bits <= 53 and np.array_equal(_outer(vectors), kernel):
         return 0
     return 6
-
-
-def _significant_bits(v: np.ndarray) -> int:
-    """The most significant bits (first to last set bit) of any entry's mantissa."""
-    most = 0
-    for x in v.tolist():
-        n = abs(x.as_integer_ratio()[0])  # an odd numerator, or an integer
-        if n:
-            most = max(most, (n >> ((n & -n).bit_length() - 1)).bit_length())
-    return most
 
 
 def _exact_block(kernel: np.ndarray, power: int) -> tuple[np.ndarray | None, int, int]:
@@ -296,15 +295,28 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]):
     return out, shift, roundings, underflow_fraction(events, floor)
 
 
-def _direct_1d(factors: list[Factor], n: int):
+def _direct_1d(factors: list[Factor], n: int, recurrence: bool = True):
     """1-D :func:`_direct`, one ``np.convolve`` per layer (or per exact block of layers).
 
     Per entry, the same products and sums as shift-and-add, so the same bound. Kernels come
     with their peak in [1/2, 1) (:func:`_compose_axes`), as blocks do, so a step shrinks the
-    peak by at most 2.
+    peak by at most 2. With ``recurrence``, the longest run of a positive three-tap kernel is
+    composed first, in O(n) (:func:`erftheory.recurrence.power_three_tap`, about twice the
+    blocks' bound), and the other layers are applied to it.
     """
     out, shift, step = np.ones(1), 0, 0
     roundings = events = 0
+    chosen = _recurrence_factor(factors) if recurrence else None
+    power = (
+        None if chosen is None else power_three_tap(factors[chosen].kernel, factors[chosen].power)
+    )
+    if power is not None:  # the longest run of a positive 3-tap kernel: O(n), no cancellation
+        values, shift, roundings = power
+        scale = factors[chosen].scale[0]
+        out = np.zeros((values.size - 1) * scale + 1)
+        out[::scale] = values
+        events = 1  # its last scaling, at peak >= 1/2, may underflow
+        factors = factors[:chosen] + factors[chosen + 1 :]
     for f in factors:
         scale = f.scale[0]
         block, b, t = _exact_block(f.kernel, f.power)
@@ -334,6 +346,34 @@ def _direct_1d(factors: list[Factor], n: int):
                     out, shift = _recentred(out, shift)
     assert out.shape == (n,), (out.shape, n)
     return out, shift, roundings, underflow_fraction(events, 2.0**-12)
+
+
+def _recurrence_factor(factors: list[Factor]) -> int | None:
+    """The factor :func:`power_three_tap` composes in 1-D, or None.
+
+    The longest run of a kernel ``[a, b, c]`` with ``a, c > 0`` and ``b >= 0``, of at least
+    ``_RECURRENCE_POWER`` layers.
+    """
+    runs = [
+        (f.power, i)
+        for i, f in enumerate(factors)
+        if f.kernel.shape == (3,)
+        and f.power >= _RECURRENCE_POWER
+        and f.kernel[0] > 0
+        and f.kernel[2] > 0
+        and f.kernel[1] >= 0
+    ]
+    return max(runs)[1] if runs else None
+
+
+def _direct_ops(factors: list[Factor]) -> int:
+    """Multiply-adds per output entry of the direct method (the recurrence's run: a few)."""
+    one_d = factors and factors[0].kernel.ndim == 1
+    chosen = _recurrence_factor(factors) if one_d else None
+    ops = sum(f.power * np.count_nonzero(f.kernel) for f in factors)
+    if chosen is not None:
+        ops += _RECURRENCE_OPS - factors[chosen].power * 3
+    return ops
 
 
 def _recentred(acc: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
@@ -462,7 +502,11 @@ def _compose_axes(factors, split, shape, method):
             k = math.frexp(float(np.abs(v).max()))[1]
             log2_scale += f.power * k
             axis_factors.append(Factor(np.ldexp(v, -k), (f.scale[axis],), f.power))
-        ops = sum(f.power * np.count_nonzero(f.kernel) for f in axis_factors)
+        # a map's outer product costs more than any of its axes: there exact blocks (half the
+        # recurrence's bound) wherever they are affordable; in 1-D the O(n) recurrence
+        blocks = sum(f.power * np.count_nonzero(f.kernel) for f in axis_factors)
+        recurrence = not (len(shape) > 1 and blocks <= _DIRECT_OPS and blocks * n <= _DIRECT_FLOPS)
+        ops = _direct_ops(axis_factors) if recurrence else blocks
         chosen = method
         if method == "auto":
             chosen = "direct" if ops <= _DIRECT_OPS and ops * n <= _DIRECT_FLOPS else "fft"
@@ -470,7 +514,7 @@ def _compose_axes(factors, split, shape, method):
         key = (n, chosen, tuple((f.kernel.tobytes(), f.scale, f.power) for f in axis_factors))
         if key not in done:
             if chosen == "direct":
-                vector, scale, count, fraction = _direct(axis_factors, (n,))
+                vector, scale, count, fraction = _direct_1d(axis_factors, n, recurrence)
             else:
                 (vector, scale), count, fraction = _fft(axis_factors, (n,)), None, 0.0
             # peak 1 on every axis (an exact power of two), so the outer product of the axes

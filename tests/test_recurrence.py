@@ -1,0 +1,145 @@
+"""The O(n) three-tap power against exact arithmetic, and where the engine uses it.
+
+The exact coefficients come from one big-integer power (Kronecker substitution: evaluate the
+kernel at ``x = 2^B`` with ``B`` wider than any coefficient, raise it to the ``n``-th power,
+read the coefficients off in ``B``-bit digits), a route that shares nothing with the
+recurrence. Every entry at or above float64's normal range must be within the reported
+``gamma(roundings)``; below it, within that plus ``u * tiny`` (the one underflowing scaling).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import erftheory as et
+from erftheory.bounds import TINY, U, gamma
+from erftheory.recurrence import power_three_tap
+
+
+def exact_power(kernel: list[int], n: int) -> list[int]:
+    """Coefficients of ``(a + b x + c x^2)^n`` for non-negative integers, by Kronecker."""
+    bits = n * max(sum(kernel), 2).bit_length() + 2  # above every coefficient
+    packed = sum(w << (bits * m) for m, w in enumerate(kernel)) ** n
+    mask = (1 << bits) - 1
+    return [(packed >> (bits * k)) & mask for k in range(2 * n + 1)]
+
+
+def trinomial(n: int, k: int) -> int:
+    """Coefficient of ``x^k`` in ``(1 + x + x^2)^n``: the multinomial sum over ``j`` squares.
+
+    ``sum_j n! / (j! (k - 2j)! (n - k + j)!)``, each term from the last by an exact ratio.
+    """
+    k = min(k, 2 * n - k)
+    term, total, j = math.comb(n, k), 0, 0
+    while k - 2 * j >= 0:
+        total += term
+        term = term * (k - 2 * j) * (k - 2 * j - 1) // ((j + 1) * (n - k + j + 1))
+        j += 1
+    return total
+
+
+def assert_within_bound(values, exponent, roundings, exact: list[Fraction]) -> None:
+    bound = Fraction(gamma(roundings))
+    scale = Fraction(2) ** exponent
+    assert len(values) == len(exact)
+    for got, true in zip(values.tolist(), exact):
+        true = true / scale  # in the units of ``values``
+        error = abs(Fraction(got) - true)
+        if true == 0:
+            assert got == 0
+        elif true >= TINY:
+            assert error <= bound * true, (float(error / true), float(bound))
+        else:
+            assert error <= bound * true + Fraction(U) * Fraction(TINY)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 40), st.integers(1, 40), st.integers(1, 120))
+def test_integer_kernels_match_exact_powers(a, b, c, n):
+    values, exponent, roundings = power_three_tap(np.array([a, b, c], dtype=float), n)
+    assert 0.5 <= values.max() < 1
+    exact = [Fraction(p) for p in exact_power([a, b, c], n)]
+    assert_within_bound(values, exponent, roundings, exact)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(1e-3, 1.0), min_size=3, max_size=3),
+    st.booleans(),
+    st.integers(1, 60),
+)
+def test_float_kernels_match_exact_rational_powers(kernel, zero_middle, n):
+    # float64 entries are dyadic rationals: scaled to integers, their power is exact
+    if zero_middle:
+        kernel[1] = 0.0
+    ratios = [Fraction(w) for w in kernel]
+    den = max(r.denominator for r in ratios)
+    ints = [int(r * den) for r in ratios]
+    exact = [Fraction(p, den**n) for p in exact_power(ints, n)]
+    values, exponent, roundings = power_three_tap(np.array(kernel), n)
+    assert_within_bound(values, exponent, roundings, exact)
+
+
+@pytest.mark.parametrize("kernel, n", [([1, 1, 1], 1000), ([1, 2, 3], 1000), ([2, 1, 1], 1500)])
+def test_deep_powers_keep_every_tail_entry(kernel, n):
+    # thousands of layers: the tails fall below float64's range and are checked as such
+    values, exponent, roundings = power_three_tap(np.array(kernel, dtype=float), n)
+    assert roundings <= 4 * n + 3  # a few roundings per step, not per layer and tap
+    exact = [Fraction(p) for p in exact_power(kernel, n)]
+    assert_within_bound(values, exponent, roundings, exact)
+
+
+@pytest.mark.parametrize(
+    "kernel, n",
+    [([0.0, 1.0, 1.0], 5), ([1.0, -0.5, 1.0], 5), ([1.0, 1.0, math.inf], 5), ([1, 1, 1], 0)],
+)
+def test_kernels_outside_its_conditions_are_left_to_the_caller(kernel, n):
+    assert power_three_tap(np.array(kernel, dtype=float), n) is None
+
+
+def test_a_lopsided_kernel_is_exact_or_declined():
+    # tails 2^-700 below the centre per layer: the scaled coefficients leave float64
+    kernel = [2.0**-700, 1.0, 2.0**-700]
+    result = power_three_tap(np.array(kernel), 3)
+    if result is not None:
+        exact = [Fraction(p, 2 ** (700 * 6)) for p in exact_power([1, 2**700, 1], 3)]
+        assert_within_bound(*result, exact)
+
+
+def test_deep_1d_stacks_get_relative_bounds_from_the_recurrence():
+    # 10,000 layers: once an FFT with an absolute bound only; now every entry above the floor
+    # within its relative bound, tails included (the normalising sum is exact: 3^n)
+    n = 10_000
+    r = et.erf(f"1d: conv3*{n}", normalize="sum")
+    assert r.method == "direct" and r.rel_error is not None and r.rel_error < 1e-11
+    assert trinomial(3, 2) == 6 and trinomial(3, 5) == 3  # (1 + x + x^2)^3 = 1 3 6 7 6 3 1
+    total = Fraction(3**n)
+    floor = Fraction(r.underflow_floor)
+    checked = 0
+    for k in [*range(n - 3000, n + 3001, 41), 0, 2 * n]:  # the far tails fall below the floor
+        true = trinomial(n, k) / total
+        if true >= floor:
+            assert abs(Fraction(float(r.values[k])) - true) <= Fraction(r.rel_error) * true
+            checked += 1
+        else:
+            assert float(r.values[k]) <= 2 * float(floor)
+    assert checked > 50
+
+
+def test_a_dilated_run_among_other_layers_matches_exact_counts():
+    # the run of conv3/d2 goes to the recurrence (upsampled by 2), the others are applied to it
+    arch = "1d: conv5/w[1,2,3,2,1], (conv3/d2/w[1,3,2])*40, conv3"
+    r = et.erf(arch)
+    exact = et.erf(arch, exact=True).exact_values
+    assert r.values.shape == exact.shape
+    for got, true in zip(r.values.tolist(), exact.tolist()):
+        if true >= Fraction(r.underflow_floor):
+            assert abs(Fraction(got) - true) <= Fraction(r.rel_error) * true
+        else:
+            assert abs(Fraction(got) - true) <= Fraction(r.abs_error)
