@@ -23,6 +23,7 @@ Without a dims prefix the dims are the longest per-axis list or weights array, e
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -478,7 +479,16 @@ def from_compact(text: str, identity=()) -> Network:
     >>> net.dims, len(net.layers)
     (1, 2)
     """
-    identity = frozenset(identity)
+    return _from_compact(text, frozenset(identity))
+
+
+@functools.lru_cache(maxsize=256)
+def _from_compact(text: str, identity: frozenset) -> Network:
+    """:func:`from_compact`, memoised.
+
+    Networks are immutable, and a notebook or a sweep parses the same few strings again and
+    again (a parse costs more than a small ERF). Errors are raised afresh every time.
+    """
     parser = _Parser(text, identity)
     dims, mode = None, None
     m = parser.match(r"(?:([123])d)?\s*(zeros|circular|reflect|replicate)?\s*:")
