@@ -40,6 +40,7 @@ DEFAULT_MAX_BYTES = 4 * 2**30
 _FLOAT_MAX_LOG10 = math.log10(np.finfo(float).max)
 _FLOAT_MIN_LOG10 = math.log10(np.finfo(float).tiny)  # a raw peak below this is all underflow
 _EXACT_MAX_OPS = 5e6
+_EXACT_MAX_WORK = 1e8  # operations times the 64-bit words of their numbers: ~10 s
 _ZERO_SUM = (
     "the ERF's signed entries cancel: its sum is exactly zero (the product of its kernels' "
     "sums, as typed), so it cannot be normalised to sum; normalize='peak' (--normalize peak) "
@@ -171,6 +172,17 @@ def _squared_fraction(comp, fixed, square) -> float:
     return comp.tiny_fraction + extra / float(np.sum(square))
 
 
+def _exact_bits(kernel: np.ndarray) -> tuple[int, int]:
+    """Bits one application of an exact kernel adds to a path sum's numerator and denominator.
+
+    Those of its L1 norm over a common denominator, and of that denominator.
+    """
+    weights = [Fraction(w) for w in kernel.flat if w != 0]
+    den = math.lcm(*(w.denominator for w in weights)) if weights else 1
+    l1 = sum(abs(w.numerator) * (den // w.denominator) for w in weights)
+    return max(l1, 1).bit_length(), den.bit_length() - 1
+
+
 def _check(name, value, valid):
     if value not in valid:
         raise ERFError(f"{name}={value!r} is not one of {', '.join(map(repr, valid))}")
@@ -292,11 +304,26 @@ def erf(
             if t.random and t.fixed:
                 spans = [sum(s) for s in zip(*(f.span for f in t.fixed))]
                 ops += size * math.prod(n + 1 for n in spans)
-        if ops > _EXACT_MAX_OPS:
+        # an operation costs with the size of its numbers: weights typed with many digits
+        # (1e-300 is 1/10^300) make every path sum thousands of bits long. A common
+        # denominator reduces cheaply against small numerators, so its words count an
+        # eighth (measured: 50-200 ns per unit of work, int and Fraction alike)
+        num = den = 0
+        for t in terms:  # random mode squares the fixed part: its bits count twice
+            times = [1] * len(t.random) + [2 if t.random else 1] * len(t.fixed)
+            sizes = [
+                (m * f.power, _exact_bits(f.kernel)) for m, f in zip(times, t.random + t.fixed)
+            ]
+            num = max(num, sum(m * b[0] for m, b in sizes))
+            den = max(den, sum(m * b[1] for m, b in sizes))
+        work = ops * (1 + num / 64 + den / 512)
+        if ops > _EXACT_MAX_OPS or work > _EXACT_MAX_WORK:
             raise ERFError(
-                f"exact arithmetic would take about {ops:.2g} operations on Python numbers "
-                f"(limit {_EXACT_MAX_OPS:.0g}); drop exact=True (--exact) for float64 results "
-                "with a stated error bound"
+                f"exact arithmetic would take about {ops:.2g} operations on Python numbers of "
+                f"up to {num:,} bits over {den:,}-bit denominators (limits: "
+                f"{_EXACT_MAX_OPS:.0g} operations, {_EXACT_MAX_WORK:.0g} operations times "
+                "their 64-bit words); drop exact=True (--exact) for float64 results with a "
+                "stated error bound"
             )
     values, exponent, used, abs_error, count, support, tiny = _evaluate(
         terms, net.dims, weights, exact, method, vectors=True

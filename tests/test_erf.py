@@ -695,4 +695,16 @@ def test_exact_random_mode_counts_its_squared_fixed_part():
     with pytest.raises(et.ERFError, match="exact arithmetic would take about"):
         et.erf("1d: avgpool2*11, conv3", weights="random", exact=True)
     small = et.erf("1d: avgpool2*3, conv3", weights="random", exact=True)
-    assert small.float_exact is not None and small.exact_values.sum() > 0
+    # by hand: the pools compose to a box of 8 at 1/8 (squared: 1/64); the conv sits at jump
+    # 8, so its three unit-variance taps place three copies of the box side by side
+    assert small.exact_values.tolist() == [Fraction(1, 64)] * 24
+
+
+def test_exact_mode_counts_the_size_of_its_numbers():
+    # weights count as typed: 1e-300 is 1/10^300, so 200 layers make 200,000-bit path sums
+    # over 200,000-bit denominators (minutes of Python arithmetic for 240,000 operations)
+    with pytest.raises(et.ERFError, match="up to 199,400 bits over 199,200-bit"):
+        et.erf("1d: conv3/w[1e-300,1,0.123456789]*200", exact=True)
+    few = et.erf("1d: conv3/w[1e-300,1,0.123456789]*3", exact=True).exact_values
+    a, b, c = Fraction(1, 10**300), Fraction(1), Fraction(123456789, 10**9)
+    assert few[0] == a**3 and few[3] == b**3 + 6 * a * b * c and few[6] == c**3
