@@ -12,6 +12,7 @@ Index 0 of the array on each axis is the first input pixel of the theoretical re
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -183,6 +184,27 @@ def _exact_bits(kernel: np.ndarray) -> tuple[int, int]:
     return max(l1, 1).bit_length(), den.bit_length() - 1
 
 
+# Pure functions of an immutable network, memoised: a notebook, a sweep or a check calls erf
+# on the same few networks again and again (a zoo network's path groups take milliseconds).
+# The cached kernels are read-only, so no caller can change what the next call reads.
+@functools.lru_cache(maxsize=64)
+def _receptive_field(net) -> ReceptiveField:
+    return receptive_field(net)
+
+
+@functools.lru_cache(maxsize=64)
+def _terms(net, weights: str, exact: bool) -> tuple:
+    from .linearize import linearize
+
+    terms = tuple(linearize(net, weights, exact))
+    for t in terms:
+        for f in t.random + t.fixed:
+            f.kernel.flags.writeable = False
+            if f.support is not None:
+                f.support.flags.writeable = False
+    return terms
+
+
 def _check(name, value, valid):
     if value not in valid:
         raise ERFError(f"{name}={value!r} is not one of {', '.join(map(repr, valid))}")
@@ -275,7 +297,7 @@ def erf(
         from .resolution import at_resolution
 
         net = at_resolution(net, input_shape)
-    rf = receptive_field(net)
+    rf = _receptive_field(net)
     size = math.prod(rf.size)
     needed = size * 8 * (12 if exact else 6)
     if needed > max_bytes:
@@ -295,7 +317,11 @@ def erf(
             raise ERFError(
                 "variance= takes non-negative finite per-offset variances, with weights='random'"
             )
-    terms = linearize(net, weights, exact, variance)
+    terms = (
+        _terms(net, weights, exact)
+        if variance is None
+        else linearize(net, weights, exact, variance)
+    )
     if exact:
         ops = size * sum(
             f.power * np.count_nonzero(f.kernel) for t in terms for f in t.random + t.fixed
