@@ -156,6 +156,25 @@ def _rank_one(kernel: np.ndarray) -> list[np.ndarray] | None:
     """
     if kernel.ndim == 1:
         return [kernel]
+    if kernel.dtype != np.dtype(float):
+        return _split(kernel)
+    vectors = _split_memo(kernel.tobytes(), kernel.shape)
+    return None if vectors is None else list(vectors)
+
+
+@functools.lru_cache(maxsize=256)
+def _split_memo(data: bytes, shape: tuple[int, ...]) -> tuple[np.ndarray, ...] | None:
+    """:func:`_split` of a float kernel, memoised by value (read-only vectors)."""
+    vectors = _split(np.frombuffer(data).reshape(shape))
+    if vectors is None:
+        return None
+    for v in vectors:
+        v.flags.writeable = False
+    return tuple(vectors)
+
+
+def _split(kernel: np.ndarray) -> list[np.ndarray] | None:
+    """The work of :func:`_rank_one` for an N-d kernel."""
     pivot = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
     top = kernel[pivot]
     if top == 0:
