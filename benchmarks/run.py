@@ -9,7 +9,8 @@ a stored number: the machine is shared and noisy, so the ratios are what to read
 Tables
 ------
 1. Depth scaling of identical-layer stacks (1-D, 2-D, 3-D) and a mixed network: our time against
-   one forward+inverse real FFT of an array of the ERF's shape (the reference limit), against
+   one forward+inverse real FFT of an array of the ERF's shape (the reference limit), for a
+   repeated call and for a first call on the network (memo caches emptied), against
    writing the array (np.outer for separable kernels), against applying the layers one after
    another with scipy.signal.fftconvolve and with direct convolution (what a careful user writes
    today; timed on a prefix of the stack and scaled per layer where the full stack would take
@@ -41,6 +42,24 @@ def best_time(function, repeats: int = 3) -> float:
         function()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def cold(function):
+    """``function`` with erftheory's memo caches emptied first (a first call on a network).
+
+    erftheory memoises what depends on the network alone (its parse, receptive field, path
+    groups and kernel splits), so a repeated call skips it; this times a first call.
+    """
+    import sys
+
+    def run():
+        sys.modules["erftheory.parse"]._from_compact.cache_clear()
+        sys.modules["erftheory.erf"]._receptive_field.cache_clear()
+        sys.modules["erftheory.erf"]._terms.cache_clear()
+        sys.modules["erftheory.compose"]._split_memo.cache_clear()
+        return function()
+
+    return run
 
 
 def peak_memory(function) -> int:
@@ -85,6 +104,7 @@ def depth_table(quick: bool) -> None:
         "ERF shape",
         "auto (s)",
         "auto/FFT",
+        "first call/FFT",
         "fft method/FFT",
         "auto/outer",
         "seq fftconvolve/auto",
@@ -98,6 +118,7 @@ def depth_table(quick: bool) -> None:
             arch = f"{dims}d: conv3*{depth}"
             shape = (2 * depth + 1,) * dims
             ours = best_time(lambda: et.erf(arch, normalize="sum"))
+            first = best_time(cold(lambda: et.erf(arch, normalize="sum")))
             ours_fft = best_time(lambda: et.erf(arch, normalize="sum", method="fft"))
             fft = fft_round_trip(shape)
             vectors = [np.random.default_rng(0).random(n) for n in shape]
@@ -116,6 +137,7 @@ def depth_table(quick: bool) -> None:
                     "x".join(map(str, shape)),
                     f"{ours:.4f}",
                     f"{ours / fft:.2f}",
+                    f"{first / fft:.2f}",
                     f"{ours_fft / fft:.2f}",
                     f"{ours / outer:.2f}",
                     ("~" if scaled_f else "") + f"{seq_fft / ours:.0f}",
