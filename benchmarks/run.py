@@ -48,7 +48,8 @@ def cold(function):
     """``function`` with erftheory's memo caches emptied first (a first call on a network).
 
     erftheory memoises what depends on the network alone (its parse, receptive field, path
-    groups and kernel splits), so a repeated call skips it; this times a first call.
+    groups, kernel splits and exact blocks), so a repeated call skips it; this times a first
+    call.
     """
     import sys
 
@@ -57,6 +58,7 @@ def cold(function):
         sys.modules["erftheory.erf"]._receptive_field.cache_clear()
         sys.modules["erftheory.erf"]._terms.cache_clear()
         sys.modules["erftheory.compose"]._split_memo.cache_clear()
+        sys.modules["erftheory.compose"]._exact_block_memo.cache_clear()
         return function()
 
     return run

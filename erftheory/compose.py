@@ -246,7 +246,16 @@ def _exact_block(kernel: np.ndarray, power: int) -> tuple[np.ndarray | None, int
     is the largest power of two allowed, when at least 4 and at most half the run. ``B`` peaks
     in [1/2, 1).
     """
-    if power < 8 or np.count_nonzero(kernel) < 2 or not np.isfinite(kernel).all():
+    if power < 8 or kernel.ndim != 1:
+        return None, 1, 0
+    return _exact_block_memo(np.asarray(kernel, dtype=float).tobytes(), power)
+
+
+@functools.lru_cache(maxsize=256)
+def _exact_block_memo(data: bytes, power: int) -> tuple[np.ndarray | None, int, int]:
+    """:func:`_exact_block` of a 1-D kernel, memoised by value (a read-only block)."""
+    kernel = np.frombuffer(data)
+    if np.count_nonzero(kernel) < 2 or not np.isfinite(kernel).all():
         return None, 1, 0
     ratios = [float(w).as_integer_ratio() for w in kernel]
     den = max(d for _, d in ratios)
@@ -269,6 +278,7 @@ def _exact_block(kernel: np.ndarray, power: int) -> tuple[np.ndarray | None, int
     nonzero = np.abs(block[block != 0])
     if nonzero.min() < _TINY:  # subnormal entries would not be exact
         return None, 1, 0
+    block.flags.writeable = False
     return block, b, t
 
 

@@ -280,7 +280,6 @@ def erf(
     W. Luo, Y. Li, R. Urtasun, R. Zemel, "Understanding the Effective Receptive Field in Deep
     Convolutional Neural Networks", NeurIPS 2016.
     """
-    from .linearize import linearize
     from .parse import as_network
 
     _check("weights", weights, _WEIGHTS)
@@ -317,11 +316,12 @@ def erf(
             raise ERFError(
                 "variance= takes non-negative finite per-offset variances, with weights='random'"
             )
-    terms = (
-        _terms(net, weights, exact)
-        if variance is None
-        else linearize(net, weights, exact, variance)
-    )
+    if variance is None:
+        terms = _terms(net, weights, exact)
+    else:
+        from .linearize import linearize
+
+        terms = linearize(net, weights, exact, variance)
     if exact:
         ops = size * sum(
             f.power * np.count_nonzero(f.kernel) for t in terms for f in t.random + t.fixed
