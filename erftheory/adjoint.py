@@ -45,9 +45,9 @@ def _conv_adjoint(g, offset, kernel, stride, dilation, pad_before):
     return out, tuple(s * o - p for s, o, p in zip(stride, offset, pad_before))
 
 
-def _local_adjoint(g, offset, layer):
+def _local_adjoint(g, offset, layer, absolute=False):
     """Adjoint of a locally connected layer: each output position scatters its own kernel."""
-    weights = layer.weight_array
+    weights = np.abs(layer.weight_array) if absolute else layer.weight_array
     positions = layer.positions
     stride, dilation = layer.stride, layer.dilation
     kernel = weights.shape[len(positions) :]
@@ -126,16 +126,16 @@ def _add(a, a_off, b, b_off):
     return out, tuple(lo)
 
 
-def _backward(layers, g, offset):
+def _backward(layers, g, offset, absolute=False):
     for layer in reversed(layers):
         for _ in range(layer.repeat):
             if g.size == 0:  # no input reaches this unit (a transposed conv's empty phase)
                 return g, offset
-            g, offset = _layer(layer, g, offset)
+            g, offset = _layer(layer, g, offset, absolute)
     return g, offset
 
 
-def _layer(layer, g, offset):
+def _layer(layer, g, offset, absolute=False):
     from .architecture import (
         AvgPool,
         Block,
@@ -153,21 +153,21 @@ def _layer(layer, g, offset):
     if isinstance(layer, (Residual, Branches)):
         out = None
         for path in layer.paths():
-            h, h_off = _backward(path, g, offset)
+            h, h_off = _backward(path, g, offset, absolute)
             out = (h, h_off) if out is None else _add(*out, h, h_off)
         return out
     if isinstance(layer, Block):
-        return _backward(layer.layers, g, offset)
+        return _backward(layer.layers, g, offset, absolute)
     if isinstance(layer, Upsample):
         for axis, factor in enumerate(layer.factor):
             g, lo = _upsample_axis(g, offset[axis], axis, factor, layer.mode)
             offset = offset[:axis] + (lo,) + offset[axis + 1 :]
         return g, offset
     if isinstance(layer, LocallyConnected):
-        return _local_adjoint(g, offset, layer)
+        return _local_adjoint(g, offset, layer, absolute)
     if isinstance(layer, (Conv, ConvTranspose, AvgPool, MaxPool)):
         if isinstance(layer, (Conv, ConvTranspose)) and layer.weights is not None:
-            kernel = layer.weight_array
+            kernel = np.abs(layer.weight_array) if absolute else layer.weight_array
         elif isinstance(layer, (Conv, ConvTranspose)):
             kernel = np.ones(layer.kernel)
         else:
@@ -184,11 +184,13 @@ def _layer(layer, g, offset):
     )
 
 
-def backpropagate(net, unit=None) -> tuple[np.ndarray, tuple[int, ...]]:
+def backpropagate(net, unit=None, absolute=False) -> tuple[np.ndarray, tuple[int, ...]]:
     """E[dy/dx] (all-ones weights) of output ``unit`` and the input position of its index 0.
 
     The array spans every input the unit's paths reach (its theoretical field, whatever the
-    weights' values); the offset is the input coordinate of its first entry.
+    weights' values); the offset is the input coordinate of its first entry. With
+    ``absolute``, every explicit weight counts as its absolute value: the sum over paths of
+    the absolute products, the scale of the rounding errors where signed paths cancel.
 
     Examples
     --------
@@ -199,7 +201,7 @@ def backpropagate(net, unit=None) -> tuple[np.ndarray, tuple[int, ...]]:
     """
     dims = net.dims
     unit = (0,) * dims if unit is None else tuple(unit)
-    g, offset = _backward(net.layers, np.ones((1,) * dims), unit)
+    g, offset = _backward(net.layers, np.ones((1,) * dims), unit, absolute)
     if g.size == 0:  # the unit sees no input at all: an all-zero one-pixel field
         return np.zeros((1,) * dims), tuple(offset)
     return g, tuple(offset)

@@ -600,6 +600,16 @@ def _adjoint_ops(layers) -> int:
     return total
 
 
+def _has_negative_weight(layers) -> bool:
+    """Whether any explicit weight (conv, transposed or locally connected) is negative."""
+    from .architecture import _all_layers
+
+    return any(
+        getattr(layer, "weights", None) is not None and (layer.weight_array < 0).any()
+        for layer in _all_layers(layers)
+    )
+
+
 def _log10(x) -> float:
     """log10 of a positive int or Fraction of any size."""
     x = Fraction(x)
@@ -636,7 +646,19 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
     if peak == 0 and normalize is not None:
         raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
     ops = _adjoint_ops(net.layers)
-    error = gamma(ops + 2) * float(np.abs(values).sum())
+    # the roundings scale with the paths' absolute products, which signed weights can make
+    # far larger than the values they cancel down to: a second pass with |w| measures them
+    scale = float(np.abs(values).sum())
+    if _has_negative_weight(net.layers):
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = float(backpropagate(net, unit, absolute=True)[0].sum())
+        if not math.isfinite(scale):
+            raise ERFError(
+                "the error bound of this ERF overflows float64 (its signed paths' absolute "
+                "products leave float64 before they cancel); scale the explicit weights down"
+            )
+        scale *= 1 + gamma(ops + 2)  # the pass's own roundings (non-negative terms)
+    error = gamma(ops + 2) * scale
     divisor = 1.0
     if normalize is not None:  # to sum 1 (a negative sum flips the signs) or to peak 1
         divisor = total if normalize == "sum" else peak

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -259,3 +260,33 @@ def test_3d_fractional_layers_match_the_brute_force(arch):
     expected = row[tuple(slice(s, s + m) for s, m in zip(start, r.values.shape))]
     np.testing.assert_allclose(r.values, expected, rtol=1e-12, atol=1e-12)
     assert np.abs(row).sum() == pytest.approx(np.abs(r.values).sum(), rel=1e-12)
+
+
+def test_the_adjoint_bound_covers_signed_paths_that_cancel():
+    # differences of a smooth bump cancel to values 10^5 below their paths' absolute products;
+    # the bound once scaled with the values and was exceeded 10^12-fold (1.4e38 > 2.6e26).
+    # up2 at the output side: unit 0 sees the same ERF as the network without it, exactly.
+    body = "conv3*80, conv2/w[1,-1]*60"
+    r = et.erf(f"1d: {body}, up2")
+    assert r.method == "adjoint"
+    exact = et.erf(f"1d: {body}", exact=True).exact_values
+    errors = [abs(Fraction(got) - want) for got, want in zip(r.values.tolist(), exact.tolist())]
+    assert max(errors) <= Fraction(r.abs_error)
+    assert max(errors) > 0  # float64 cannot hold these paths exactly: the bound is exercised
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.integers(-3, 3), min_size=2, max_size=3).filter(any),
+    st.integers(1, 50),
+    st.integers(0, 60),
+)
+def test_the_adjoint_bound_holds_for_signed_integer_kernels(weights, n, m):
+    body = f"conv{len(weights)}/w[{','.join(map(str, weights))}]*{n}" + (
+        f", conv3*{m}" if m else ""
+    )
+    r = et.erf(f"1d: {body}, up2")
+    exact = et.erf(f"1d: {body}", exact=True).exact_values
+    assert r.values.shape == exact.shape
+    for got, want in zip(r.values.tolist(), exact.tolist()):
+        assert abs(Fraction(got) - want) <= Fraction(r.abs_error)
