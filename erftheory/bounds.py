@@ -108,8 +108,9 @@ def accurate_sum(values: np.ndarray) -> tuple[float, int]:
     """The sum of non-negative ``values`` and the roundings that bound its relative error.
 
     Summed in extended precision where numpy has it (x86 ``longdouble``, 64-bit mantissa):
-    whatever the order, at most ``(n - 1) 2^-64`` relative, then one rounding to float64;
-    else ``math.fsum`` (correctly rounded).
+    whatever the order, at most ``(n - 1) 2^-64`` relative, then one rounding to float64 (up
+    to 2^21 values: at most 1,025 roundings in all, ~1 ms); else ``math.fsum`` (correctly
+    rounded, but ~60 ns a value).
 
     Examples
     --------
@@ -118,7 +119,7 @@ def accurate_sum(values: np.ndarray) -> tuple[float, int]:
     True
     """
     flat = values.reshape(-1)
-    if _LONG_EPS <= 2.0**-63 and flat.size <= 1 << 16:
+    if _LONG_EPS <= 2.0**-63 and flat.size <= 1 << 21:
         extra = math.ceil((flat.size - 1) * (_LONG_EPS / 2) / U)
         return float(np.sum(flat, dtype=np.longdouble)), 1 + extra
     return math.fsum(flat), 1

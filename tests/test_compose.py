@@ -156,6 +156,20 @@ def test_accurate_sums_within_their_rounding_count(values):
     assert abs(Fraction(total) - exact) <= Fraction(gamma(roundings)) * exact
 
 
+def test_accurate_sums_of_millions_stay_within_their_rounding_count():
+    # beyond 2^16 values (a deep 1-D stack's vector) the extended-precision sum still holds
+    # its count: integers up to 2^52 sum past 2^64, so the long double rounds on the way
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 2**52, size=1_500_000).astype(float)
+    values[::7] *= 2.0**-40  # and fractions far below the rest
+    total, roundings = accurate_sum(values)
+    exact = sum(Fraction(v) for v in values[::7]) + sum(
+        int(v) for v in np.delete(values, np.s_[::7])
+    )
+    assert abs(Fraction(total) - exact) <= Fraction(gamma(roundings)) * exact
+    assert roundings <= 1025
+
+
 def test_gamma_is_higham_gamma():
     u = 2.0**-53
     assert gamma(10) == pytest.approx(10 * u / (1 - 10 * u), rel=1e-15)
