@@ -532,9 +532,10 @@ def _normalised_error(
         off = error
     if off >= divisor:
         raise ERFError(
-            f"the ERF's signed entries cancel: its {normalize} is zero to within its error "
-            f"bound, so it cannot be normalised to {normalize}"
+            f"the ERF's {normalize} is zero to within its error bound (its signed paths "
+            f"cancel), so it cannot be normalised to {normalize}"
             + ("; normalize='peak' (--normalize peak) divides by the peak" * (normalize == "sum"))
+            + "; exact=True (--exact) computes it exactly"
         )
     return (error + peak * off / divisor) / (divisor - off) + _U * (peak + error) / (divisor - off)
 
