@@ -193,3 +193,23 @@ def test_the_recurrence_is_what_composes_a_long_1d_run(monkeypatch):
     monkeypatch.setattr(compose_module, "power_three_tap", spy)
     et.erf("1d: conv5, (conv3/d2/w[1,3,2])*40, conv3", method="direct")
     assert calls == [40]
+
+
+def test_axes_of_a_map_too_deep_for_blocks_use_the_recurrence():
+    # 2-D, 1,400 layers: blocks would cost over their limit (4,200 taps per axis), so each axis
+    # is the recurrence (once: the axes are identical) and the map keeps a relative bound
+    # where the FFT used to give an absolute one; entries against the exact trinomials
+    n = 1400
+    r = et.erf(f"2d: conv3*{n}", normalize="sum")
+    assert r.method == "direct" and r.rel_error < 1e-11
+    total = Fraction(9**n)
+    floor = Fraction(r.underflow_floor)
+    line = {k: trinomial(n, k) for k in [0, 300, 900, 1200, 1400, 1650, 2799]}
+    checked = 0
+    for i, a in line.items():
+        for j, b in line.items():
+            true = a * b / total
+            if true >= floor * 2:
+                assert abs(Fraction(float(r.values[i, j])) - true) <= Fraction(r.rel_error) * true
+                checked += 1
+    assert checked >= 16
