@@ -2,12 +2,14 @@
 
 The ERF of the centre unit is read off by pushing every input basis vector through the
 network layer by layer (cross-correlation with strides, written with plain slicing here, not
-with erftheory's kernel composition).
+with erftheory's kernel composition). :func:`assert_within_relative_bound` checks a float
+result entry by entry against exact mode's rationals.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -86,3 +88,19 @@ def brute_force_erf(net, size, jump, start):
         x[(b, *[m + pi for m, pi in zip(margin, p)])] = 1.0
     out = forward(net.layers, x)
     return out[(slice(None), *units)].reshape(size)
+
+
+def assert_within_relative_bound(result, exact_values) -> None:
+    """Every entry of a float ERF within its ``rel_error`` of the exact one, above the floor.
+
+    Exact zeros must be zeros; entries below twice the underflow floor are not covered by the
+    relative bound (the result counts them instead).
+    """
+    floor = Fraction(result.underflow_floor)
+    bound = Fraction(result.rel_error)
+    for got, want in zip(result.values.flat, exact_values.flat):
+        want = Fraction(want)
+        if want == 0:
+            assert got == 0
+        elif want >= floor * 2:
+            assert abs(Fraction(float(got)) - want) <= bound * want
