@@ -184,6 +184,40 @@ def _exact_bits(kernel: np.ndarray) -> tuple[int, int]:
     return max(l1, 1).bit_length(), den.bit_length() - 1
 
 
+def _refuse_slow_exact(terms, size: int) -> None:
+    """Refuse exact arithmetic that would take more than about ten seconds, before it starts.
+
+    The count of operations on Python numbers (entries times taps; random mode's squared
+    fixed part is one kernel of its own size), weighted by the size of those numbers.
+    """
+    ops = size * sum(
+        f.power * np.count_nonzero(f.kernel) for t in terms for f in t.random + t.fixed
+    )
+    for t in terms:  # random mode: the squared fixed part is one kernel of its own size
+        if t.random and t.fixed:
+            spans = [sum(s) for s in zip(*(f.span for f in t.fixed))]
+            ops += size * math.prod(n + 1 for n in spans)
+    # an operation costs with the size of its numbers: weights typed with many digits
+    # (1e-300 is 1/10^300) make every path sum thousands of bits long. A common
+    # denominator reduces cheaply against small numerators, so its words count an
+    # eighth (measured: 50-200 ns per unit of work, int and Fraction alike)
+    num = den = 0
+    for t in terms:  # random mode squares the fixed part: its bits count twice
+        times = [1] * len(t.random) + [2 if t.random else 1] * len(t.fixed)
+        sizes = [(m * f.power, _exact_bits(f.kernel)) for m, f in zip(times, t.random + t.fixed)]
+        num = max(num, sum(m * b[0] for m, b in sizes))
+        den = max(den, sum(m * b[1] for m, b in sizes))
+    work = ops * (1 + num / 64 + den / 512)
+    if ops > _EXACT_MAX_OPS or work > _EXACT_MAX_WORK:
+        raise ERFError(
+            f"exact arithmetic would take about {ops:.2g} operations on Python numbers of "
+            f"up to {num:,} bits over {den:,}-bit denominators (limits: "
+            f"{_EXACT_MAX_OPS:.0g} operations, {_EXACT_MAX_WORK:.0g} operations times "
+            "their 64-bit words); drop exact=True (--exact) for float64 results with a "
+            "stated error bound"
+        )
+
+
 # Pure functions of an immutable network, memoised: a notebook, a sweep or a check calls erf
 # on the same few networks again and again (a zoo network's path groups take milliseconds).
 # The cached kernels are read-only, so no caller can change what the next call reads.
@@ -323,34 +357,7 @@ def erf(
 
         terms = linearize(net, weights, exact, variance)
     if exact:
-        ops = size * sum(
-            f.power * np.count_nonzero(f.kernel) for t in terms for f in t.random + t.fixed
-        )
-        for t in terms:  # random mode: the squared fixed part is one kernel of its own size
-            if t.random and t.fixed:
-                spans = [sum(s) for s in zip(*(f.span for f in t.fixed))]
-                ops += size * math.prod(n + 1 for n in spans)
-        # an operation costs with the size of its numbers: weights typed with many digits
-        # (1e-300 is 1/10^300) make every path sum thousands of bits long. A common
-        # denominator reduces cheaply against small numerators, so its words count an
-        # eighth (measured: 50-200 ns per unit of work, int and Fraction alike)
-        num = den = 0
-        for t in terms:  # random mode squares the fixed part: its bits count twice
-            times = [1] * len(t.random) + [2 if t.random else 1] * len(t.fixed)
-            sizes = [
-                (m * f.power, _exact_bits(f.kernel)) for m, f in zip(times, t.random + t.fixed)
-            ]
-            num = max(num, sum(m * b[0] for m, b in sizes))
-            den = max(den, sum(m * b[1] for m, b in sizes))
-        work = ops * (1 + num / 64 + den / 512)
-        if ops > _EXACT_MAX_OPS or work > _EXACT_MAX_WORK:
-            raise ERFError(
-                f"exact arithmetic would take about {ops:.2g} operations on Python numbers of "
-                f"up to {num:,} bits over {den:,}-bit denominators (limits: "
-                f"{_EXACT_MAX_OPS:.0g} operations, {_EXACT_MAX_WORK:.0g} operations times "
-                "their 64-bit words); drop exact=True (--exact) for float64 results with a "
-                "stated error bound"
-            )
+        _refuse_slow_exact(terms, size)
     values, exponent, used, abs_error, count, support, tiny = _evaluate(
         terms, net.dims, weights, exact, method, vectors=True
     )
