@@ -32,6 +32,9 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
     The profiles (and the 1-D curve) carry the Gaussian prediction: the Gaussian with the
     map's own mean and covariance, integrated over pixel cells (see
     :func:`erftheory.gaussian.gaussian_prediction`), drawn dotted; signed maps have none.
+    A deep ERF is a narrow bump in a wide receptive field: where mean ± 6 std spans under a
+    quarter of the field on every axis drawn, the axes zoom to it and the label says so,
+    with the field's extent.
 
     Parameters
     ----------
@@ -77,7 +80,15 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
             ax.legend()
         if log:
             ax.set_yscale("log")
-        ax.set(xlabel="input position (0 = first pixel of the RF)", ylabel="value", title=title)
+        xlabel = "input position (0 = first pixel of the RF)"
+        window = _mass_window(result, 0, values.size)
+        if window is not None:  # a deep ERF is a narrow bump in a wide RF: show its shape
+            ax.set_xlim(*window)
+            xlabel += f"\n{_ZOOM_TEXT}; the RF spans 0 to {values.size - 1}"
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))  # wide positions: labels stay apart
+        ax.set(xlabel=xlabel, ylabel="value", title=title)
         return ax
     plane = values if values.ndim == 2 else values[centre[0]]
     axes = None
@@ -95,6 +106,17 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
         xlabel="input column (axis -1)",
         ylabel="input row (axis -2)",
     )
+    rows, cols = plane.shape
+    windows = [
+        _mass_window(result, values.ndim - 2, rows),
+        _mass_window(result, values.ndim - 1, cols),
+    ]
+    zoomed = None not in windows
+    if zoomed:  # both axes narrow: the bump fills the picture (rows run downwards)
+        (top, bottom), (left, right) = windows
+        ax.set_xlim(left - 0.5, right + 0.5)
+        ax.set_ylim(bottom + 0.5, top - 0.5)
+        ax.set_xlabel(f"input column (axis -1)\n{_ZOOM_TEXT}; the RF is {rows} x {cols}")
     if axes is not None:
         profile = axes[1]
         c = tuple(n // 2 for n in plane.shape)
@@ -107,11 +129,30 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
         if log:
             profile.set_yscale("log")
         profile.set(xlabel="input position", ylabel="value", title="centre profiles")
+        if zoomed:
+            profile.set_xlim(min(w[0] for w in windows), max(w[1] for w in windows))
         profile.legend(fontsize="small")
     return ax
 
 
 _GAUSSIAN_LABEL = "Gaussian, same mean and covariance"
+_ZOOM_STDS = 6
+
+
+_ZOOM_TEXT = f"zoomed to mean ± {_ZOOM_STDS} std"
+
+
+def _mass_window(result, axis: int, size: int) -> tuple[float, float] | None:
+    """``mean ± 6 std`` of an ERF on ``axis`` where that is under a quarter of its RF, else None.
+
+    Beyond 6 std a Gaussian holds 2e-9 of its mass: the window shows the whole bump.
+    """
+    mean, std = float(result.mean[axis]), float(result.std[axis])
+    if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+        return None
+    if 2 * _ZOOM_STDS * std >= size / 4:
+        return None
+    return max(mean - _ZOOM_STDS * std, 0.0), min(mean + _ZOOM_STDS * std, size - 1.0)
 
 
 def _gaussian_overlay(raw: np.ndarray, display: str) -> np.ndarray | None:

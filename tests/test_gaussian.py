@@ -397,6 +397,28 @@ def test_plot_erf_has_no_gaussian_for_signed_maps():
     assert all("Gaussian" not in line.get_label() for line in ax.get_lines())
 
 
+@pytest.mark.parametrize("spec", ["1d: conv3*2000", "2d: conv3*1000"])
+def test_plot_erf_zooms_on_a_deep_erf_and_says_so(spec):
+    from erftheory.plot import plot_erf
+
+    # n three-tap layers: mean n, std sqrt(n (3^2 - 1) / 12) = sqrt(2n / 3) (closed form)
+    n = int(spec.split("*")[1])
+    std = math.sqrt(2 * n / 3)
+    ax = plot_erf(et.erf(spec, normalize="sum"))
+    low, high = ax.get_xlim()
+    assert low == pytest.approx(n - 6 * std, abs=0.51) and high == pytest.approx(
+        n + 6 * std, abs=0.51
+    )
+    extent = f"spans 0 to {2 * n}" if spec.startswith("1d") else f"is {2 * n + 1} x {2 * n + 1}"
+    assert f"the RF {extent}" in ax.get_xlabel()
+    small = plot_erf(et.erf("1d: conv3*10"))
+    assert (
+        small.get_xlim()[0] <= 0
+        and small.get_xlim()[1] >= 20
+        and "zoomed" not in small.get_xlabel()
+    )
+
+
 def test_comparison_without_edgeworth_keeps_the_gaussian_distances():
     law = np.outer(ones_stack(3, 6), ones_stack(3, 5))
     full, short = compare_to_gaussian(law, "cell"), compare_to_gaussian(law, "cell", False)
