@@ -297,26 +297,27 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]):
     out = np.zeros(shape, dtype=dtype)
     out[(0,) * len(shape)] = 1
     extent, shift = [1] * len(shape), 0
-    step = roundings = events = widest = 0
+    step = roundings = events = 0
+    plan = []  # one entry per layer applied, with the kernel's non-zero taps
     for f in factors:
         taps = [(idx, w) for idx, w in np.ndenumerate(f.kernel) if w != 0]
-        widest = max(widest, len(taps))
-        for _ in range(f.power):
-            step += 1
-            roundings += len(taps)  # per term: its product, then at most len - 1 sums
-            events += len(taps) + 1  # products and the rescaling that may underflow
-            new_extent = [e + (k - 1) * s for e, k, s in zip(extent, f.kernel.shape, f.scale)]
-            acc = np.zeros(new_extent, dtype=dtype)
-            src = out[tuple(slice(0, e) for e in extent)]
-            for idx, w in taps:
-                acc[tuple(slice(i * s, i * s + e) for i, s, e in zip(idx, f.scale, extent))] += (
-                    w * src
-                )
-            if dtype != np.dtype(object) and step % 4 == 0:
-                acc, shift = _recentred(acc, shift)
-            extent = new_extent
-            out[tuple(slice(0, e) for e in extent)] = acc
-    if dtype == np.dtype(object):
+        plan += [(f, taps)] * f.power
+    widest = max((len(taps) for _, taps in plan), default=0)
+    exact = dtype == np.dtype(object)  # Python numbers: seconds, so a bar on a terminal
+    for f, taps in progress(plan, label="exact composition", enabled=None if exact else False):
+        step += 1
+        roundings += len(taps)  # per term: its product, then at most len - 1 sums
+        events += len(taps) + 1  # products and the rescaling that may underflow
+        new_extent = [e + (k - 1) * s for e, k, s in zip(extent, f.kernel.shape, f.scale)]
+        acc = np.zeros(new_extent, dtype=dtype)
+        src = out[tuple(slice(0, e) for e in extent)]
+        for idx, w in taps:
+            acc[tuple(slice(i * s, i * s + e) for i, s, e in zip(idx, f.scale, extent))] += w * src
+        if not exact and step % 4 == 0:
+            acc, shift = _recentred(acc, shift)
+        extent = new_extent
+        out[tuple(slice(0, e) for e in extent)] = acc
+    if exact:
         return out, shift, 0, 0.0
     # kernels of L1 norm in (1/2, 1] have a tap >= 1/(2 taps): a step shrinks the peak by at
     # most 2 taps, and every 4th step brings it back to >= 2^-8 (after its products)
