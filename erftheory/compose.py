@@ -574,8 +574,8 @@ def compose(
     dims : int
         Number of axes.
     method : {"auto", "direct", "fft", "exact"}
-        ``"auto"`` composes separable kernels axis by axis (direct when cheap, else FFT) and
-        non-separable ones by an N-d FFT.
+        ``"auto"`` composes separable kernels axis by axis (direct when cheap or when the
+        O(n) recurrence takes a 1-D run, else FFT) and non-separable ones by an N-d FFT.
     outer : bool
         With False, a separable result keeps its per-axis vectors (``vectors``) and leaves
         ``values`` None, for a caller that forms the outer product itself (once, after
