@@ -700,15 +700,26 @@ def with_padding_mode(net: Network, mode: str | None) -> Network:
     def set_mode(layer):
         if isinstance(layer, _Spatial) and not isinstance(layer, ConvTranspose):  # pads no input
             return replace(layer, padding_mode=layer.padding_mode or mode)
-        if isinstance(layer, Branches):
-            return replace(
-                layer, branches=tuple(tuple(set_mode(x) for x in b) for b in layer.branches)
-            )
-        if isinstance(layer, Block):
-            return replace(layer, layers=tuple(set_mode(x) for x in layer.layers))
         return layer
 
-    return Network(tuple(set_mode(x) for x in net.layers), net.dims)
+    return Network(_map_layers(net.layers, set_mode), net.dims)
+
+
+def _map_layers(layers, change, descend=lambda layer: True) -> tuple:
+    """``layers`` with ``change`` applied to every layer that is not a container.
+
+    Branches and blocks (residual ones included) are rebuilt around their changed layers,
+    where ``descend(container)`` says so; other containers go to ``change`` whole.
+    """
+
+    def one(layer):
+        if isinstance(layer, Branches) and descend(layer):
+            return replace(layer, branches=tuple(tuple(map(one, b)) for b in layer.branches))
+        if isinstance(layer, Block) and descend(layer):
+            return replace(layer, layers=tuple(map(one, layer.layers)))
+        return change(layer)
+
+    return tuple(map(one, layers))
 
 
 def _all_layers(layers):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .architecture import Block, Branches, Conv, MaxPool, Network, ReLU, Smooth
+from .architecture import Conv, MaxPool, Network, ReLU, Smooth, _map_layers
 from .errors import ERFError
 from .montecarlo import (
     _STATISTICS,
@@ -387,13 +387,9 @@ def _without_random_convs(net: Network) -> Network:
     def zeroed(layer):
         if isinstance(layer, Conv) and layer.weights is None:
             return replace(layer, weights=np.zeros(layer.kernel).tolist())
-        if isinstance(layer, Branches):
-            return replace(layer, branches=tuple(tuple(map(zeroed, b)) for b in layer.branches))
-        if isinstance(layer, Block):
-            return replace(layer, layers=tuple(map(zeroed, layer.layers)))
         return layer
 
-    return replace(net, layers=tuple(map(zeroed, net.layers)))
+    return replace(net, layers=_map_layers(net.layers, zeroed))
 
 
 def _unmodelled(mc: MonteCarlo, statistic: str, reason: str, linear: bool) -> Check:

@@ -46,6 +46,7 @@ from .architecture import (
     SiLU,
     Smooth,
     Tanh,
+    _map_layers,
     _Spatial,
 )
 from .errors import ERFError
@@ -109,11 +110,12 @@ def _unpadded(net: Network) -> Network:
     def strip(layer):
         if isinstance(layer, _Spatial):
             return replace(layer, padding=((0, 0),) * net.dims)
-        if isinstance(layer, Block) and not isinstance(layer, Residual):
-            return replace(layer, layers=tuple(strip(x) for x in layer.layers))
         return layer
 
-    return Network(tuple(strip(x) for x in net.layers), net.dims)
+    def plain_block(layer):  # a residual body and the branches keep their padding
+        return isinstance(layer, Block) and not isinstance(layer, Residual)
+
+    return Network(_map_layers(net.layers, strip, plain_block), net.dims)
 
 
 class _Sampler:
