@@ -293,7 +293,7 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]):
     """
     dtype = factors[0].kernel.dtype if factors else float
     if len(shape) == 1 and dtype != np.dtype(object):
-        return _direct_1d(factors, shape[0])
+        return _direct_1d(factors, shape[0], _recurrence_run(factors))
     out = np.zeros(shape, dtype=dtype)
     out[(0,) * len(shape)] = 1
     extent, shift = [1] * len(shape), 0
@@ -325,23 +325,19 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]):
     return out, shift, roundings, underflow_fraction(events, floor)
 
 
-def _direct_1d(factors: list[Factor], n: int, recurrence: bool = True):
+def _direct_1d(factors: list[Factor], n: int, run=None):
     """1-D :func:`_direct`, one ``np.convolve`` per layer (or per exact block of layers).
 
     Per entry, the same products and sums as shift-and-add, so the same bound. Kernels come
     with their peak in [1/2, 1) (:func:`_compose_axes`), as blocks do, so a step shrinks the
-    peak by at most 2. With ``recurrence``, the longest run of a positive three-tap kernel is
-    composed first, in O(n) (:func:`erftheory.recurrence.power_three_tap`, about twice the
-    blocks' bound), and the other layers are applied to it.
+    peak by at most 2. ``run``, from :func:`_recurrence_run`, is a run of a positive three-tap
+    kernel already composed in O(n) (about twice the blocks' bound); the other layers are
+    applied to it.
     """
     out, shift, step = np.ones(1), 0, 0
     roundings = events = 0
-    chosen = _recurrence_factor(factors) if recurrence else None
-    power = (
-        None if chosen is None else power_three_tap(factors[chosen].kernel, factors[chosen].power)
-    )
-    if power is not None:  # the longest run of a positive 3-tap kernel: O(n), no cancellation
-        values, shift, roundings = power
+    if run is not None:  # the longest run of a positive 3-tap kernel: O(n), no cancellation
+        chosen, (values, shift, roundings) = run
         scale = factors[chosen].scale[0]
         out = np.zeros((values.size - 1) * scale + 1)
         out[::scale] = values
@@ -378,11 +374,13 @@ def _direct_1d(factors: list[Factor], n: int, recurrence: bool = True):
     return out, shift, roundings, underflow_fraction(events, 2.0**-12)
 
 
-def _recurrence_factor(factors: list[Factor]) -> int | None:
-    """The factor :func:`power_three_tap` composes in 1-D, or None.
+def _recurrence_run(factors: list[Factor]):
+    """``(index, power_three_tap(...))`` for the run the O(n) recurrence composes, or None.
 
-    The longest run of a kernel ``[a, b, c]`` with ``a, c > 0`` and ``b >= 0``, of at least
-    ``_RECURRENCE_POWER`` layers.
+    The longest run of a 1-D kernel ``[a, b, c]`` with ``a, c > 0`` and ``b >= 0``, of at
+    least ``_RECURRENCE_POWER`` layers, unless :func:`power_three_tap` declines it (a kernel
+    too lopsided for float64). Computed before the method is chosen, so that a declined run
+    is costed as the layers it leaves to apply one by one.
     """
     runs = [
         (f.power, i)
@@ -393,17 +391,11 @@ def _recurrence_factor(factors: list[Factor]) -> int | None:
         and f.kernel[2] > 0
         and f.kernel[1] >= 0
     ]
-    return max(runs)[1] if runs else None
-
-
-def _direct_ops(factors: list[Factor]) -> int:
-    """Multiply-adds per output entry of the direct method (the recurrence's run: a few)."""
-    one_d = factors and factors[0].kernel.ndim == 1
-    chosen = _recurrence_factor(factors) if one_d else None
-    ops = sum(f.power * np.count_nonzero(f.kernel) for f in factors)
-    if chosen is not None:
-        ops += _RECURRENCE_OPS - factors[chosen].power * 3
-    return ops
+    if not runs:
+        return None
+    chosen = max(runs)[1]
+    power = power_three_tap(factors[chosen].kernel, factors[chosen].power)
+    return None if power is None else (chosen, power)
 
 
 def _recentred(acc: np.ndarray, shift: int) -> tuple[np.ndarray, int]:
@@ -532,19 +524,23 @@ def _compose_axes(factors, split, shape, method):
             k = math.frexp(float(np.abs(v).max()))[1]
             log2_scale += f.power * k
             axis_factors.append(Factor(np.ldexp(v, -k), (f.scale[axis],), f.power))
-        # a map's outer product costs more than any of its axes: there exact blocks (half the
-        # recurrence's bound) wherever they are affordable; in 1-D the O(n) recurrence
-        blocks = sum(f.power * np.count_nonzero(f.kernel) for f in axis_factors)
-        recurrence = not (len(shape) > 1 and blocks <= _DIRECT_OPS and blocks * n <= _DIRECT_FLOPS)
-        ops = _direct_ops(axis_factors) if recurrence else blocks
-        chosen = method
-        if method == "auto":
-            chosen = "direct" if ops <= _DIRECT_OPS and ops * n <= _DIRECT_FLOPS else "fft"
-        _direct_affordable(chosen, ops * n)
-        key = (n, chosen, tuple((f.kernel.tobytes(), f.scale, f.power) for f in axis_factors))
+        key = (n, tuple((f.kernel.tobytes(), f.scale, f.power) for f in axis_factors))
         if key not in done:
+            blocks = sum(f.power * np.count_nonzero(f.kernel) for f in axis_factors)
+            cheap = blocks <= _DIRECT_OPS and blocks * n <= _DIRECT_FLOPS
+            # a map's outer product costs more than any of its axes: there exact blocks (half
+            # the recurrence's bound) wherever they are affordable; in 1-D the O(n) recurrence
+            skip = method == "fft" or (len(shape) > 1 and cheap)
+            run = None if skip else _recurrence_run(axis_factors)
+            ops = blocks
+            if run is not None:  # its layers cost a few operations per entry in all
+                ops += _RECURRENCE_OPS - 3 * axis_factors[run[0]].power
+            chosen = method
+            if method == "auto":
+                chosen = "direct" if ops <= _DIRECT_OPS and ops * n <= _DIRECT_FLOPS else "fft"
+            _direct_affordable(chosen, ops * n)
             if chosen == "direct":
-                vector, scale, count, fraction = _direct_1d(axis_factors, n, recurrence)
+                vector, scale, count, fraction = _direct_1d(axis_factors, n, run)
             else:
                 (vector, scale), count, fraction = _fft(axis_factors, (n,)), None, 0.0
             # peak 1 on every axis (an exact power of two), so the outer product of the axes
@@ -552,8 +548,9 @@ def _compose_axes(factors, split, shape, method):
             # itself may underflow a tail (one more event, at peak >= 1/2)
             top = float(np.abs(vector).max())
             shift = math.frexp(top)[1] if top else 0
-            done[key] = (np.ldexp(vector, -shift), scale + shift, count, fraction + 2 * _TINY)
-        vector, scale, count, fraction = done[key]
+            vector = np.ldexp(vector, -shift)
+            done[key] = (vector, scale + shift, count, fraction + 2 * _TINY, chosen)
+        vector, scale, count, fraction, chosen = done[key]
         vectors.append(vector)
         log2_scale += scale
         methods.add(chosen)

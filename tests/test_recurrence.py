@@ -208,3 +208,12 @@ def test_axes_of_a_map_too_deep_for_blocks_use_the_recurrence():
                 assert abs(Fraction(float(r.values[i, j])) - true) <= Fraction(r.rel_error) * true
                 checked += 1
     assert checked >= 16
+
+
+def test_a_run_the_recurrence_declines_is_costed_as_its_layers():
+    # tails 1e-200 below the centre: the scaled coefficients leave float64, so the run would be
+    # applied layer by layer (30,000 taps on 200,001 points: seconds); auto must see that and
+    # take the FFT, as it did before the recurrence existed
+    kernel = np.array([1e-200, 1.0, 1e-200])
+    assert power_three_tap(kernel / 2, 100_000) is None  # declined (as normalised by compose)
+    assert et.erf("1d: conv3/w[1e-200,1,1e-200]*100000", normalize="sum").method == "fft"
