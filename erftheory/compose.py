@@ -288,12 +288,10 @@ def _direct(factors: list[Factor], shape: tuple[int, ...]):
     The result is ``array * 2**shift``. Float arrays are rescaled by powers of two (exactly)
     whenever their peak drifts far from 1, so that deep stacks neither underflow nor
     overflow; exact object arrays never are. ``roundings`` and ``tiny_fraction`` are as in
-    :class:`Composition` (for non-negative kernels). 1-D float axes go to
-    :func:`_direct_1d`.
+    :class:`Composition` (for non-negative kernels). Used for exact arrays and non-separable
+    N-d kernels; float axes (every 1-D kernel is one) go to :func:`_direct_1d`.
     """
     dtype = factors[0].kernel.dtype if factors else float
-    if len(shape) == 1 and dtype != np.dtype(object):
-        return _direct_1d(factors, shape[0], _recurrence_run(factors))
     out = np.zeros(shape, dtype=dtype)
     out[(0,) * len(shape)] = 1
     extent, shift = [1] * len(shape), 0

@@ -111,7 +111,7 @@ def _half(a: float, b: float, c: float, n: int, m: int):
     # per step: two products and their sum, a division (perhaps as a reciprocal and a
     # product), and the coefficients' own roundings where they are not exact
     width = (2 * n + 2).bit_length()
-    exact = max(significant_bits(np.array([b, c])), 1) + width <= 53
+    exact = significant_bits(np.array([b, c])) + width <= 53
     exact_diag = significant_bits(np.array([a])) + width <= 53
     step = 4 + (not exact) + (not exact_diag)
     return q, e, rho + step * (m - 1)

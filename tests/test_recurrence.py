@@ -106,13 +106,10 @@ def test_kernels_outside_its_conditions_are_left_to_the_caller(kernel, n):
     assert power_three_tap(np.array(kernel, dtype=float), n) is None
 
 
-def test_a_lopsided_kernel_is_exact_or_declined():
-    # tails 2^-700 below the centre per layer: the scaled coefficients leave float64
-    kernel = [2.0**-700, 1.0, 2.0**-700]
-    result = power_three_tap(np.array(kernel), 3)
-    if result is not None:
-        exact = [Fraction(p, 2 ** (700 * 6)) for p in exact_power([1, 2**700, 1], 3)]
-        assert_within_bound(*result, exact)
+def test_a_lopsided_kernel_is_declined():
+    # tails 2^-700 below the centre per layer: the scaled coefficients (2^-700 and beyond)
+    # leave the range the recurrence keeps its products in, so it hands the run back
+    assert power_three_tap(np.array([2.0**-700, 1.0, 2.0**-700]), 3) is None
 
 
 def test_deep_1d_stacks_get_relative_bounds_from_the_recurrence():
