@@ -125,10 +125,13 @@ def accurate_sum(values: np.ndarray) -> tuple[float, int]:
     return math.fsum(flat), 1
 
 
-def significant_bits(v: np.ndarray) -> int:
-    """The most significant bits (first to last set bit) of any entry's mantissa."""
+def significant_bits(v) -> int:
+    """The most significant bits (first to last set bit) of any entry's mantissa.
+
+    ``v``: a float array, or a sequence of Python floats.
+    """
     most = 0
-    for x in v.tolist():
+    for x in v.tolist() if isinstance(v, np.ndarray) else v:
         n = abs(x.as_integer_ratio()[0])  # an odd numerator, or an integer
         if n:
             most = max(most, (n >> ((n & -n).bit_length() - 1)).bit_length())

@@ -94,6 +94,67 @@ class Factor:
         """The exact non-zero pattern of the kernel (bool; computed once)."""
         return self.kernel != 0 if self.support is None else self.support
 
+    # Facts of the kernel, computed once: factors of a network are memoised with it
+    # (:func:`erftheory.erf._terms`), so a repeated call reads them instead of recomputing them.
+
+    @functools.cached_property
+    def nonneg(self) -> bool:
+        """Whether every entry of the kernel is non-negative."""
+        return bool((self.kernel >= 0).all())
+
+    @functools.cached_property
+    def taps(self) -> int:
+        """The kernel's non-zero entries (the multiply-adds of one application)."""
+        return int(np.count_nonzero(self.kernel))
+
+    @functools.cached_property
+    def abs_sum(self) -> float:
+        """The L1 norm of the kernel (float64, rounded)."""
+        return float(np.abs(self.kernel).sum())
+
+    @functools.cached_property
+    def log2_l1(self) -> int:
+        """``k`` with ``2^k`` the power of two in ``[L1, 2 L1)`` (no overflow on the way)."""
+        return _log2_l1_bound(self.kernel)
+
+    @functools.cached_property
+    def normalised(self) -> Factor:
+        """The factor divided by ``2^log2_l1`` (exactly), with the given kernel's pattern.
+
+        Scaling may flush tiny taps to zero, so the pattern is the given kernel's.
+        """
+        kernel = np.ldexp(self.kernel, -self.log2_l1)
+        kernel.flags.writeable = False
+        return Factor(kernel, self.scale, self.power, support=self.pattern)
+
+    @functools.cached_property
+    def split(self) -> tuple[np.ndarray, ...] | None:
+        """Per-axis vectors whose outer product is the kernel (:func:`_rank_one`), or None."""
+        vectors = _rank_one(self.kernel)
+        return None if vectors is None else tuple(vectors)
+
+    @functools.cached_property
+    def axis_parts(self) -> tuple[tuple[int, Factor], ...]:
+        """Per axis of a rank-one factor, ``(k, f)``: ``f`` its vector over ``2^k``.
+
+        ``f`` peaks in [1/2, 1) (a power of two out of each axis: axes that differ only by it
+        share their composition) and keeps the exact pattern of the kernel on its axis.
+        """
+        parts = []
+        for axis, v in enumerate(self.split):
+            k = math.frexp(float(np.abs(v).max()))[1]
+            others = tuple(a for a in range(self.kernel.ndim) if a != axis)
+            pattern = self.pattern.any(axis=others) if others else self.pattern
+            vector = np.ldexp(v, -k)
+            vector.flags.writeable = False
+            parts.append((k, Factor(vector, (self.scale[axis],), self.power, support=pattern)))
+        return tuple(parts)
+
+    @functools.cached_property
+    def key(self) -> tuple:
+        """The factor by value (a dictionary key)."""
+        return (self.kernel.tobytes(), self.kernel.shape, self.scale, self.power)
+
     @property
     def span(self) -> tuple[int, ...]:
         """The size of the factor's composition minus one, per axis."""
@@ -332,7 +393,7 @@ def _direct_1d(factors: list[Factor], n: int, run=None):
     kernel already composed in O(n) (about twice the blocks' bound); the other layers are
     applied to it.
     """
-    out, shift, step = np.ones(1), 0, 0
+    out, shift, step = None, 0, 0  # None: the delta (nothing applied yet)
     roundings = events = 0
     if run is not None:  # the longest run of a positive 3-tap kernel: O(n), no cancellation
         chosen, (values, shift, roundings) = run
@@ -353,14 +414,17 @@ def _direct_1d(factors: list[Factor], n: int, run=None):
             ]
         )
         for kernel, power, kernel_shift in runs:
-            taps = [(m, w) for m, w in enumerate(kernel) if w != 0]
+            if not power:
+                continue
+            taps = [(m, w) for m, w in enumerate(kernel.tolist()) if w != 0]
             for _ in range(power):
                 step += 1
                 roundings += len(taps)
                 events += len(taps) + 1
                 if scale == 1:  # dense kernel: one C call
-                    out = np.convolve(out, kernel)
+                    out = kernel if out is None else np.convolve(out, kernel)
                 else:  # upsampled: one slice per tap (zeros between taps would cost scale x)
+                    out = np.ones(1) if out is None else out
                     acc = np.zeros(out.size + (kernel.size - 1) * scale)
                     for m, w in taps:
                         acc[m * scale : m * scale + out.size] += w * out
@@ -368,6 +432,7 @@ def _direct_1d(factors: list[Factor], n: int, run=None):
                 shift += kernel_shift
                 if step % 4 == 0:
                     out, shift = _recentred(out, shift)
+    out = np.ones(1) if out is None else out
     assert out.shape == (n,), (out.shape, n)
     return out, shift, roundings, underflow_fraction(events, 2.0**-12)
 
@@ -505,26 +570,22 @@ def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _compose_axes(factors, split, shape, method):
+def _compose_axes(factors, shape, method):
     """Compose rank-one factors axis by axis.
 
-    ``split`` holds each factor's per-axis vectors (:func:`_rank_one`). Returns the per-axis
-    vectors (peak 1), their total log2 scale, the methods used, and per axis the roundings
-    (None for an FFT axis) and the underflow fraction (see :class:`Composition`).
+    Each factor is split into per-axis vectors (:attr:`Factor.axis_parts`). Returns the
+    per-axis vectors (peak 1), their total log2 scale, the methods used, and per axis the
+    roundings (None for an FFT axis) and the underflow fraction (see :class:`Composition`).
     """
     vectors, methods, log2_scale, roundings, tiny = [], set(), 0, [], []
     done = {}  # isotropic stacks compose the same vector on every axis: do it once
     for axis, n in enumerate(shape):
-        axis_factors = []
-        for f, parts in zip(factors, split):
-            v = parts[axis]
-            # a power of two out of each factor (exact): axes that differ only by it share
-            k = math.frexp(float(np.abs(v).max()))[1]
-            log2_scale += f.power * k
-            axis_factors.append(Factor(np.ldexp(v, -k), (f.scale[axis],), f.power))
-        key = (n, tuple((f.kernel.tobytes(), f.scale, f.power) for f in axis_factors))
+        parts = [f.axis_parts[axis] for f in factors]
+        log2_scale += sum(f.power * k for f, (k, _) in zip(factors, parts))
+        axis_factors = [g for _, g in parts]
+        key = (n, tuple(g.key for g in axis_factors))
         if key not in done:
-            blocks = sum(f.power * np.count_nonzero(f.kernel) for f in axis_factors)
+            blocks = sum(f.power * f.taps for f in axis_factors)
             cheap = blocks <= _DIRECT_OPS and blocks * n <= _DIRECT_FLOPS
             # a map's outer product costs more than any of its axes: there exact blocks (half
             # the recurrence's bound) wherever they are affordable; in 1-D the O(n) recurrence
@@ -603,29 +664,24 @@ def compose(
         # an integer exponent like every other (+1 covers the log sum's own rounding)
         exponent = math.ceil(log2_bound) + 1
         return Composition(np.zeros(shape), exponent, "direct", rounded, None)
-    exponent = 0
-    normalised = []
-    scales = [_log2_l1_bound(f.kernel) for f in factors]
-    for f, k in zip(factors, scales):
-        # a power of two near the L1 norm: no overflow, and integer counts stay exact
-        exponent += f.power * (k + f.exponent)
-        # the exact pattern of the given kernel: scaling may flush tiny taps to zero
-        normalised.append(Factor(np.ldexp(f.kernel, -k), f.scale, f.power, support=f.pattern))
+    # each kernel over a power of two near its L1 norm: no overflow, integer counts exact
+    normalised = [f.normalised for f in factors]
+    scales = [f.log2_l1 for f in factors]
+    exponent = sum(f.power * (k + f.exponent) for f, k in zip(factors, scales))
     known = all(f.roundings is not None for f in factors)
-    nonneg = known and all((f.kernel >= 0).all() and not f.cancels for f in factors)
+    nonneg = known and all(f.nonneg and not f.cancels for f in factors)
     given = sum(f.power * f.roundings for f in factors) if known else 0
     given_tiny = sum(f.power * f.tiny for f in factors)
-    ops = sum(f.power * np.count_nonzero(f.kernel) for f in factors)
-    split = [_rank_one(f.kernel) for f in normalised]
-    separable = all(v is not None for v in split)
+    ops = sum(f.power * f.taps for f in factors)
+    separable = all(f.split is not None for f in normalised)
     roundings, tiny = None, 0.0
     if not normalised:
         values, methods, roundings = np.ones((1,) * dims), {"direct"}, 0
     elif separable and method in ("auto", "direct", "fft"):
-        vectors, methods, scale, counts, tiny = _compose_axes(normalised, split, shape, method)
+        vectors, methods, scale, counts, tiny = _compose_axes(normalised, shape, method)
         exponent += scale
         axes = [
-            _support([_axis_factor(f, v, a) for f, v in zip(normalised, split)], (n,))
+            _axis_support(tuple(f.axis_parts[a][1] for f in normalised), n)
             for a, n in enumerate(shape)
         ]
         if "fft" in methods:  # clear FFT round-off on the vectors: the outer product is clean
@@ -635,9 +691,7 @@ def compose(
         support = _outer(support) if support is not None and values is not None else support
         if None not in counts:
             # each axis, the vectors standing in for the kernels, and the outer product
-            replaced = sum(
-                f.power * _rank_one_roundings(f.kernel, v) for f, v in zip(normalised, split)
-            )
+            replaced = sum(f.power * _rank_one_roundings(f.kernel, f.split) for f in normalised)
             roundings = sum(counts) + replaced + dims - 1
         tiny = map_fraction(tiny, vectors)
     else:
@@ -656,7 +710,7 @@ def compose(
     # rounding errors (for non-negative kernels it is the sum of the values)
     # (a kernel summed from signed terms: the L1 of the terms, the scale of its errors)
     log2_l1 = sum(
-        f.power * math.log2(max(float(np.abs(f.kernel).sum()), math.ldexp(g.l1 or 0.0, -k)))
+        f.power * math.log2(max(f.abs_sum, math.ldexp(g.l1 or 0.0, -k)))
         for f, g, k in zip(normalised, factors, scales)
     )
     outside = sum(f.power * (k + g.exponent) for f, g, k in zip(normalised, factors, scales))
@@ -692,11 +746,12 @@ def _pattern_axes(pattern: np.ndarray) -> list[np.ndarray] | None:
     return axes if np.array_equal(_outer(axes), pattern) else None
 
 
-def _axis_factor(f: Factor, vectors: list[np.ndarray], axis: int) -> Factor:
-    """The 1-D factor of a rank-one ``f`` on ``axis``, with its exact pattern there."""
-    others = tuple(a for a in range(f.kernel.ndim) if a != axis)
-    pattern = f.pattern.any(axis=others) if others else f.pattern
-    return Factor(vectors[axis], (f.scale[axis],), f.power, support=pattern)
+@functools.lru_cache(maxsize=256)
+def _axis_support(factors: tuple[Factor, ...], n: int) -> np.ndarray:
+    """:func:`_support` of 1-D factors, memoised by the factors (they are immutable)."""
+    support = _support(list(factors), (n,))
+    support.flags.writeable = False
+    return support
 
 
 def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.ndarray:

@@ -111,8 +111,8 @@ def _half(a: float, b: float, c: float, n: int, m: int):
     # per step: two products and their sum, a division (perhaps as a reciprocal and a
     # product), and the coefficients' own roundings where they are not exact
     width = (2 * n + 2).bit_length()
-    exact = significant_bits(np.array([b, c])) + width <= 53
-    exact_diag = significant_bits(np.array([a])) + width <= 53
+    exact = significant_bits((b, c)) + width <= 53
+    exact_diag = significant_bits((a,)) + width <= 53
     step = 4 + (not exact) + (not exact_diag)
     return q, e, rho + step * (m - 1)
 
@@ -126,6 +126,8 @@ def _power(a: float, n: int) -> tuple[float, int, int]:
     ``rho`` is 3 (0 when nothing was cut: ``a^n`` is exact in float64).
     """
     num, den = a.as_integer_ratio()  # den is a power of two
+    if num == 1:  # a power of two (as a normalised kernel's taps often are): exact
+        return 0.5, 1 - n * (den.bit_length() - 1), 0
     cut = False
 
     def trimmed(m: int, e: int) -> tuple[int, int]:

@@ -98,6 +98,16 @@ def test_deep_powers_keep_every_tail_entry(kernel, n):
     assert_within_bound(values, exponent, roundings, exact)
 
 
+@pytest.mark.parametrize("a, c, n", [(0.5, 0.5, 1000), (2.0**-3, 0.75, 700), (4.0, 2.0**-40, 30)])
+def test_power_of_two_outer_taps_match_exact_powers(a, c, n):
+    # a^n is then exact, with no rounding of its own (unlike a = 3, whose powers are cut)
+    ratios = [Fraction(w) for w in (a, 0.25, c)]
+    den = max(r.denominator for r in ratios)
+    exact = [Fraction(p, den**n) for p in exact_power([int(r * den) for r in ratios], n)]
+    values, exponent, roundings = power_three_tap(np.array([a, 0.25, c]), n)
+    assert_within_bound(values, exponent, roundings, exact)
+
+
 @pytest.mark.parametrize(
     "kernel, n",
     [([0.0, 1.0, 1.0], 5), ([1.0, -0.5, 1.0], 5), ([1.0, 1.0, math.inf], 5), ([1, 1, 1], 0)],
