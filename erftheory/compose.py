@@ -57,10 +57,17 @@ _EPS = np.finfo(float).eps
 # auto picks "direct" for 1-D axes when it costs at most this many multiply-adds
 _DIRECT_FLOPS = 3e7
 _DIRECT_OPS = 4000
-# 1-D runs of at least this many positive 3-tap layers go to the recurrence (O(n) per run,
-# about this many multiply-adds per entry); shorter ones to exact blocks, as fast there
+# 1-D runs of a positive 3-tap kernel go to the recurrence (O(n) per run, about this many
+# multiply-adds per entry) where it is faster than applying the layers (or exact blocks of
+# them). Costs in numpy calls on small arrays (~3 us each): a layer applied is one call plus
+# its multiply-adds at _FLOPS_PER_CALL a call; the recurrence a fixed _RECURRENCE_CALLS per
+# half (a symmetric kernel needs one) plus 1 per _RECURRENCE_ENTRIES entries. Measured: blocks
+# of all-ones win to ~400 layers, float kernels applied one by one to ~60.
 _RECURRENCE_POWER = 16
 _RECURRENCE_OPS = 12
+_FLOPS_PER_CALL = 10_000
+_RECURRENCE_CALLS = 35
+_RECURRENCE_ENTRIES = 40
 # an explicit method="direct" beyond this many multiply-adds (a minute or more) is refused
 _DIRECT_LIMIT = 2e9
 
@@ -441,9 +448,10 @@ def _recurrence_run(factors: list[Factor]):
     """``(index, power_three_tap(...))`` for the run the O(n) recurrence composes, or None.
 
     The longest run of a 1-D kernel ``[a, b, c]`` with ``a, c > 0`` and ``b >= 0``, of at
-    least ``_RECURRENCE_POWER`` layers, unless :func:`power_three_tap` declines it (a kernel
-    too lopsided for float64). Computed before the method is chosen, so that a declined run
-    is costed as the layers it leaves to apply one by one.
+    least ``_RECURRENCE_POWER`` layers, unless applying its layers costs less
+    (:func:`_recurrence_pays`) or :func:`power_three_tap` declines it (a kernel too lopsided
+    for float64). Computed before the method is chosen, so that a declined run is costed as
+    the layers it leaves to apply one by one.
     """
     runs = [
         (f.power, i)
@@ -457,8 +465,30 @@ def _recurrence_run(factors: list[Factor]):
     if not runs:
         return None
     chosen = max(runs)[1]
+    if not _recurrence_pays(factors[chosen]):
+        return None
     power = power_three_tap(factors[chosen].kernel, factors[chosen].power)
     return None if power is None else (chosen, power)
+
+
+def _recurrence_pays(f: Factor) -> bool:
+    """Whether the recurrence composes the run ``f`` faster than its layers applied in turn.
+
+    The layers (or exact blocks of them, :func:`_exact_block`) cost a call each plus their
+    multiply-adds on an array of about ``power`` entries on average; the recurrence a fixed
+    cost per half plus a little per entry (see ``_RECURRENCE_CALLS``).
+    """
+    p = f.power
+    block, b, _ = _exact_block(f.kernel, p)
+    width = 0 if block is None else np.count_nonzero(block)
+    blocks = 0 if block is None else p // b
+    singles = p - blocks * b
+    taps = blocks * width + singles * f.taps
+    # a dense kernel is one np.convolve a layer; an upsampled one a slice per tap
+    calls = blocks + singles if f.scale[0] == 1 else taps
+    direct = calls + taps * p * f.scale[0] / _FLOPS_PER_CALL
+    halves = 1 if f.kernel[0] == f.kernel[2] else 2
+    return halves * (_RECURRENCE_CALLS + p / _RECURRENCE_ENTRIES) < direct
 
 
 def _recentred(acc: np.ndarray, shift: int) -> tuple[np.ndarray, int]:

@@ -168,7 +168,8 @@ def test_erf_through_the_recurrence_is_within_its_bound_of_the_exact_one(
     prefix, tap, dilation, depth, weights, normalize
 ):
     # the whole pipeline with a run the recurrence composes (upsampled by its dilation, after
-    # random layers) against Python integers and fractions, entry by entry
+    # random layers) against Python integers and fractions, entry by entry; at these depths
+    # blocks are cheaper, so the recurrence is made free to be sure it is the one tested
     run = {"type": "conv", "kernel": 3, "dilation": dilation, "weights": list(tap)}
     spec = {"dims": 1, "layers": [*prefix["layers"], {**run, "repeat": depth}]}
     net = et.as_network(spec)
@@ -178,23 +179,46 @@ def test_erf_through_the_recurrence_is_within_its_bound_of_the_exact_one(
     except et.ERFError:
         return  # refused in exact mode (too much work, or an all-zero map to normalise)
     assume(exact.normalize == normalize)  # raw counts beyond float64 come back at peak 1
-    r = et.erf(net, weights=weights, normalize=normalize, method="direct")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compose_module, "_RECURRENCE_CALLS", 0)
+        patch.setattr(compose_module, "power_three_tap", _counted(calls := []))
+        r = et.erf(net, weights=weights, normalize=normalize, method="direct")
+    assert calls, "the recurrence was not used"
     assert r.rel_error is not None  # non-negative kernels: a relative bound, always
     assert_within_relative_bound(r, exact.exact_values)
 
 
-def test_the_recurrence_is_what_composes_a_long_1d_run(monkeypatch):
-    # guards the test above: the engine hands the run to the recurrence (not to blocks)
-    calls = []
-    original = compose_module.power_three_tap
+def _counted(calls: list):
+    """power_three_tap, recording the power of every call in ``calls``."""
 
     def spy(kernel, n):
         calls.append(n)
-        return original(kernel, n)
+        return power_three_tap(kernel, n)
 
-    monkeypatch.setattr(compose_module, "power_three_tap", spy)
+    return spy
+
+
+def test_the_recurrence_is_what_composes_a_long_1d_run(monkeypatch):
+    # an upsampled run (a slice per tap and layer) of an asymmetric kernel goes to the
+    # recurrence from a few tens of layers
+    monkeypatch.setattr(compose_module, "power_three_tap", _counted(calls := []))
     et.erf("1d: conv5, (conv3/d2/w[1,3,2])*40, conv3", method="direct")
     assert calls == [40]
+
+
+@pytest.mark.parametrize(
+    "arch, used",
+    [
+        ("1d: conv3*100", []),  # 3 blocks of 32 layers and 4 layers: 7 calls
+        ("1d: conv3*3000", [3000]),  # 93 blocks over ~6,000 points: the recurrence
+        ("1d: conv3/w[1,2,3]*300", []),  # 41 calls, against a fixed cost of about 70
+        ("1d: conv3/w[1,2,3]*600", [600]),
+    ],
+)
+def test_the_recurrence_takes_a_run_where_it_is_cheaper_than_the_layers(monkeypatch, arch, used):
+    monkeypatch.setattr(compose_module, "power_three_tap", _counted(calls := []))
+    r = et.erf(arch, normalize="sum")
+    assert calls == used and r.method == "direct"
 
 
 def test_axes_of_a_map_too_deep_for_blocks_use_the_recurrence():
