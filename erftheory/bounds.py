@@ -18,6 +18,7 @@ that the composition and :func:`erftheory.erf` share:
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -68,6 +69,7 @@ def gamma(roundings: float) -> float:
     return nu / (1 - nu)
 
 
+@functools.lru_cache(maxsize=1024)  # a network's path coefficients, on every call
 def split_coefficient(coef) -> tuple[float, int, int]:
     """An exact coefficient as ``(m, e, r)`` with ``coef ~ m 2^e``.
 

@@ -141,6 +141,11 @@ class Factor:
         return None if vectors is None else tuple(vectors)
 
     @functools.cached_property
+    def split_roundings(self) -> int:
+        """Roundings that stand for the kernel's replacement by :attr:`split`."""
+        return _rank_one_roundings(self.kernel, self.split)
+
+    @functools.cached_property
     def axis_parts(self) -> tuple[tuple[int, Factor], ...]:
         """Per axis of a rank-one factor, ``(k, f)``: ``f`` its vector over ``2^k``.
 
@@ -162,7 +167,12 @@ class Factor:
         """The factor by value (a dictionary key)."""
         return (self.kernel.tobytes(), self.kernel.shape, self.scale, self.power)
 
-    @property
+    @functools.cached_property
+    def live(self) -> tuple[bool, bool]:
+        """Whether the exact pattern, and the float kernel, have a non-zero entry."""
+        return bool(self.pattern.any()), bool(self.kernel.any())
+
+    @functools.cached_property
     def span(self) -> tuple[int, ...]:
         """The size of the factor's composition minus one, per axis."""
         return tuple((k - 1) * s * self.power for k, s in zip(self.kernel.shape, self.scale))
@@ -682,9 +692,9 @@ def compose(
     if method == "exact":
         values = _direct(factors, shape)[0] if factors else _delta(shape, Fraction)
         return Composition(values, 0, "exact", 0.0, 0)
-    if any(not f.pattern.any() for f in factors):  # every path crosses an exact zero
+    if any(not f.live[0] for f in factors):  # every path crosses an exact zero
         return Composition(np.zeros(shape), 0, "direct", 0.0, 0, np.zeros(shape, dtype=bool))
-    if any(not f.kernel.any() for f in factors):  # zero in float only: terms cancelled
+    if any(not f.live[1] for f in factors):  # zero in float only: terms cancelled
         # zero to within the terms' error: bounded in the log domain (no overflow)
         log2_bound = sum(
             f.power * (math.log2(f.l1 or float(np.abs(f.kernel).sum()) or _TINY) + f.exponent)
@@ -710,18 +720,20 @@ def compose(
     elif separable and method in ("auto", "direct", "fft"):
         vectors, methods, scale, counts, tiny = _compose_axes(normalised, shape, method)
         exponent += scale
-        axes = [
-            _axis_support(tuple(f.axis_parts[a][1] for f in normalised), n)
-            for a, n in enumerate(shape)
-        ]
+        axes, full = zip(
+            *(
+                _axis_support(tuple(f.axis_parts[a][1] for f in normalised), n)
+                for a, n in enumerate(shape)
+            )
+        )
         if "fft" in methods:  # clear FFT round-off on the vectors: the outer product is clean
             vectors = [_clean(v, s, nonneg) for v, s in zip(vectors, axes)]
         values = _outer(vectors) if outer or dims == 1 else None
-        support = None if all(a.all() for a in axes) else tuple(axes)
+        support = None if all(full) else tuple(axes)
         support = _outer(support) if support is not None and values is not None else support
         if None not in counts:
             # each axis, the vectors standing in for the kernels, and the outer product
-            replaced = sum(f.power * _rank_one_roundings(f.kernel, f.split) for f in normalised)
+            replaced = sum(f.power * f.split_roundings for f in normalised)
             roundings = sum(counts) + replaced + dims - 1
         tiny = map_fraction(tiny, vectors)
     else:
@@ -777,11 +789,11 @@ def _pattern_axes(pattern: np.ndarray) -> list[np.ndarray] | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _axis_support(factors: tuple[Factor, ...], n: int) -> np.ndarray:
-    """:func:`_support` of 1-D factors, memoised by the factors (they are immutable)."""
+def _axis_support(factors: tuple[Factor, ...], n: int) -> tuple[np.ndarray, bool]:
+    """:func:`_support` of 1-D factors and whether it is full, memoised by the factors."""
     support = _support(list(factors), (n,))
     support.flags.writeable = False
-    return support
+    return support, bool(support.all())
 
 
 def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.ndarray:
