@@ -13,12 +13,12 @@ and repeated ``power`` times. The composition of factors is their full convoluti
     weights, scaled by powers of two) are applied in blocks ``w^b`` that float64 holds
     exactly: a block of ``b`` three-tap layers costs ``2b + 1`` roundings instead of ``3b``
     and one ``np.convolve`` call instead of ``b``. In 1-D the longest run of a positive three-tap
-    kernel is instead one O(n) recurrence (:mod:`erftheory.recurrence`: about 4 roundings per
-    entry from the nearer end, twice the blocks' bound, for a fraction of their time); the
-    axes of a separable map keep the blocks where they are affordable, since the map's outer
-    product costs more than either. Gradual underflow adds an absolute error
-    below ``u * tiny_fraction * L1`` (see :class:`Composition`); entries above that floor
-    keep the relative bound.
+    kernel is instead one O(n) recurrence where that is faster (:mod:`erftheory.recurrence`:
+    about 4 roundings per entry from the nearer end, twice the blocks' bound; a fixed cost that
+    long runs repay, see :func:`_recurrence_pays`); the axes of a separable map keep the blocks
+    where they are affordable, since the map's outer product costs more than either. Gradual
+    underflow adds an absolute error below ``u * tiny_fraction * L1`` (see
+    :class:`Composition`); entries above that floor keep the relative bound.
 ``"fft"``
     A product of spectra, ``prod W_l(scale_l * omega) ** power_l``: a run of n identical layers
     costs what one costs. Its error is absolute, bounded by about ``(10 log2 N + ops) * eps``
@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-import scipy.fft
 
 from .bounds import TINY as _TINY
 from .bounds import U as _U
@@ -525,6 +524,8 @@ def _fft(factors: list[Factor], shape: tuple[int, ...]) -> tuple[np.ndarray, int
     The divisors' logarithms, summed, are off by at most a few ``u`` per layer (each
     ``|log2|`` is at most ``log2`` of the grid): within the ``ops * eps`` of the FFT's bound.
     """
+    import scipy.fft  # ~0.2 s to import: only where a transform is taken
+
     grid = tuple(scipy.fft.next_fast_len(n, real=True) for n in shape)
     half = grid[:-1] + (grid[-1] // 2 + 1,)
     spectrum = np.ones(half, dtype=complex)
@@ -593,6 +594,8 @@ def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
             )
 
     def dilate(a, b):
+        import scipy.fft
+
         size = tuple(x + y - 1 for x, y in zip(a.shape, b.shape))
         grid = tuple(scipy.fft.next_fast_len(n, real=True) for n in size)
         c = scipy.fft.irfftn(scipy.fft.rfftn(a, grid) * scipy.fft.rfftn(b, grid), grid)
@@ -763,6 +766,8 @@ def compose(
         if "fft" in methods:
             values = _clean(values, support, nonneg)
     if "fft" in methods:
+        import scipy.fft
+
         grid = math.prod(scipy.fft.next_fast_len(n, real=True) for n in shape)
         # (+1: the exponent's fraction moved into the values, one rounding of each entry)
         abs_error = (10 * math.log2(max(grid, 2)) + ops + 11) * _EPS * l1

@@ -14,7 +14,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import scipy.fft
 
 from .errors import ERFError
 
@@ -191,6 +190,8 @@ def clt_rates(kernel, n: int) -> CLTRates:
             f"{_MAX_LAW_ENTRIES} that clt_rates computes; berry_esseen_bound(kernel, n) has "
             "no such limit"
         )
+    import scipy.fft  # ~0.2 s to import: only here
+
     law = scipy.fft.irfft(scipy.fft.rfft(w, size) ** n, size)
     sigma = math.sqrt(n * var)
     z = (np.arange(size) - n * mu) / sigma
