@@ -95,6 +95,16 @@ class Factor:
     exponent: int = 0  # the kernel stands for ``kernel * 2**exponent`` (and ``l1`` too)
     total: Fraction | None = None  # the exact sum of what it stands for, where known
 
+    def __post_init__(self):
+        # facts about the kernel are computed once (below): it must not change afterwards, so a
+        # writeable array given is copied into a read-only one (read-only ones are kept)
+        for name in ("kernel", "support"):
+            array = getattr(self, name)
+            if array is not None and array.flags.writeable:
+                array = array.copy()
+                array.flags.writeable = False
+                object.__setattr__(self, name, array)
+
     @functools.cached_property
     def pattern(self) -> np.ndarray:
         """The exact non-zero pattern of the kernel (bool; computed once)."""
@@ -160,6 +170,11 @@ class Factor:
             vector.flags.writeable = False
             parts.append((k, Factor(vector, (self.scale[axis],), self.power, support=pattern)))
         return tuple(parts)
+
+    @functools.cached_property
+    def pattern_key(self) -> tuple:
+        """The factor's exact pattern, scale and power by value (a dictionary key)."""
+        return (self.pattern.tobytes(), self.pattern.shape, self.scale, self.power)
 
     @functools.cached_property
     def key(self) -> tuple:
@@ -453,14 +468,14 @@ def _direct_1d(factors: list[Factor], n: int, run=None):
     return out, shift, roundings, underflow_fraction(events, 2.0**-12)
 
 
-def _recurrence_run(factors: list[Factor]):
+def _recurrence_run(factors: list[Factor], weigh: bool = True):
     """``(index, power_three_tap(...))`` for the run the O(n) recurrence composes, or None.
 
     The longest run of a 1-D kernel ``[a, b, c]`` with ``a, c > 0`` and ``b >= 0``, of at
-    least ``_RECURRENCE_POWER`` layers, unless applying its layers costs less
-    (:func:`_recurrence_pays`) or :func:`power_three_tap` declines it (a kernel too lopsided
-    for float64). Computed before the method is chosen, so that a declined run is costed as
-    the layers it leaves to apply one by one.
+    least ``_RECURRENCE_POWER`` layers, unless applying its layers costs less (with
+    ``weigh``: :func:`_recurrence_pays`) or :func:`power_three_tap` declines it (a kernel too
+    lopsided for float64). Computed before the method is chosen, so that a declined run is
+    costed as the layers it leaves to apply one by one.
     """
     runs = [
         (f.power, i)
@@ -474,7 +489,7 @@ def _recurrence_run(factors: list[Factor]):
     if not runs:
         return None
     chosen = max(runs)[1]
-    if not _recurrence_pays(factors[chosen]):
+    if weigh and not _recurrence_pays(factors[chosen]):
         return None
     power = power_three_tap(factors[chosen].kernel, factors[chosen].power)
     return None if power is None else (chosen, power)
@@ -633,7 +648,9 @@ def _compose_axes(factors, shape, method):
             # a map's outer product costs more than any of its axes: there exact blocks (half
             # the recurrence's bound) wherever they are affordable; in 1-D the O(n) recurrence
             skip = method == "fft" or (len(shape) > 1 and cheap)
-            run = None if skip else _recurrence_run(axis_factors)
+            # (weighed against the layers only where those are affordable: else the run's
+            # layers would move the axis to the FFT and its relative bound would be lost)
+            run = None if skip else _recurrence_run(axis_factors, weigh=cheap)
             ops = blocks
             if run is not None:  # its layers cost a few operations per entry in all
                 ops += _RECURRENCE_OPS - 3 * axis_factors[run[0]].power
@@ -793,12 +810,34 @@ def _pattern_axes(pattern: np.ndarray) -> list[np.ndarray] | None:
     return axes if np.array_equal(_outer(axes), pattern) else None
 
 
-@functools.lru_cache(maxsize=256)
 def _axis_support(factors: tuple[Factor, ...], n: int) -> tuple[np.ndarray, bool]:
-    """:func:`_support` of 1-D factors and whether it is full, memoised by the factors."""
+    """:func:`_support` of 1-D factors and whether it is full (read-only).
+
+    Memoised by value for a network's kernels (a few bytes each); not for a map-sized
+    pattern (random weights square a composition each call), which would fill the memo.
+    """
+    if sum(f.pattern.size for f in factors) > _MEMO_PATTERN:
+        return _axis_support_of(factors, n)
+    return _axis_support_memo(tuple(f.pattern_key for f in factors), n)
+
+
+_MEMO_PATTERN = 4096
+
+
+def _axis_support_of(factors, n: int) -> tuple[np.ndarray, bool]:
     support = _support(list(factors), (n,))
     support.flags.writeable = False
     return support, bool(support.all())
+
+
+@functools.lru_cache(maxsize=256)
+def _axis_support_memo(key: tuple, n: int) -> tuple[np.ndarray, bool]:
+    """:func:`_axis_support_of` of the factors ``key`` describes (patterns, scales, powers)."""
+    factors = []
+    for data, shape, scale, power in key:
+        pattern = np.frombuffer(data, dtype=bool).reshape(shape)
+        factors.append(Factor(pattern.astype(float), scale, power, support=pattern))
+    return _axis_support_of(factors, n)
 
 
 def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.ndarray:

@@ -94,9 +94,11 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
             pattern = None if exact else fixed.support
             if pattern is None and not exact:
                 pattern = np.ones(square.shape, dtype=bool)
-            factor = Factor(
-                square if exact else scale2(square, -e_sq), (1,) * dims, support=pattern
-            )
+            kernel = square if exact else scale2(square, -e_sq)
+            for fresh in (kernel, pattern):  # read-only: a Factor then keeps it, uncopied
+                if fresh is not None and fresh is not fixed.support:
+                    fresh.flags.writeable = False
+            factor = Factor(kernel, (1,) * dims, support=pattern)
             comp = compose([*t.random, factor], dims, kind, outer=not lazy)
             e = comp.exponent + 2 * fixed.exponent + e_sq
             peak = 0.0 if exact else float(np.max(np.abs(fixed.values))) * 2.0**-e_sq

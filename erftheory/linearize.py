@@ -157,6 +157,25 @@ def _too_many_groups():
     )
 
 
+def _variance_kernel(v, layer) -> np.ndarray:
+    """A variance kernel returned by a user's ``variance(layer)``, checked."""
+    try:
+        array = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.shape != tuple(layer.kernel):
+        raise ERFError(
+            f"variance(layer) returned {v!r} for a conv of kernel {list(layer.kernel)}: it must "
+            "return an array of that shape (or None for unit variances)"
+        )
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ERFError(
+            f"variance(layer) returned {array.tolist()!r}: variances must be finite and "
+            "non-negative"
+        )
+    return array
+
+
 class _Linearizer:
     def __init__(self, dims: int, mode: str, exact: bool, variance=None):
         self.dims, self.mode, self.exact = dims, mode, exact
@@ -188,8 +207,8 @@ class _Linearizer:
             if self.mode != "random":
                 return "fixed", self.array(np.ones(layer.kernel))
             v = None if self.variance is None else self.variance(layer)
-            if v is not None:
-                return "random", self.array(v)  # the initialisation's variance kernel
+            if v is not None:  # the initialisation's variance kernel
+                return "random", self.array(_variance_kernel(v, layer))
             return "random", self.array(np.ones(layer.kernel))
         uniform = self.array(np.ones(layer.kernel))
         uniform = uniform * (Fraction(1, size) if self.exact else 1.0 / size)

@@ -71,8 +71,13 @@ def _union(states: list[_State]) -> _State:
     return _State(tuple(e - a + 1 for a, e in zip(start, end)), states[0].jump, start)
 
 
+# A total stride beyond any input: the field's integers would grow by digits a layer (a run
+# of 100,000 stride-3 pools would take minutes) for a network no input can feed.
+_MAX_JUMP = 2**256
+
+
 def _apply(state: _State, layer) -> _State:
-    once = _step(state, layer)
+    once = _checked(_step(state, layer), layer)
     if once.jump == state.jump:
         # the increments of a step depend only on the jump, so they repeat exactly: a stack of
         # 10,000 layers costs one step
@@ -83,8 +88,19 @@ def _apply(state: _State, layer) -> _State:
             tuple(a + n * (b - a) for a, b in zip(state.start, once.start)),
         )
     for _ in range(layer.repeat - 1):
-        once = _step(once, layer)
+        once = _checked(_step(once, layer), layer)
     return once
+
+
+def _checked(state: _State, layer) -> _State:
+    """``state``, unless its total stride has passed any input's size (refused)."""
+    if max(state.jump) > _MAX_JUMP:
+        raise ERFError(
+            f"the network's total stride passes 2^256 at a layer of type {layer.type} (more "
+            "input pixels per output unit than any input has): no receptive field to compute; "
+            "check the strides and repeats"
+        )
+    return state
 
 
 def _walk(layers, dims: int) -> _State:

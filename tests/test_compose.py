@@ -359,3 +359,43 @@ def test_split_coefficient_is_exact_or_rounded_once(num, den, shift):
     assert Fraction(1, 2) <= abs(Fraction(m)) < 1 or abs(m) == 1.0
     # correctly rounded (within half an ulp of a mantissa in [1/2, 1): 2^-54), flagged iff not exact
     assert abs(Fraction(m) - exact) <= Fraction(1, 2**54) * (1 if rounded else 0)
+
+
+def test_a_factor_keeps_its_kernel_when_the_callers_array_changes():
+    # facts about a kernel are computed once: a caller's array changed in place afterwards
+    # must not leave the factor composing an old kernel under a new one (or the reverse)
+    k = np.ones(3)
+    f = Factor(k, (1,), 3)
+    assert not f.kernel.flags.writeable
+    first = compose([f], 1)
+    k[:] = [1.0, 2.0, 1.0]
+    again = compose([f], 1)
+    want = _power([1, 1, 1], 3)  # the kernel the factor was given
+    for c in (first, again):
+        assert [v * 2.0**c.exponent for v in c.values.tolist()] == want
+
+
+def test_random_weights_do_not_fill_the_axis_support_memo():
+    # random weights square a map-sized fixed part on every call: its support must not be
+    # memoised once per call (the memo held ~6 MB per call of this network)
+    import erftheory.compose as compose_module
+
+    memo = compose_module._axis_support_memo
+    arch = "1d: conv3, avgpool3/s1*2000"
+    et.erf(arch, weights="random", normalize="sum")
+    size = memo.cache_info().currsize
+    for _ in range(3):
+        et.erf(arch, weights="random", normalize="sum")
+    assert memo.cache_info().currsize == size
+
+
+def test_a_run_left_to_its_layers_does_not_cost_an_axis_its_relative_bound():
+    # 5 x 760 + 3 x 200 taps are over the direct limit; with the 200-layer run composed by the
+    # recurrence they are under it: the axis stays direct, with a relative bound, rather than
+    # going to the FFT (absolute bound, round-off in the tails)
+    for dims in (1, 2):
+        r = et.erf(f"{dims}d: conv5*760, conv3*200", normalize="sum")
+        assert r.method == "direct" and r.rel_error is not None and r.rel_error < 1e-11
+        # the corner is 5^-760 3^-200 of the total (~1e-627): below the floor, not FFT noise
+        corner = r.values[(0,) * dims]
+        assert r.values.min() >= 0 and corner <= r.underflow_floor and r.underflow > 0

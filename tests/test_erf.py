@@ -721,3 +721,26 @@ def test_a_sum_lost_in_its_error_bound_is_refused_with_the_ways_out():
     r = et.erf(spec, weights="random", normalize="peak")
     errors = [abs(Fraction(got) - want) for got, want in zip(r.values.tolist(), exact.tolist())]
     assert max(errors) <= Fraction(r.abs_error)
+
+
+@pytest.mark.parametrize(
+    "returned, match",
+    [
+        (2.0, "array of that shape"),
+        ([[1, 1, 1]], "array of that shape"),
+        ("x", "array of"),
+        ([[1, -1, 1]] * 3, "non-negative"),
+        ([[1, float("nan"), 1]] * 3, "finite"),
+    ],
+)
+def test_a_variance_function_returning_a_bad_kernel_is_refused(returned, match):
+    with pytest.raises(et.ERFError, match=match):
+        et.erf("conv3*2", weights="random", variance=lambda layer: returned)
+
+
+def test_a_variance_function_gives_each_conv_its_kernel():
+    # two layers, the variance kernel [1, 2, 1] on each axis: E[g^2] is its composition
+    v = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0])
+    got = et.erf("conv3*2", weights="random", variance=lambda layer: v).values
+    line = np.convolve([1.0, 2.0, 1.0], [1.0, 2.0, 1.0])
+    np.testing.assert_array_equal(got, np.outer(line, line))

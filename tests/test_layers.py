@@ -205,3 +205,13 @@ def test_random_concat_read_by_explicit_weights_after_a_gate_is_refused(gate):
     with pytest.raises(et.ERFError, match="its own random"):
         et.erf(spec, weights="random")
     assert et.erf(spec).values.sum() > 0  # the expectation (weights='ones') is exact
+
+
+def test_a_total_stride_beyond_any_input_is_refused_quickly():
+    # 100,000 stride-3 pools: the field's integers would grow by a digit every other layer
+    # (minutes of big-integer arithmetic) for a network no input can feed
+    with pytest.raises(et.ERFError, match="2\\^256"):
+        et.receptive_field("1d: conv3, avgpool3*100000")
+    with pytest.raises(et.ERFError, match="2\\^256"):
+        et.erf("conv3, (conv3/s2, conv3)*300")
+    assert et.receptive_field("1d: (conv3/s2)*200").effective_stride == (2**200,)  # below the limit
