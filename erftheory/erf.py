@@ -95,9 +95,9 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
             if pattern is None and not exact:
                 pattern = np.ones(square.shape, dtype=bool)
             kernel = square if exact else scale2(square, -e_sq)
-            for fresh in (kernel, pattern):  # read-only: a Factor then keeps it, uncopied
-                if fresh is not None and fresh is not fixed.support:
-                    fresh.flags.writeable = False
+            for local in (kernel, pattern):  # read-only: a Factor then keeps it, uncopied
+                if local is not None:
+                    local.flags.writeable = False
             factor = Factor(kernel, (1,) * dims, support=pattern)
             comp = compose([*t.random, factor], dims, kind, outer=not lazy)
             e = comp.exponent + 2 * fixed.exponent + e_sq
