@@ -21,7 +21,8 @@ from strategies import architecture
 
 import erftheory as et
 from erftheory.bounds import accurate_sum, gamma
-from erftheory.compose import Factor, _exact_block, compose
+from erftheory.compose import Factor, compose
+from erftheory.direct import _exact_block
 
 
 def _power(weights: list, n: int) -> list:

@@ -20,7 +20,7 @@ from oracle import assert_within_relative_bound
 from strategies import architecture
 
 import erftheory as et
-import erftheory.compose as compose_module
+import erftheory.direct as direct_module
 from erftheory.bounds import TINY, U, gamma
 from erftheory.recurrence import power_three_tap
 
@@ -180,8 +180,8 @@ def test_erf_through_the_recurrence_is_within_its_bound_of_the_exact_one(
         return  # refused in exact mode (too much work, or an all-zero map to normalise)
     assume(exact.normalize == normalize)  # raw counts beyond float64 come back at peak 1
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(compose_module, "_RECURRENCE_CALLS", 0)
-        patch.setattr(compose_module, "power_three_tap", _counted(calls := []))
+        patch.setattr(direct_module, "_RECURRENCE_CALLS", 0)
+        patch.setattr(direct_module, "power_three_tap", _counted(calls := []))
         r = et.erf(net, weights=weights, normalize=normalize, method="direct")
     assert calls, "the recurrence was not used"
     assert r.rel_error is not None  # non-negative kernels: a relative bound, always
@@ -201,7 +201,7 @@ def _counted(calls: list):
 def test_the_recurrence_is_what_composes_a_long_1d_run(monkeypatch):
     # an upsampled run (a slice per tap and layer) of an asymmetric kernel goes to the
     # recurrence from a few tens of layers
-    monkeypatch.setattr(compose_module, "power_three_tap", _counted(calls := []))
+    monkeypatch.setattr(direct_module, "power_three_tap", _counted(calls := []))
     et.erf("1d: conv5, (conv3/d2/w[1,3,2])*40, conv3", method="direct")
     assert calls == [40]
 
@@ -216,7 +216,7 @@ def test_the_recurrence_is_what_composes_a_long_1d_run(monkeypatch):
     ],
 )
 def test_the_recurrence_takes_a_run_where_it_is_cheaper_than_the_layers(monkeypatch, arch, used):
-    monkeypatch.setattr(compose_module, "power_three_tap", _counted(calls := []))
+    monkeypatch.setattr(direct_module, "power_three_tap", _counted(calls := []))
     r = et.erf(arch, normalize="sum")
     assert calls == used and r.method == "direct"
 
