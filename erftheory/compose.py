@@ -17,8 +17,7 @@ and repeated ``power`` times. The composition of factors is their full convoluti
     about 4 roundings per entry from the nearer end, twice the blocks' bound; a fixed cost
     that long runs repay). Both live in :mod:`erftheory.direct`. The axes of a separable map
     keep the blocks where they are affordable, since the map's outer product costs more than
-    either. Gradual
-    underflow adds an absolute error below ``u * tiny_fraction * L1`` (see
+    either. Gradual underflow adds an absolute error below ``u * tiny_fraction * L1`` (see
     :class:`Composition`); entries above that floor keep the relative bound.
 ``"fft"``
     A product of spectra, ``prod W_l(scale_l * omega) ** power_l``: a run of n identical layers
@@ -59,6 +58,9 @@ _DIRECT_FLOPS = 3e7
 _DIRECT_OPS = 4000
 # an explicit method="direct" beyond this many multiply-adds (a minute or more) is refused
 _DIRECT_LIMIT = 2e9
+# axis supports are memoised for kernels up to this many pattern entries in all (a network's;
+# not a map squared for random weights, a new one each call)
+_MEMO_PATTERN = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -511,8 +513,7 @@ def compose(
     if any(not f.live[1] for f in factors):  # zero in float only: terms cancelled
         # zero to within the terms' error: bounded in the log domain (no overflow)
         log2_bound = sum(
-            f.power * (math.log2(f.l1 or float(np.abs(f.kernel).sum()) or _TINY) + f.exponent)
-            for f in factors
+            f.power * (math.log2(f.l1 or f.abs_sum or _TINY) + f.exponent) for f in factors
         )
         rounded = gamma(sum(f.power * (f.roundings or 0) for f in factors) + 1)
         # an integer exponent like every other (+1 covers the log sum's own rounding)
@@ -613,9 +614,6 @@ def _axis_support(factors: tuple[Factor, ...], n: int) -> tuple[np.ndarray, bool
     if sum(f.pattern.size for f in factors) > _MEMO_PATTERN:
         return _axis_support_of(factors, n)
     return _axis_support_memo(tuple(f.pattern_key for f in factors), n)
-
-
-_MEMO_PATTERN = 4096
 
 
 def _axis_support_of(factors, n: int) -> tuple[np.ndarray, bool]:
