@@ -210,7 +210,7 @@ def test_the_recurrence_is_what_composes_a_long_1d_run(monkeypatch):
     "arch, used",
     [
         ("1d: conv3*100", []),  # 3 blocks of 32 layers and 4 layers: 7 calls
-        ("1d: conv3*3000", [3000]),  # 93 blocks over ~6,000 points: the recurrence
+        ("1d: conv3*1000", [1000]),  # 31 blocks over ~2,000 points: the recurrence
         ("1d: conv3/w[1,2,3]*300", []),  # 41 calls, against a fixed cost of about 70
         ("1d: conv3/w[1,2,3]*600", [600]),
     ],
