@@ -14,6 +14,7 @@ where ``p_l`` is the padding before the first input element.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -623,6 +624,13 @@ class Network:
         )
         object.__setattr__(self, "layers", resolved)
 
+    def __hash__(self) -> int:  # hashed once: networks key the memo caches of every call
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.layers, self.dims))
+            object.__setattr__(self, "_hash", h)
+        return h
+
     def __add__(self, other: Network) -> Network:
         if not isinstance(other, Network) or other.dims != self.dims:
             raise ERFError("only networks with the same dims can be concatenated")
@@ -637,7 +645,7 @@ class Network:
         """Whether the network has global or adaptive pooling (sized by the input)."""
         return any(isinstance(x, (GlobalAvgPool, AdaptiveAvgPool)) for x in self.layers)
 
-    @property
+    @functools.cached_property
     def fractional(self) -> bool:
         """Whether the ERF needs backpropagation: fractional strides or position-dependent kernels.
 

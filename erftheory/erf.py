@@ -26,11 +26,12 @@ from .bounds import (
     divide_and_count_below,
     gamma,
     min_max_sum,
-    outer_extreme,
     split_coefficient,
+    vector_facts,
 )
 from .compose import Factor, _outer, compose
 from .errors import ERFError
+from .parse import as_network
 from .progress import progress
 from .receptive_field import ReceptiveField, receptive_field
 from .result import ERFResult
@@ -316,8 +317,6 @@ def erf(
     W. Luo, Y. Li, R. Urtasun, R. Zemel, "Understanding the Effective Receptive Field in Deep
     Convolutional Neural Networks", NeurIPS 2016.
     """
-    from .parse import as_network
-
     _check("weights", weights, _WEIGHTS)
     _check("normalize", normalize, _NORMALIZE)
     _check("method", method, _METHODS)
@@ -364,7 +363,14 @@ def erf(
         terms, net.dims, weights, exact, method, vectors=True
     )
     vectors = values if isinstance(values, tuple) else None
-    if vectors is not None and min(float(v.min()) for v in vectors) < 0:
+    facts = {}  # per distinct vector (isotropic stacks share one): min, max, sum, roundings
+
+    def fact(v):
+        if id(v) not in facts:
+            facts[id(v)] = (v, vector_facts(v))  # (v kept: its id stays its own)
+        return facts[id(v)][1]
+
+    if vectors is not None and min(fact(v)[0] for v in vectors) < 0:
         values, vectors = _outer(list(vectors)), None  # signed: the general passes below
         support = None if support is None else _outer(list(support))
         tiny, count = 0.0, None
@@ -376,8 +382,9 @@ def erf(
     if vectors is not None:
         # a non-negative outer product: its min, max and sum come from the vectors (fl is
         # monotone, so the extremes are exactly the map's), and the map is formed once
-        low, high = outer_extreme(vectors, np.ndarray.min), outer_extreme(vectors, np.ndarray.max)
-        total = math.prod(float(v.sum()) for v in vectors)
+        # (products taken in the outer product's order, as :func:`outer_extreme` does)
+        low, high = (math.prod(fact(v)[i] for v in vectors) for i in (0, 1))
+        total = math.prod(fact(v)[2] for v in vectors)
     else:
         values = np.ascontiguousarray(values, dtype=float)  # no copy for fresh arrays
         low, high, total = min_max_sum(values)
@@ -446,12 +453,11 @@ def erf(
         # each vector to peak 1 (or sum 1): then the map's peak is exactly 1 (its sum 1 to
         # rounding); raw maps share 2^exponent among the vectors (exact for an integer one)
         if normalize == "peak":
-            scaled = [v / v.max() for v in vectors]
+            scaled = _each(vectors, lambda v: v / fact(v)[1])
         elif normalize == "sum":
-            totals = [accurate_sum(v) for v in vectors]
-            scaled = [v / v_sum for v, (v_sum, _) in zip(vectors, totals)]
+            scaled = _each(vectors, lambda v: v / fact(v)[2])
             if count is not None:  # per vector, as for a map; the outer product after
-                count = 2 * count + sum(extra + 1 for _, extra in totals)
+                count = 2 * count + sum(fact(v)[3] + 1 for v in vectors)
         elif raw:
             d = len(vectors)
             shares = [exponent // d + (a < exponent % d) for a in range(d)]
@@ -460,10 +466,10 @@ def erf(
             scaled = list(vectors)
         values = _outer(scaled)
         # the relative bound holds above the floor: count the support's entries below it
-        floor = max(_TINY, tiny * math.prod(float(v.sum()) for v in scaled))
+        floor = max(_TINY, tiny * math.prod(fact(v)[2] for v in scaled))
         if support is not None:
             scaled = [v[a] for v, a in zip(scaled, support)]
-        below = outer_extreme(scaled, np.ndarray.min) < floor
+        below = math.prod(fact(v)[0] for v in scaled) < floor  # as outer_extreme
         underflow = count_below_outer(scaled, floor) if below else 0
     else:
         floor = max(_TINY, tiny * rescale(abs(total))) if count is not None else _TINY
@@ -491,6 +497,15 @@ def erf(
         underflow_floor=floor,
         network=net,
     )
+
+
+def _each(vectors, function) -> list:
+    """``function`` of every vector, once per distinct one (isotropic stacks share one)."""
+    done = {}
+    for v in vectors:
+        if id(v) not in done:
+            done[id(v)] = function(v)
+    return [done[id(v)] for v in vectors]
 
 
 def _exact_sum(terms, weights: str, exponent: int) -> Fraction | None:

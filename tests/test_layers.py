@@ -215,3 +215,12 @@ def test_a_total_stride_beyond_any_input_is_refused_quickly():
     with pytest.raises(et.ERFError, match="2\\^256"):
         et.erf("conv3, (conv3/s2, conv3)*300")
     assert et.receptive_field("1d: (conv3/s2)*200").effective_stride == (2**200,)  # below the limit
+
+
+def test_a_network_hashes_like_its_fields_and_compares_by_them():
+    # the hash is memoised (networks key every memo cache): equal networks, however built,
+    # must still hash alike, and the memo must not enter equality or the repr
+    a, b = et.Network([et.Conv(3) * 4], dims=1), et.from_compact("1d: conv3*4")
+    assert a == b and hash(a) == hash(b) == hash((a.layers, a.dims))
+    assert a != et.Network([et.Conv(3) * 5], dims=1)
+    assert "_hash" not in repr(a) and {a: 1}[b] == 1
