@@ -429,15 +429,16 @@ def _compose_axes(factors, shape, method):
 
     Each factor is split into per-axis vectors (:attr:`Factor.axis_parts`). Returns the
     per-axis vectors (peak 1), their total log2 scale, the methods used, and per axis the
-    roundings (None for an FFT axis) and the underflow fraction (see :class:`Composition`).
+    roundings (None for an FFT axis), the underflow fraction (see :class:`Composition`) and
+    the exact support with whether it is full (:func:`_axis_support`).
     """
-    vectors, methods, log2_scale, roundings, tiny = [], set(), 0, [], []
+    vectors, methods, log2_scale, roundings, tiny, supports = [], set(), 0, [], [], []
     done = {}  # isotropic stacks compose the same vector on every axis: do it once
     for axis, n in enumerate(shape):
         parts = [f.axis_parts[axis] for f in factors]
         log2_scale += sum(f.power * k for f, (k, _) in zip(factors, parts))
         axis_factors = [g for _, g in parts]
-        key = (n, tuple(g.key for g in axis_factors))
+        key = (n, tuple((g.key, g.pattern_key) for g in axis_factors))  # values, support
         if key not in done:
             blocks = sum(f.power * f.taps for f in axis_factors)
             cheap = blocks <= _DIRECT_OPS and blocks * n <= _DIRECT_FLOPS
@@ -461,17 +462,19 @@ def _compose_axes(factors, shape, method):
             # peak 1 on every axis (an exact power of two), so the outer product of the axes
             # cannot underflow where the composed values themselves would not; the scaling
             # itself may underflow a tail (one more event, at peak >= 1/2)
-            top = float(np.abs(vector).max())
+            top = _peak(vector)
             shift = math.frexp(top)[1] if top else 0
             vector = np.ldexp(vector, -shift)
-            done[key] = (vector, scale + shift, count, fraction + 2 * _TINY, chosen)
-        vector, scale, count, fraction, chosen = done[key]
+            support = _axis_support(tuple(axis_factors), n)
+            done[key] = (vector, scale + shift, count, fraction + 2 * _TINY, chosen, support)
+        vector, scale, count, fraction, chosen, support = done[key]
         vectors.append(vector)
         log2_scale += scale
         methods.add(chosen)
         roundings.append(count)
         tiny.append(fraction)
-    return vectors, methods, log2_scale, roundings, tiny
+        supports.append(support)
+    return vectors, methods, log2_scale, roundings, tiny, supports
 
 
 def compose(
@@ -520,27 +523,29 @@ def compose(
         exponent = math.ceil(log2_bound) + 1
         return Composition(np.zeros(shape), exponent, "direct", rounded, None)
     # each kernel over a power of two near its L1 norm: no overflow, integer counts exact
-    normalised = [f.normalised for f in factors]
-    scales = [f.log2_l1 for f in factors]
-    exponent = sum(f.power * (k + f.exponent) for f, k in zip(factors, scales))
-    known = all(f.roundings is not None for f in factors)
-    nonneg = known and all(f.nonneg and not f.cancels for f in factors)
-    given = sum(f.power * f.roundings for f in factors) if known else 0
-    given_tiny = sum(f.power * f.tiny for f in factors)
-    ops = sum(f.power * f.taps for f in factors)
-    separable = all(f.split is not None for f in normalised)
+    normalised, exponent, log2_l1, given, given_tiny, ops = [], 0, 0.0, 0, 0.0, 0
+    known = nonneg = separable = True
+    for f in factors:  # (one pass: this runs on every call, for kernels of a few taps)
+        g, k, p = f.normalised, f.log2_l1, f.power
+        normalised.append(g)
+        exponent += p * (k + f.exponent)
+        # L1 norm of |kernel| in the units of ``g``: the scale of the rounding errors (a
+        # kernel summed from signed terms: the L1 of the terms, the scale of its errors)
+        log2_l1 += p * math.log2(max(g.abs_sum, math.ldexp(f.l1 or 0.0, -k)))
+        known = known and f.roundings is not None
+        given += p * (f.roundings or 0)
+        nonneg = nonneg and f.nonneg and not f.cancels
+        given_tiny += p * f.tiny
+        ops += p * f.taps
+        separable = separable and g.split is not None
+    nonneg, given, outside = known and nonneg, given if known else 0, exponent
     roundings, tiny = None, 0.0
     if not normalised:
         values, methods, roundings = np.ones((1,) * dims), {"direct"}, 0
     elif separable and method in ("auto", "direct", "fft"):
-        vectors, methods, scale, counts, tiny = _compose_axes(normalised, shape, method)
+        vectors, methods, scale, counts, tiny, supports = _compose_axes(normalised, shape, method)
         exponent += scale
-        axes, full = zip(
-            *(
-                _axis_support(tuple(f.axis_parts[a][1] for f in normalised), n)
-                for a, n in enumerate(shape)
-            )
-        )
+        axes, full = zip(*supports)
         if "fft" in methods:  # clear FFT round-off on the vectors: the outer product is clean
             vectors = [_clean(v, s, nonneg) for v, s in zip(vectors, axes)]
         values = _outer(vectors) if outer or dims == 1 else None
@@ -565,12 +570,6 @@ def compose(
         exponent += scale
     # L1 norm of the composition of |kernels|, in the units of ``values``: the scale of the
     # rounding errors (for non-negative kernels it is the sum of the values)
-    # (a kernel summed from signed terms: the L1 of the terms, the scale of its errors)
-    log2_l1 = sum(
-        f.power * math.log2(max(f.abs_sum, math.ldexp(g.l1 or 0.0, -k)))
-        for f, g, k in zip(normalised, factors, scales)
-    )
-    outside = sum(f.power * (k + g.exponent) for f, g, k in zip(normalised, factors, scales))
     l1 = 2.0 ** (log2_l1 - (exponent - outside))
     if not (separable and normalised):
         support = _support(normalised, shape)
@@ -639,6 +638,13 @@ def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.n
     if nonneg:
         np.maximum(values, 0.0, out=values)
     return values
+
+
+def _peak(vector: np.ndarray) -> float:
+    """The largest magnitude in a 1-D float array (a short one read as a list: cheaper)."""
+    if vector.size <= 64:
+        return max(map(abs, vector.tolist()))
+    return float(np.abs(vector).max())
 
 
 def _outer(vectors: list[np.ndarray]) -> np.ndarray:

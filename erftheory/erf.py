@@ -363,14 +363,9 @@ def erf(
         terms, net.dims, weights, exact, method, vectors=True
     )
     vectors = values if isinstance(values, tuple) else None
-    facts = {}  # per distinct vector (isotropic stacks share one): min, max, sum, roundings
-
-    def fact(v):
-        if id(v) not in facts:
-            facts[id(v)] = (v, vector_facts(v))  # (v kept: its id stays its own)
-        return facts[id(v)][1]
-
-    if vectors is not None and min(fact(v)[0] for v in vectors) < 0:
+    # per vector (once per distinct one: isotropic stacks share it) min, max, sum, roundings
+    facts = None if vectors is None else _each(vectors, vector_facts)
+    if vectors is not None and min(f[0] for f in facts) < 0:
         values, vectors = _outer(list(vectors)), None  # signed: the general passes below
         support = None if support is None else _outer(list(support))
         tiny, count = 0.0, None
@@ -383,8 +378,7 @@ def erf(
         # a non-negative outer product: its min, max and sum come from the vectors (fl is
         # monotone, so the extremes are exactly the map's), and the map is formed once
         # (products taken in the outer product's order, as :func:`outer_extreme` does)
-        low, high = (math.prod(fact(v)[i] for v in vectors) for i in (0, 1))
-        total = math.prod(fact(v)[2] for v in vectors)
+        low, high, total = (math.prod(f[i] for f in facts) for i in (0, 1, 2))
     else:
         values = np.ascontiguousarray(values, dtype=float)  # no copy for fresh arrays
         low, high, total = min_max_sum(values)
@@ -453,11 +447,12 @@ def erf(
         # each vector to peak 1 (or sum 1): then the map's peak is exactly 1 (its sum 1 to
         # rounding); raw maps share 2^exponent among the vectors (exact for an integer one)
         if normalize == "peak":
-            scaled = _each(vectors, lambda v: v / fact(v)[1])
+            scaled = _each(vectors, lambda v: v / v.max())
         elif normalize == "sum":
-            scaled = _each(vectors, lambda v: v / fact(v)[2])
+            sums = {id(v): f[2] for v, f in zip(vectors, facts)}
+            scaled = _each(vectors, lambda v: v / sums[id(v)])
             if count is not None:  # per vector, as for a map; the outer product after
-                count = 2 * count + sum(fact(v)[3] + 1 for v in vectors)
+                count = 2 * count + sum(f[3] + 1 for f in facts)
         elif raw:
             d = len(vectors)
             shares = [exponent // d + (a < exponent % d) for a in range(d)]
@@ -466,10 +461,11 @@ def erf(
             scaled = list(vectors)
         values = _outer(scaled)
         # the relative bound holds above the floor: count the support's entries below it
-        floor = max(_TINY, tiny * math.prod(fact(v)[2] for v in scaled))
+        floor = max(_TINY, tiny * math.prod(f[2] for f in _each(scaled, vector_facts)))
         if support is not None:
             scaled = [v[a] for v, a in zip(scaled, support)]
-        below = math.prod(fact(v)[0] for v in scaled) < floor  # as outer_extreme
+        # (its least entry as outer_extreme finds it)
+        below = math.prod(f[0] for f in _each(scaled, vector_facts)) < floor
         underflow = count_below_outer(scaled, floor) if below else 0
     else:
         floor = max(_TINY, tiny * rescale(abs(total))) if count is not None else _TINY
