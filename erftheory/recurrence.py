@@ -32,7 +32,7 @@ __all__ = ["power_three_tap"]
 # unknowns stay well inside float64 (the estimate is within a few bits; this is the guard),
 # and so do the scaled coefficients: their products with the unknowns are normal numbers
 _Q_RANGE = 2.0**400
-_COEFFICIENT_RANGE = 2.0**500
+_COEFFICIENT_LOG2 = 500
 
 
 def power_three_tap(kernel: np.ndarray, n: int):
@@ -70,8 +70,10 @@ def power_three_tap(kernel: np.ndarray, n: int):
     (q1, e1, r1), (q2, e2, r2) = forward, backward
     q = np.concatenate([q1, q2[-2::-1]])
     e = np.concatenate([e1, e2[-2::-1]])
-    top = int(np.max((e + np.frexp(q)[1])[q > 0]))  # (odd entries are 0 when b = 0)
-    return np.ldexp(q, e - np.intc(top)), top, max(r1, r2)
+    top = e + np.frexp(q)[1]
+    top = int(top.max() if b else top[::2].max())  # (odd entries are 0 when b = 0)
+    e -= np.intc(top)
+    return np.ldexp(q, e), top, max(r1, r2)
 
 
 def _half(a: float, b: float, c: float, n: int, m: int):
@@ -81,26 +83,33 @@ def _half(a: float, b: float, c: float, n: int, m: int):
     q0, e0, rho = _power(a, n)
     k = np.arange(m, dtype=float)
     estimate = _log2_estimate(a, b, c, n, k)
-    if not np.isfinite(estimate).all() or np.abs(estimate).max() > 2.0**30:
+    low, high = float(estimate.min()), float(estimate.max())  # (NaN if any entry is)
+    if not -(2.0**30) <= low <= high <= 2.0**30:
         return None  # beyond any exponent the scaled unknowns could use
     e = np.rint(estimate - estimate[0]).astype(np.intc) + np.intc(e0)
     e[0] = e0
+    # every coefficient (and so every product with an unknown) a normal number: no scaling
+    # or product underflows or overflows, so the roundings counted are all. Checked on the
+    # coefficients' ranges: near = b (n-k+1) 2^-d_k for k in [1, m), far = c (2n-k+2)
+    # 2^-(d_k + d_(k-1)) for k in [2, m), with d_k = e_k - e_(k-1); the diagonal a k.
+    step = e[1:] - e[:-1]
+    if m > 1:  # (in log2: the bounds themselves may be beyond float64)
+        d_low, d_high = int(step.min()), int(step.max())
+        ranges = [(math.log2(a), math.log2(a * (m - 1)))]
+        if b:
+            ranges.append((math.log2(b * (n + 2 - m)) - d_high, math.log2(b * n) - d_low))
+        if m > 2:
+            far = (math.log2(c * (2 * n + 3 - m)) - 2 * d_high, math.log2(c * 2 * n) - 2 * d_low)
+            ranges.append(far)
+        if not all(-_COEFFICIENT_LOG2 < lo and hi < _COEFFICIENT_LOG2 for lo, hi in ranges):
+            return None
     # row k: a k q_k 2^e_k - b (n-k+1) 2^e_(k-1) q_(k-1) - c (2n-k+2) 2^e_(k-2) q_(k-2) = 0,
     # scaled by 2^-e_k (exact); dtbsv's lower band storage: band[d, j] = A[j + d, j]
     band = np.zeros((3, m), order="F")
-    band[0] = a * k
+    np.multiply(a, k, out=band[0])
     band[0, 0] = 1.0
-    near = np.ldexp(b * (n + 1 - k[1:]), e[:-1] - e[1:])
-    far = np.ldexp(c * (2 * n + 2 - k[2:]), e[:-2] - e[2:])
-    for coefficients in (near, far, band[0]) if b else (far, band[0]):
-        # every coefficient and every product with an unknown a normal number: no
-        # scaling or product underflows or overflows, so the roundings counted are all
-        if coefficients.size and not (
-            1 / _COEFFICIENT_RANGE < coefficients.min() <= coefficients.max() < _COEFFICIENT_RANGE
-        ):
-            return None
-    band[1, :-1] = -near
-    band[2, :-2] = -far
+    np.ldexp(-b * (n + 1 - k[1:]), -step, out=band[1, :-1])
+    np.ldexp(-c * (2 * n + 2 - k[2:]), -(step[1:] + step[:-1]), out=band[2, :-2])
     rhs = np.zeros(m)
     rhs[0] = q0
     q = dtbsv(2, band, rhs, lower=1)
