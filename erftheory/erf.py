@@ -445,27 +445,30 @@ def erf(
 
     if vectors is not None:
         # each vector to peak 1 (or sum 1): then the map's peak is exactly 1 (its sum 1 to
-        # rounding); raw maps share 2^exponent among the vectors (exact for an integer one)
-        if normalize == "peak":
-            scaled = _each(vectors, lambda v: v / v.max())
-        elif normalize == "sum":
-            sums = {id(v): f[2] for v, f in zip(vectors, facts)}
-            scaled = _each(vectors, lambda v: v / sums[id(v)])
-            if count is not None:  # per vector, as for a map; the outer product after
-                count = 2 * count + sum(f[3] + 1 for f in facts)
-        elif raw:
+        # rounding); raw maps share 2^exponent among the vectors (exact for an integer one).
+        # The scaled vectors' least entries and sums follow from the vectors' (rounding is
+        # monotone: the least quotient is the quotient of the least entry, exactly)
+        if raw:
             d = len(vectors)
             shares = [exponent // d + (a < exponent % d) for a in range(d)]
-            scaled = [scale2(v, k) for v, k in zip(vectors, shares)]
+            scaled = [np.ldexp(v, k) for v, k in zip(vectors, shares)]
+            lows = [math.ldexp(f[0], k) for f, k in zip(facts, shares)]
+            sums = [math.ldexp(f[2], k) for f, k in zip(facts, shares)]
         else:
-            scaled = list(vectors)
+            divisors = {id(v): f[1 if normalize == "peak" else 2] for v, f in zip(vectors, facts)}
+            scaled = _each(vectors, lambda v: v / divisors[id(v)])
+            lows = [f[0] / divisors[id(v)] for v, f in zip(vectors, facts)]
+            sums = [f[2] / divisors[id(v)] for v, f in zip(vectors, facts)]
+            if normalize == "sum" and count is not None:  # per vector, as for a map
+                count = 2 * count + sum(f[3] + 1 for f in facts)
         values = _outer(scaled)
-        # the relative bound holds above the floor: count the support's entries below it
-        floor = max(_TINY, tiny * math.prod(f[2] for f in _each(scaled, vector_facts)))
+        # the relative bound holds above the floor (tiny times the map's L1 norm, its
+        # rounding covered by the bound's +2 below): count the support's entries below it
+        floor = max(_TINY, tiny * math.prod(sums))
         if support is not None:
             scaled = [v[a] for v, a in zip(scaled, support)]
-        # (its least entry as outer_extreme finds it)
-        below = math.prod(f[0] for f in _each(scaled, vector_facts)) < floor
+            lows = [f[0] for f in _each(scaled, vector_facts)]
+        below = math.prod(lows) < floor  # the map's least entry, as outer_extreme finds it
         underflow = count_below_outer(scaled, floor) if below else 0
     else:
         floor = max(_TINY, tiny * rescale(abs(total))) if count is not None else _TINY
