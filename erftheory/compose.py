@@ -46,7 +46,7 @@ import numpy as np
 from .bounds import TINY as _TINY
 from .bounds import U as _U
 from .bounds import gamma, map_fraction, significant_bits
-from .direct import _RECURRENCE_OPS, _direct, _direct_1d, _recurrence_run
+from .direct import _RECURRENCE_OPS, _direct, _direct_1d, _recurrence_run, _run_plan
 from .errors import ERFError
 from .progress import progress
 
@@ -181,6 +181,11 @@ class Factor:
     def live(self) -> tuple[bool, bool]:
         """Whether the exact pattern, and the float kernel, have a non-zero entry."""
         return bool(self.pattern.any()), bool(self.kernel.any())
+
+    @functools.cached_property
+    def plan(self) -> tuple:
+        """A 1-D run as exact blocks and layers (:func:`erftheory.direct._run_plan`)."""
+        return _run_plan(self.kernel, self.power)
 
     @functools.cached_property
     def span(self) -> tuple[int, ...]:

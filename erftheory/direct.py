@@ -2,7 +2,7 @@
 
 Used by :mod:`erftheory.compose` for exact (object) arrays, non-separable N-d kernels and
 the 1-D axes of separable ones. A run of an integer-valued kernel is applied in blocks
-``w^b`` that float64 holds exactly (:func:`_exact_block`); in 1-D a long run of a positive
+``w^b`` that float64 holds exactly (:func:`_run_plan`); in 1-D a long run of a positive
 three-tap kernel goes to the O(n) recurrence of :mod:`erftheory.recurrence` where that is
 faster than the layers (:func:`_recurrence_pays`). Arrays are kept near unit peak by exact
 powers of two (:func:`_recentred`), so deep stacks neither overflow nor underflow; the
@@ -42,47 +42,81 @@ _RECURRENCE_ENTRIES = 40
 def _exact_block(kernel: np.ndarray, power: int) -> tuple[np.ndarray | None, int, int]:
     """``(B, b, t)`` with ``w^b = B * 2^t`` held exactly by float64, or ``(None, 1, 0)``.
 
-    For a kernel whose entries are integers times one power of two (all-ones, small integer
-    weights), ``w^b`` is an integer polynomial power: exact in float64 while ``L1^b < 2^53``,
-    so a run of ``b`` layers can be applied as one kernel without a rounding of its own. ``b``
-    is the largest power of two allowed, when at least 4 and at most the run (a run of 10
-    all-ones layers: ``w^8`` and two layers, 3 convolutions instead of 10, and after the
-    block's 3 squarings 5 on a first call). ``B`` peaks in [1/2, 1).
+    The top of :func:`_exact_ladder`: ``b`` is the largest power of two at most ``power``
+    whose ``w^b`` float64 holds exactly, when at least 4. ``B`` peaks in [1/2, 1).
     """
-    if power < 4 or kernel.ndim != 1:
+    ladder = _exact_ladder(kernel, power)
+    if len(ladder) < 3:
         return None, 1, 0
-    return _exact_block_memo(np.asarray(kernel, dtype=float).tobytes(), power)
+    block, t = ladder[-1]
+    return block, 1 << (len(ladder) - 1), t
+
+
+def _exact_ladder(kernel: np.ndarray, power: int) -> tuple[tuple[np.ndarray, int], ...]:
+    """``((B_0, t_0), (B_1, t_1), ...)``: ``w^(2^j) = B_j * 2^(t_j)`` exactly, ``2^j <= power``.
+
+    For a kernel whose entries are integers times one power of two (all-ones, small integer
+    weights), ``w^b`` is an integer polynomial power, computed by squaring, so a run of ``b``
+    layers can be applied as one kernel without a rounding of its own. Float64 holds it
+    exactly while every product and partial sum of the squarings is an integer below 2^53:
+    for non-negative weights, while the largest entry is (the terms of each sum are
+    non-negative, so every partial sum is at most its entry); for signed ones, while
+    ``L1^b`` is. The ``B_j`` peak in [1/2, 1); empty where the kernel is not of that kind.
+    """
+    if power < 2 or kernel.ndim != 1:
+        return ()
+    return _exact_ladder_memo(np.asarray(kernel, dtype=float).tobytes(), power.bit_length())
 
 
 @functools.lru_cache(maxsize=256)
-def _exact_block_memo(data: bytes, power: int) -> tuple[np.ndarray | None, int, int]:
-    """:func:`_exact_block` of a 1-D kernel, memoised by value (a read-only block)."""
+def _exact_ladder_memo(data: bytes, rungs: int) -> tuple[tuple[np.ndarray, int], ...]:
+    """:func:`_exact_ladder` of a 1-D kernel for ``2^j < 2^rungs``, memoised by value."""
     kernel = np.frombuffer(data)
     if np.count_nonzero(kernel) < 2 or not np.isfinite(kernel).all():
-        return None, 1, 0
+        return ()
     ratios = [float(w).as_integer_ratio() for w in kernel]
     den = max(d for _, d in ratios)
     exact = [n * (den // d) for n, d in ratios]
-    if sum(map(abs, exact)) >= 2**26:  # not even w^2 fits in float64's integers
-        return None, 1, 0
-    ints = np.array(exact, dtype=float)
-    l1 = float(np.abs(ints).sum())
-    b = 1
-    while l1 ** (2 * b) < 2.0**53 and 2 * b <= power:
-        b *= 2
-    if b < 4:
-        return None, 1, 0
-    block = ints
-    for _ in range(b.bit_length() - 1):  # squaring: every partial sum is below L1^b < 2^53
-        block = np.convolve(block, block)
-    top = math.frexp(float(np.abs(block).max()))[1]
-    t = top - b * (den.bit_length() - 1)
-    block = np.ldexp(block, -top)
-    nonzero = np.abs(block[block != 0])
-    if nonzero.min() < _TINY:  # subnormal entries would not be exact
-        return None, 1, 0
-    block.flags.writeable = False
-    return block, b, t
+    l1 = sum(map(abs, exact))
+    if l1 >= 2**26:  # not even w^2 fits in float64's integers
+        return ()
+    nonneg = min(exact) >= 0
+    block, b, ladder = np.array(exact, dtype=float), 1, []
+    while True:
+        top = math.frexp(float(np.abs(block).max()))[1]
+        scaled = np.ldexp(block, -top)
+        if np.abs(scaled[scaled != 0]).min() < _TINY:  # subnormal entries would not be exact
+            break
+        scaled.flags.writeable = False
+        ladder.append((scaled, top - b * (den.bit_length() - 1)))
+        if 2 * b >= 1 << rungs or (not nonneg and l1 ** (2 * b) >= 2.0**53):
+            break
+        square = np.convolve(block, block)
+        if nonneg and square.max() >= 2.0**53:  # (rounding is monotone: never below it)
+            break
+        block, b = square, 2 * b
+    return tuple(ladder)
+
+
+def _run_plan(kernel: np.ndarray, power: int) -> tuple[tuple[np.ndarray, int, int, int], ...]:
+    """A run of ``power`` layers as steps ``(K, repeats, t, taps)``: ``K 2^t``, ``repeats`` times.
+
+    The largest exact block (:func:`_exact_ladder`, at least 4 layers) as often as it fits,
+    then the rest in binary (``w^4, w^2, w``, one convolution each): a run of 100 all-ones
+    layers is 3 ``w^32`` and one ``w^4``, 4 convolutions instead of 100. Kernels with no
+    exact blocks: ``((kernel, power, 0, taps),)``. ``taps``: the non-zero entries of ``K``
+    (the roundings of one application). Cached per factor (:attr:`Factor.plan`).
+    """
+    ladder = _exact_ladder(kernel, power)
+    if len(ladder) < 3:
+        return ((kernel, power, 0, int(np.count_nonzero(kernel))),)
+    b = 1 << (len(ladder) - 1)
+    steps = [(len(ladder) - 1, power // b)]
+    steps += [(j, 1) for j in reversed(range(len(ladder) - 1)) if power % b >> j & 1]
+    return tuple(
+        (ladder[j][0], repeats, ladder[j][1], int(np.count_nonzero(ladder[j][0])))
+        for j, repeats in steps
+    )
 
 
 def _direct(factors: list[Factor], shape: tuple[int, ...]):
@@ -147,23 +181,9 @@ def _direct_1d(factors: list[Factor], n: int, run=None):
         factors = factors[:chosen] + factors[chosen + 1 :]
     for f in factors:
         scale = f.scale[0]
-        block, b, t = _exact_block(f.kernel, f.power)
-        runs = (
-            [(f.kernel, f.power, 0)]
-            if block is None
-            else [
-                (block, f.power // b, t),
-                (f.kernel, f.power % b, 0),
-            ]
-        )
-        for kernel, power, kernel_shift in runs:
-            if not power:
-                continue
-            if scale == 1:  # dense kernel: one C call a layer
-                width = f.taps if kernel is f.kernel else int(np.count_nonzero(kernel))
-            else:  # upsampled: one slice per tap (zeros between taps would cost scale x)
+        for kernel, power, kernel_shift, width in f.plan:
+            if scale != 1:  # upsampled: one slice per tap (zeros between taps would cost scale x)
                 taps = [(m, w) for m, w in enumerate(kernel.tolist()) if w != 0]
-                width = len(taps)
             for _ in range(power):
                 step += 1
                 roundings += width
@@ -214,18 +234,15 @@ def _recurrence_run(factors: list[Factor], weigh: bool = True):
 def _recurrence_pays(f: Factor) -> bool:
     """Whether the recurrence composes the run ``f`` faster than its layers applied in turn.
 
-    The layers (or exact blocks of them, :func:`_exact_block`) cost a call each plus their
+    The layers (or exact blocks of them, :func:`_run_plan`) cost a call each plus their
     multiply-adds on an array of about ``power`` entries on average; the recurrence a fixed
     cost per half plus a little per entry (see ``_RECURRENCE_CALLS``).
     """
     p = f.power
-    block, b, _ = _exact_block(f.kernel, p)
-    width = 0 if block is None else np.count_nonzero(block)
-    blocks = 0 if block is None else p // b
-    singles = p - blocks * b
-    taps = blocks * width + singles * f.taps
-    # a dense kernel is one np.convolve a layer; an upsampled one a slice per tap
-    calls = blocks + singles if f.scale[0] == 1 else taps
+    applied = sum(repeats for _, repeats, _, _ in f.plan)
+    taps = sum(repeats * width for _, repeats, _, width in f.plan)
+    # a dense kernel is one np.convolve an application; an upsampled one a slice per tap
+    calls = applied if f.scale[0] == 1 else taps
     direct = calls + taps * p * f.scale[0] / _FLOPS_PER_CALL
     halves = 1 if f.kernel[0] == f.kernel[2] else 2
     return halves * (_RECURRENCE_CALLS + p / _RECURRENCE_ENTRIES) < direct

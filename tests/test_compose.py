@@ -22,7 +22,7 @@ from strategies import architecture
 import erftheory as et
 from erftheory.bounds import accurate_sum, gamma
 from erftheory.compose import Factor, compose
-from erftheory.direct import _exact_block
+from erftheory.direct import _exact_block, _run_plan
 
 
 def _power(weights: list, n: int) -> list:
@@ -83,11 +83,48 @@ def test_exact_blocks_are_the_exact_power(ints, exponent, power):
         assert np.count_nonzero(kernel) < 2 or sum(ints) ** 4 >= 2**53
         return
     assert 4 <= b <= power and b & (b - 1) == 0
-    assert 2 * b > power or sum(ints) ** (2 * b) >= 2**53  # the largest exact block
+    # the largest exact block: non-negative weights, while w^b's largest entry is an integer
+    # below 2^53 (its partial sums are no larger)
+    assert 2 * b > power or max(_power(ints, 2 * b)) >= 2**53
     want = [Fraction(c, 2 ** (exponent * b)) for c in _power(ints, b)]
     got = [Fraction(float(x)) * Fraction(2) ** t for x in block]
     assert got == want
     assert 0.5 <= float(np.max(block)) < 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(-6, 6), min_size=2, max_size=5).filter(lambda w: sum(map(abs, w)) > 0),
+    st.integers(0, 3),
+    st.integers(1, 400),
+)
+def test_a_run_plan_is_the_exact_power_of_its_kernel(ints, exponent, power):
+    # the steps of a run (blocks as often as they fit, the rest in binary) compose, in exact
+    # arithmetic, to w^power; each block holds its power exactly, signed weights included
+    kernel = np.ldexp(np.array(ints, dtype=float), -exponent)
+    plan = _run_plan(kernel, power)
+    total = [Fraction(1)]
+    for block, repeats, t, taps in plan:
+        assert taps == np.count_nonzero(block)
+        exact = [Fraction(float(x)) * Fraction(2) ** t for x in block]
+        for _ in range(repeats):
+            total = _times(total, exact)
+    want = [Fraction(c, 2 ** (exponent * power)) for c in _power(ints, power)]
+    assert total == want
+    blocks = [len(block) for block, *_ in plan]
+    if len(plan) > 1 or plan[0][1] < power:  # blocked: at most one of each smaller size
+        assert len(set(blocks[1:])) == len(blocks[1:]) and all(r == 1 for _, r, *_ in plan[1:])
+    if min(ints) < 0:  # signed: the squarings' partial sums are bounded by L1^b only
+        layers = (max(blocks) - 1) // (len(ints) - 1)
+        assert (sum(map(abs, ints)) // math.gcd(*ints)) ** layers < 2**53  # in lowest terms
+
+
+def _times(a: list, b: list) -> list:
+    out = [Fraction(0)] * (len(a) + len(b) - 1)
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            out[i + j] += x * y
+    return out
 
 
 def test_kernels_float64_cannot_block_exactly_are_applied_layer_by_layer():
