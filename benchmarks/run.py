@@ -70,6 +70,7 @@ def cold(function):
         sys.modules["erftheory.parse"]._from_compact.cache_clear()
         sys.modules["erftheory.erf"]._receptive_field.cache_clear()
         sys.modules["erftheory.erf"]._terms.cache_clear()
+        sys.modules["erftheory.erf"]._exact_total.cache_clear()
         sys.modules["erftheory.compose"]._split_memo.cache_clear()
         sys.modules["erftheory.direct"]._exact_ladder_memo.cache_clear()
         sys.modules["erftheory.compose"]._axis_support_memo.cache_clear()

@@ -183,6 +183,8 @@ def map_fraction(fractions: list[float], vectors: list[np.ndarray]) -> float:
     the map's L1 norm; the products add one event each. (The fraction is the one of
     :class:`erftheory.compose.Composition`.)
     """
+    if len(vectors) == 1:  # no products: nothing to add
+        return sum(fractions)
     norms = {}  # once per distinct vector (isotropic stacks share one)
     for v in vectors:
         if id(v) not in norms:

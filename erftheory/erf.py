@@ -413,8 +413,12 @@ def erf(
     elif normalize == "sum":
         divisor, negative = abs(total), total < 0  # to sum 1: a negative sum flips signs
         if count is not None and vectors is None:  # vectors are summed one by one below
-            divisor, extra = accurate_sum(values)
-            count = 2 * count + extra + 1  # the values' errors, over their sum's, rounded
+            known = _exact_total(net, weights) if variance is None else None
+            if known:  # the exact sum, correctly rounded: the values' errors, 2 roundings
+                divisor, count = _float_ratio(known, exponent), count + 2
+            else:  # the values' errors, over their sum's, rounded
+                divisor, extra = accurate_sum(values)
+                count = 2 * count + extra + 1
     else:
         divisor = peak
         count = None if count is None else 2 * count + 1  # the peak is one of the values
@@ -505,6 +509,20 @@ def _each(vectors, function) -> list:
         if id(v) not in done:
             done[id(v)] = function(v)
     return [done[id(v)] for v in vectors]
+
+
+@functools.lru_cache(maxsize=64)
+def _exact_total(net, weights: str) -> Fraction | None:
+    """:func:`_exact_sum` of the network's map in units of 1, memoised (a network's fact)."""
+    return _exact_sum(_terms(net, weights, False), weights, 0)
+
+
+def _float_ratio(x: Fraction, exponent: int) -> float:
+    """``x / 2**exponent`` correctly rounded (Python's int division is), for a result in range."""
+    num, den = x.numerator, x.denominator
+    if exponent >= 0:
+        return num / (den << exponent)
+    return (num << -exponent) / den
 
 
 def _exact_sum(terms, weights: str, exponent: int) -> Fraction | None:

@@ -744,3 +744,25 @@ def test_a_variance_function_gives_each_conv_its_kernel():
     got = et.erf("conv3*2", weights="random", variance=lambda layer: v).values
     line = np.convolve([1.0, 2.0, 1.0], [1.0, 2.0, 1.0])
     np.testing.assert_array_equal(got, np.outer(line, line))
+
+
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "1d: conv3/w[0.1,0.7,0.2]*30",  # typed decimals: the exact total is of 1/10s
+        "1d: avgpool3/s1*20, conv5*7",  # a pool's 1/3: inexact kernel, exact total 1
+        "1d: conv3/w[1,2,3]*120",  # exact blocks, then the rest in binary
+        "1d: res(conv3/p1*4), conv3/d2*9",  # a join: the total is the branches' added
+    ],
+)
+def test_maps_normalised_by_their_exact_total_stay_within_their_bound(arch):
+    # a non-negative 1-D map normalised to sum 1 is divided by its exact total (correctly
+    # rounded): every entry against Python fractions, and the map sums to 1 within its bound
+    from oracle import assert_within_relative_bound
+
+    r = et.erf(arch, normalize="sum")
+    exact = et.erf(arch, normalize="sum", exact=True).exact_values
+    assert sum(exact.flat) == 1
+    assert r.rel_error is not None
+    assert_within_relative_bound(r, exact)
+    assert abs(math.fsum(r.values.flat) - 1) <= r.rel_error + r.values.size * 2.0**-53
