@@ -469,7 +469,8 @@ def _compose_axes(factors, shape, method):
             # itself may underflow a tail (one more event, at peak >= 1/2)
             top = _peak(vector)
             shift = math.frexp(top)[1] if top else 0
-            vector = np.ldexp(vector, -shift)
+            if shift or not vector.flags.writeable:  # (a fresh array: callers own it)
+                vector = np.ldexp(vector, -shift)
             support = _axis_support(tuple(axis_factors), n)
             done[key] = (vector, scale + shift, count, fraction + 2 * _TINY, chosen, support)
         vector, scale, count, fraction, chosen, support = done[key]

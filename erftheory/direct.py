@@ -175,8 +175,11 @@ def _direct_1d(factors: list[Factor], n: int, run=None):
     if run is not None:  # the longest run of a positive 3-tap kernel: O(n), no cancellation
         chosen, (values, shift, roundings) = run
         scale = factors[chosen].scale[0]
-        out = np.zeros((values.size - 1) * scale + 1)
-        out[::scale] = values
+        if scale == 1:
+            out = values
+        else:
+            out = np.zeros((values.size - 1) * scale + 1)
+            out[::scale] = values
         events = 1  # its last scaling, at peak >= 1/2, may underflow
         factors = factors[:chosen] + factors[chosen + 1 :]
     for f in factors:

@@ -165,14 +165,33 @@ def _log2_estimate(a: float, b: float, c: float, n: int, k: np.ndarray) -> np.nd
 
     In the variable ``t = sqrt(a / c) u`` the saddle equation reads
     ``(2n - k) u^2 + (n - k) beta u - k = 0`` with ``beta = b / sqrt(a c)``, whose positive
-    root is taken without cancellation (and ``hypot`` for its square root), so lopsided
+    root is taken without cancellation (and ``hypot`` for its square root where ``(n beta)^2``
+    would overflow), so lopsided
     kernels neither underflow nor overflow here. Non-finite entries: no usable estimate.
     """
     beta = b / math.sqrt(a) / math.sqrt(c)
+    log2_a = math.log2(a)
+    # (in place, a few passes fewer: this runs on every call, over the whole half)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         s = (n - k) * beta
-        u = 2 * k / (s + np.hypot(s, np.sqrt(4 * (2 * n - k) * k)))
-        estimate = n * math.log2(a) + n * np.log2(1 + beta * u + u * u)
-        estimate -= k * (0.5 * (math.log2(a) - math.log2(c)) + np.log2(u))
+        root = (2 * n - k) * k
+        root *= 4
+        if beta * n < 2.0**500:  # s^2 stays finite
+            root += s * s
+            np.sqrt(root, out=root)
+        else:
+            np.hypot(s, np.sqrt(root, out=root), out=root)
+        root += s
+        u = np.divide(2 * k, root, out=root)
+        estimate = beta * u
+        estimate += 1
+        estimate += u * u
+        np.log2(estimate, out=estimate)
+        estimate *= n
+        estimate += n * log2_a
+        log2_u = np.log2(u, out=u)
+        log2_u += 0.5 * (log2_a - math.log2(c))
+        log2_u *= k
+        estimate -= log2_u
     estimate[0] = n * math.log2(a)
     return estimate
