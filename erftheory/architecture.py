@@ -631,6 +631,11 @@ class Network:
             object.__setattr__(self, "_hash", h)
         return h
 
+    def __getstate__(self) -> dict:  # the hash memo stays behind: str hashes vary by process
+        state = dict(self.__dict__)
+        state.pop("_hash", None)
+        return state
+
     def __add__(self, other: Network) -> Network:
         if not isinstance(other, Network) or other.dims != self.dims:
             raise ERFError("only networks with the same dims can be concatenated")

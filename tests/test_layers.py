@@ -224,3 +224,12 @@ def test_a_network_hashes_like_its_fields_and_compares_by_them():
     assert a == b and hash(a) == hash(b) == hash((a.layers, a.dims))
     assert a != et.Network([et.Conv(3) * 5], dims=1)
     assert "_hash" not in repr(a) and {a: 1}[b] == 1
+
+
+def test_a_pickled_network_does_not_carry_its_hash_memo():
+    import pickle
+
+    net = et.from_compact("conv3/circular*2, conv3")
+    hash(net)
+    copy = pickle.loads(pickle.dumps(net))
+    assert copy == net and "_hash" not in copy.__dict__ and hash(copy) == hash(net)
