@@ -12,7 +12,7 @@ that the composition and :func:`erftheory.erf` share:
 - :func:`underflow_fraction` and :func:`map_fraction`, the floor above which relative bounds
   hold, for a direct composition and for an outer product of axes;
 - whole-map passes (:func:`min_max_sum`, :func:`divide_and_count_below`, and for outer products
-  :func:`outer_extreme` and :func:`count_below_outer`) that read a map once, chunk by chunk,
+  :func:`count_below_outer`) that read a map once, chunk by chunk,
   and count the entries below the floor instead of zeroing them silently.
 """
 
@@ -38,7 +38,6 @@ __all__ = [
     "map_fraction",
     "min_max_sum",
     "divide_and_count_below",
-    "outer_extreme",
     "count_below_outer",
 ]
 
@@ -233,18 +232,6 @@ def divide_and_count_below(values: np.ndarray, divisor: float, support, floor: f
             small &= mask[i : i + _CHUNK]
         count += int(np.count_nonzero(small))
     return count
-
-
-def outer_extreme(vectors, pick) -> float:
-    """An extreme entry of the outer product of non-negative vectors, as numpy forms it.
-
-    ``pick`` is ``np.ndarray.min`` or ``np.ndarray.max``; fl is monotone, so the same products
-    in the same order give exactly the map's entry.
-    """
-    out = float(pick(vectors[0]))
-    for v in vectors[1:]:
-        out *= float(pick(v))
-    return out
 
 
 def count_below_outer(vectors, floor: float) -> int:

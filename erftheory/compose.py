@@ -43,9 +43,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from .bounds import _SMALL, gamma, map_fraction, significant_bits
 from .bounds import TINY as _TINY
 from .bounds import U as _U
-from .bounds import gamma, map_fraction, significant_bits
 from .direct import _RECURRENCE_OPS, _direct, _direct_1d, _recurrence_run, _run_plan
 from .errors import ERFError
 from .progress import progress
@@ -648,7 +648,7 @@ def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.n
 
 def _peak(vector: np.ndarray) -> float:
     """The largest magnitude in a 1-D float array (a short one read as a list: cheaper)."""
-    if vector.size <= 64:
+    if vector.size <= _SMALL:
         return max(map(abs, vector.tolist()))
     return float(np.abs(vector).max())
 

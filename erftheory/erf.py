@@ -377,7 +377,7 @@ def erf(
     if vectors is not None:
         # a non-negative outer product: its min, max and sum come from the vectors (fl is
         # monotone, so the extremes are exactly the map's), and the map is formed once
-        # (products taken in the outer product's order, as :func:`outer_extreme` does)
+        # (products taken in the outer product's order: exactly the map's entries)
         low, high, total = (math.prod(f[i] for f in facts) for i in (0, 1, 2))
     else:
         values = np.ascontiguousarray(values, dtype=float)  # no copy for fresh arrays
@@ -472,7 +472,7 @@ def erf(
         if support is not None:
             scaled = [v[a] for v, a in zip(scaled, support)]
             lows = [f[0] for f in _each(scaled, vector_facts)]
-        below = math.prod(lows) < floor  # the map's least entry, as outer_extreme finds it
+        below = math.prod(lows) < floor  # the map's least entry, exactly
         underflow = count_below_outer(scaled, floor) if below else 0
     else:
         floor = max(_TINY, tiny * rescale(abs(total))) if count is not None else _TINY
