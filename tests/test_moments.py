@@ -29,7 +29,14 @@ def _weighted_moments(values):
 def test_predicted_moments_equal_the_composed_erf(spec, weights):
     rf = et.receptive_field(spec)
     assume(math.prod(rf.size) <= 4000)
-    result = et.erf(spec, weights=weights)
+    try:
+        result = et.erf(spec, weights=weights)
+    except et.ERFError as err:
+        # the one documented refusal a generated spec can reach; the moments refuse it alike
+        assert "its own random" in str(err)
+        with pytest.raises(et.ERFError, match="its own random"):
+            predicted_moments(spec, weights)
+        return
     mean, cov, total = _weighted_moments(result.values)
     predicted = predicted_moments(spec, weights)
     scale = max(1.0, float(np.max(np.abs(cov))))
