@@ -49,6 +49,22 @@ _LONG_EPS = float(np.finfo(np.longdouble).eps)  # 2^-63 on x86 (80-bit), else fl
 _SMALL = 64
 
 
+def _list_facts(x: list[float]) -> tuple[float, float, float] | None:
+    """``(min, max, fsum)`` of a short list, or None where numpy's reductions must answer.
+
+    ``math.fsum`` raises on overflow and on inf - inf, and ``min``/``max`` order nan
+    arbitrarily; a finite sum means every entry is finite, else numpy's propagation of
+    inf and nan (and its error for an empty array) is kept.
+    """
+    try:
+        total = math.fsum(x)
+    except (OverflowError, ValueError):
+        return None
+    if not x or not math.isfinite(total):
+        return None
+    return min(x), max(x), total
+
+
 def gamma(roundings: float) -> float:
     """``n u / (1 - n u)``: bounds ``|prod (1 + d_i) - 1|`` over ``n`` factors, ``|d_i| <= u``.
 
@@ -124,12 +140,15 @@ def accurate_sum(values: np.ndarray) -> tuple[float, int]:
     True
     """
     flat = values.reshape(-1)
-    if flat.size <= _SMALL:  # correctly rounded, and cheaper than numpy's call
-        return math.fsum(flat.tolist()), 1
+    if flat.size <= _SMALL and (facts := _list_facts(flat.tolist())) is not None:
+        return facts[2], 1  # correctly rounded, and cheaper than numpy's call
     if _LONG_EPS <= 2.0**-63 and flat.size <= 1 << 21:
         extra = math.ceil((flat.size - 1) * (_LONG_EPS / 2) / U)
         return float(np.sum(flat, dtype=np.longdouble)), 1 + extra
-    return math.fsum(flat), 1
+    try:
+        return math.fsum(flat), 1
+    except (OverflowError, ValueError):  # inf or nan entries, or a sum past float64's range
+        return float(np.sum(flat)), 1
 
 
 def vector_facts(v: np.ndarray) -> tuple[float, float, float, int]:
@@ -143,9 +162,8 @@ def vector_facts(v: np.ndarray) -> tuple[float, float, float, int]:
     >>> vector_facts(np.array([0.25, 1.0, 0.5]))
     (0.25, 1.0, 1.75, 1)
     """
-    if v.size <= _SMALL:
-        x = v.tolist()
-        return min(x), max(x), math.fsum(x), 1
+    if v.size <= _SMALL and (facts := _list_facts(v.tolist())) is not None:
+        return (*facts, 1)
     return (float(v.min()), float(v.max()), *accurate_sum(v))
 
 
@@ -200,13 +218,12 @@ _CHUNK = 1 << 18
 def min_max_sum(values: np.ndarray) -> tuple[float, float, float]:
     """``(min, max, sum)`` of a float map in one cache-friendly pass."""
     flat = values.reshape(-1)
-    if flat.size <= _SMALL:
-        x = flat.tolist()
-        return min(x), max(x), math.fsum(x)
+    if flat.size <= _SMALL and (facts := _list_facts(flat.tolist())) is not None:
+        return facts
     low, high, total = math.inf, -math.inf, 0.0
     for i in range(0, flat.size, _CHUNK):
         part = flat[i : i + _CHUNK]
-        low, high = min(low, float(part.min())), max(high, float(part.max()))
+        low, high = float(np.minimum(low, part.min())), float(np.maximum(high, part.max()))
         total += float(part.sum())
     return low, high, total
 

@@ -649,7 +649,8 @@ def _clean(values: np.ndarray, support: np.ndarray | None, nonneg: bool) -> np.n
 def _peak(vector: np.ndarray) -> float:
     """The largest magnitude in a 1-D float array (a short one read as a list: cheaper)."""
     if vector.size <= _SMALL:
-        return max(map(abs, vector.tolist()))
+        a = list(map(abs, vector.tolist()))
+        return max(a) if not math.isnan(sum(a)) else math.nan  # nan wins, as in numpy
     return float(np.abs(vector).max())
 
 

@@ -16,12 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from erftheory.bounds import (
+    accurate_sum,
     divide_and_count_below,
     gamma,
     map_fraction,
     min_max_sum,
     vector_facts,
 )
+from erftheory.compose import _peak
 
 _values = st.lists(st.floats(0, 1e300), min_size=1, max_size=300)
 
@@ -79,3 +81,30 @@ def test_map_fraction_takes_each_axis_l1_once_per_axis():
     got = map_fraction([1e-3, 2e-3, 3e-3], [v, v, u])
     l1 = 1.75 * 1.75 * float(np.abs(u).sum())
     assert got == pytest.approx(sum([1e-3, 2e-3, 3e-3]) + 2 * tiny / l1, rel=1e-15)
+
+
+_specials = st.sampled_from([np.inf, -np.inf, np.nan, 1e308, -1e308])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=150),
+    st.lists(st.tuples(st.integers(0, 10**6), _specials), min_size=1, max_size=3),
+)
+def test_non_finite_entries_propagate_as_in_numpy(values, specials):
+    # inf, nan and sums past float64's range: what numpy's reductions give, never an exception
+    for where, special in specials:
+        values[where % len(values)] = special
+    v = np.array(values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = (np.min(v), np.max(v), float(np.sum(v, dtype=np.longdouble)))
+    with np.errstate(over="ignore", invalid="ignore"):  # numpy's warnings, as numpy gives
+        facts = min_max_sum(v), vector_facts(v), accurate_sum(v), _peak(v)
+    (low, high, total), (low2, high2, total2, _), (total3, _), peak = facts
+    for lo, hi, tot in ((low, high, total), (low2, high2, total2)):
+        np.testing.assert_array_equal([lo, hi], expected[:2])
+        assert np.isnan(tot) == np.isnan(expected[2])
+        if np.isinf(expected[2]):
+            assert tot == expected[2]
+    assert np.isnan(total3) == np.isnan(expected[2])
+    assert peak == np.abs(v).max() or (np.isnan(peak) and np.isnan(v).any())
