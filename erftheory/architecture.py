@@ -167,8 +167,17 @@ class Conv(_Spatial):
     repeat: int = 1
 
     def __post_init__(self):
-        if self.weights is not None and not isinstance(self.weights, tuple):
-            object.__setattr__(self, "weights", _freeze(np.asarray(self.weights, dtype=float)))
+        if self.weights is None:
+            return
+        try:
+            array = np.asarray(self.weights, dtype=float)
+        except (TypeError, ValueError):
+            raise ERFError(
+                f"{type(self).__name__}: weights {self.weights!r} are not a rectangular "
+                "array of numbers (nested lists or tuples of equal lengths, or an ndarray)"
+            ) from None
+        if not _hashable_tuple(self.weights):  # a hashable tuple is kept: cheap to rebuild
+            object.__setattr__(self, "weights", _freeze(array))
 
     @property
     def weight_array(self) -> np.ndarray | None:
@@ -194,6 +203,17 @@ def _check_weights(layer, dims: int, where: str):
     if not np.all(np.isfinite(w)):
         raise ERFError(f"{where}: weights contain NaN or inf")
     return layer
+
+
+def _hashable_tuple(weights) -> bool:
+    """Already a (nested) tuple that hashes: left as given, so rebuilding a layer is cheap."""
+    if not isinstance(weights, tuple):
+        return False
+    try:
+        hash(weights)
+    except TypeError:  # e.g. a tuple of lists
+        return False
+    return True
 
 
 def _freeze(array: np.ndarray):

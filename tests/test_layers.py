@@ -233,3 +233,21 @@ def test_a_pickled_network_does_not_carry_its_hash_memo():
     hash(net)
     copy = pickle.loads(pickle.dumps(net))
     assert copy == net and "_hash" not in copy.__dict__ and hash(copy) == hash(net)
+
+
+def test_weights_in_any_nesting_of_lists_and_tuples_give_the_same_layer():
+    # a tuple of lists did not hash (TypeError from erf); the outer product is the exact ERF
+    rows = [[1, 2, 1], [2, 4, 2], [1, 2, 1]]
+    forms = [rows, tuple(rows), tuple(map(tuple, rows)), np.array(rows)]
+    for form in forms:
+        layer = et.Conv(3, weights=form)
+        assert layer == et.Conv(3, weights=rows) and hash(layer) == hash(et.Conv(3, weights=rows))
+        result = et.erf(et.Network((layer, layer), 2), normalize=None)
+        axis = np.convolve([1, 2, 1], [1, 2, 1])
+        np.testing.assert_array_equal(result.values, np.outer(axis, axis))
+
+
+@pytest.mark.parametrize("weights", [[[1, 2], [1]], ("a", "b", "c"), ((1, 2), (1,)), ([1], "x")])
+def test_weights_that_are_not_a_numeric_array_are_refused_by_value(weights):
+    with pytest.raises(et.ERFError, match="not a rectangular array of numbers"):
+        et.Conv(3, weights=weights)
