@@ -220,6 +220,8 @@ def min_max_sum(values: np.ndarray) -> tuple[float, float, float]:
     flat = values.reshape(-1)
     if flat.size <= _SMALL and (facts := _list_facts(flat.tolist())) is not None:
         return facts
+    if flat.size <= _CHUNK:  # one chunk
+        return float(flat.min()), float(flat.max()), float(flat.sum())
     low, high, total = math.inf, -math.inf, 0.0
     for i in range(0, flat.size, _CHUNK):
         part = flat[i : i + _CHUNK]
@@ -228,8 +230,13 @@ def min_max_sum(values: np.ndarray) -> tuple[float, float, float]:
     return low, high, total
 
 
-def divide_and_count_below(values: np.ndarray, divisor: float, support, floor: float) -> int:
-    """Divide ``values`` in place; count the entries (inside ``support``) then below ``floor``."""
+def divide_and_count_below(
+    values: np.ndarray, divisor: float, support, floor: float, nonneg: bool = False
+) -> int:
+    """Divide ``values`` in place; count the entries (inside ``support``) then below ``floor``.
+
+    ``nonneg``: the caller knows no entry is negative (their magnitudes need no pass).
+    """
     flat = values.reshape(-1)
     mask = None if support is None else support.reshape(-1)
     if flat.size <= _SMALL:  # a list: cheaper than numpy's calls
@@ -244,7 +251,7 @@ def divide_and_count_below(values: np.ndarray, divisor: float, support, floor: f
         part = flat[i : i + _CHUNK]
         if divisor != 1:
             part /= divisor
-        small = np.abs(part) < floor
+        small = (part if nonneg else np.abs(part)) < floor
         if mask is not None:
             small &= mask[i : i + _CHUNK]
         count += int(np.count_nonzero(small))

@@ -467,7 +467,9 @@ def _compose_axes(factors, shape, method):
             # peak 1 on every axis (an exact power of two), so the outer product of the axes
             # cannot underflow where the composed values themselves would not; the scaling
             # itself may underflow a tail (one more event, at peak >= 1/2)
-            top = _peak(vector)
+            # (direct from non-negative kernels: no negative entry, the peak is the maximum)
+            nonneg = chosen == "direct" and all(g.nonneg for g in axis_factors)
+            top = float(vector.max()) if nonneg and vector.size > _SMALL else _peak(vector)
             shift = math.frexp(top)[1] if top else 0
             if shift or not vector.flags.writeable:  # (a fresh array: callers own it)
                 vector = np.ldexp(vector, -shift)

@@ -478,7 +478,7 @@ def erf(
         floor = max(_TINY, tiny * rescale(abs(total))) if count is not None else _TINY
         if raw:
             values = scale2(values, exponent)
-        underflow = divide_and_count_below(values, divisor, support, floor)  # in place
+        underflow = divide_and_count_below(values, divisor, support, floor, low >= 0)
         if negative:  # divided by the sum's magnitude; its sign (exactly) makes the sum 1
             np.negative(values, out=values)
     # entries above the floor: their underflow error is at most u (and u for the floor's)

@@ -60,15 +60,17 @@ def test_min_max_sum_matches_numpy(values):
     st.floats(0.5, 8),
     st.floats(0, 100),
     st.booleans(),
+    st.booleans(),
     st.randoms(use_true_random=False),
 )
-def test_divide_and_count_below_matches_a_numpy_count(values, divisor, floor, masked, rnd):
-    v = np.array(values)
+def test_divide_and_count_below_matches_a_numpy_count(values, divisor, floor, masked, nonneg, rnd):
+    # nonneg: the caller's promise that no entry is negative (then kept)
+    v = np.abs(values) if nonneg else np.array(values)
     support = np.array([rnd.random() < 0.5 for _ in values]) if masked else None
     expected_values = v / divisor
     small = np.abs(expected_values) < floor
     expected = int(np.count_nonzero(small if support is None else small & support))
-    got = divide_and_count_below(v, divisor, support, floor)
+    got = divide_and_count_below(v, divisor, support, floor, nonneg)
     assert got == expected and isinstance(got, int)
     np.testing.assert_array_equal(v, expected_values)  # divided in place, as numpy divides
 

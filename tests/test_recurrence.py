@@ -248,3 +248,38 @@ def test_a_run_the_recurrence_declines_is_costed_as_its_layers():
     kernel = np.array([1e-200, 1.0, 1e-200])
     assert power_three_tap(kernel / 2, 100_000) is None  # declined (as normalised by compose)
     assert et.erf("1d: conv3/w[1e-200,1,1e-200]*100000", normalize="sum").method == "fft"
+
+
+@pytest.mark.parametrize("plan", ["table", "direct estimate", "one exponent per entry"])
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 40), st.integers(1, 40), st.integers(1, 400))
+def test_every_exponent_plan_gives_the_exact_power_within_its_bound(plan, a, b, c, n):
+    # blocks of exponents from the per-kernel table, from the saddle formula itself, or one
+    # exponent per entry (the retry for lopsided kernels): all three must be exact to the bound
+    import erftheory.recurrence as recurrence
+
+    with pytest.MonkeyPatch.context() as patch:
+        if plan != "table":
+            patch.setattr(recurrence, "_PROFILE_MAX_N", 0)
+        if plan == "one exponent per entry":
+            patch.setattr(recurrence, "_BLOCK", 1)
+            patch.setattr(recurrence._half, "__defaults__", (1,))
+        values, exponent, roundings = power_three_tap(np.array([a, b, c], dtype=float), n)
+    exact = [Fraction(p) for p in exact_power([a, b, c], n)]
+    assert_within_bound(values, exponent, roundings, exact)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(1e-6, 1e3), st.floats(0, 1e3), st.floats(1e-6, 1e3), st.integers(2, 20_000))
+def test_the_tabled_estimate_follows_the_saddle_formula(a, b, c, n):
+    # interpolated from one table per kernel, within n / 1800 bits (+ rounding) of the
+    # formula evaluated at each point, which is what keeps the unknowns inside their guard
+    from erftheory.recurrence import _log2_estimate, _profile_estimate
+
+    k = np.unique(np.linspace(1, n, 200).round())
+    direct = np.empty(k.size)
+    _log2_estimate(a, b, c, n, k, out=direct)
+    tabled = _profile_estimate(a, b, c, n, k)
+    assume(np.all(np.isfinite(direct)))
+    slack = n / 1800 + 1e-9 * np.abs(direct).max() + 1e-6
+    assert np.abs(tabled - direct).max() <= slack
