@@ -61,8 +61,8 @@ def cold(function):
     """``function`` with erftheory's memo caches emptied first (a first call on a network).
 
     erftheory memoises what depends on the network alone (its parse, receptive field, path
-    groups, kernel splits and exact blocks), so a repeated call skips it; this times a first
-    call.
+    groups, kernel splits, exact blocks and composition plans), so a repeated call skips it;
+    this times a first call.
     """
     import sys
 
@@ -74,6 +74,7 @@ def cold(function):
         sys.modules["erftheory.compose"]._split_memo.cache_clear()
         sys.modules["erftheory.direct"]._exact_ladder_memo.cache_clear()
         sys.modules["erftheory.compose"]._axis_support_memo.cache_clear()
+        sys.modules["erftheory.compose"]._plan_memo.cache_clear()
         sys.modules["erftheory.bounds"].split_coefficient.cache_clear()
         return function()
 

@@ -46,7 +46,7 @@ import numpy as np
 from .bounds import _SMALL, gamma, map_fraction, significant_bits
 from .bounds import TINY as _TINY
 from .bounds import U as _U
-from .direct import _RECURRENCE_OPS, _direct, _direct_1d, _recurrence_run, _run_plan
+from .direct import _RECURRENCE_OPS, _direct, _direct_1d, _recurrence_run, _run_plan, run_power
 from .errors import ERFError
 from .progress import progress
 
@@ -58,8 +58,8 @@ _DIRECT_FLOPS = 3e7
 _DIRECT_OPS = 4000
 # an explicit method="direct" beyond this many multiply-adds (a minute or more) is refused
 _DIRECT_LIMIT = 2e9
-# axis supports are memoised for kernels up to this many pattern entries in all (a network's;
-# not a map squared for random weights, a new one each call)
+# axis supports and composition plans are memoised for kernels up to this many entries in
+# all (a network's; not a map squared for random weights, a new one each call)
 _MEMO_PATTERN = 4096
 
 
@@ -429,20 +429,88 @@ def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _compose_axes(factors, shape, method):
-    """Compose rank-one factors axis by axis.
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What composing a list of factors does, short of computing: the network's facts.
 
-    Each factor is split into per-axis vectors (:attr:`Factor.axis_parts`). Returns the
-    per-axis vectors (peak 1), their total log2 scale, the methods used, and per axis the
-    roundings (None for an FFT axis), the underflow fraction (see :class:`Composition`) and
-    the exact support with whether it is full (:func:`_axis_support`).
+    Sums over the factors (exponents, L1 scales, roundings), the shape, and for a separable
+    composition the distinct axes to compose (``recipes``: factors, length, the index of the
+    run the recurrence takes, that run's values until the planning call uses them, method,
+    whether direct and non-negative, exact support) and which one each axis takes
+    (``index``). Memoised for a network's factors (:func:`_plan`), so a repeated call does
+    only the arithmetic on arrays.
     """
-    vectors, methods, log2_scale, roundings, tiny, supports = [], set(), 0, [], [], []
-    done = {}  # isotropic stacks compose the same vector on every axis: do it once
+
+    shape: tuple[int, ...]
+    zero: str | None  # "exact": every path crosses an exact zero; "float": terms cancelled
+    normalised: tuple[Factor, ...]
+    exponent: int
+    log2_l1: float
+    given: int
+    given_tiny: float
+    nonneg: bool
+    ops: int
+    separable: bool
+    axis_scale: int = 0
+    recipes: tuple = ()
+    index: tuple[int, ...] = ()
+    replaced: int = 0
+
+
+def _plan(factors: tuple[Factor, ...], dims: int, method: str) -> _Plan:
+    """:func:`_plan_of`, memoised for small kernels (a network's, not a squared map)."""
+    if sum(f.kernel.size for f in factors) > _MEMO_PATTERN:
+        return _plan_of(factors, dims, method)
+    return _plan_memo(factors, dims, method)
+
+
+def _plan_of(factors: tuple[Factor, ...], dims: int, method: str) -> _Plan:
+    shape = composed_shape(factors, dims)
+    zero = "exact" if any(not f.live[0] for f in factors) else None
+    zero = zero or ("float" if any(not f.live[1] for f in factors) else None)
+    if zero:  # nothing to compose (and no L1 scale to take of a zero kernel)
+        return _Plan(shape, zero, (), 0, 0.0, 0, 0.0, False, 0, False)
+    # each kernel over a power of two near its L1 norm: no overflow, integer counts exact
+    normalised, exponent, log2_l1, given, given_tiny, ops = [], 0, 0.0, 0, 0.0, 0
+    known = nonneg = separable = True
+    for f in factors:
+        g, k, p = f.normalised, f.log2_l1, f.power
+        normalised.append(g)
+        exponent += p * (k + f.exponent)
+        # L1 norm of |kernel| in the units of ``g``: the scale of the rounding errors (a
+        # kernel summed from signed terms: the L1 of the terms, the scale of its errors)
+        log2_l1 += p * math.log2(max(g.abs_sum, math.ldexp(f.l1 or 0.0, -k)))
+        known = known and f.roundings is not None
+        given += p * (f.roundings or 0)
+        nonneg = nonneg and f.nonneg and not f.cancels
+        given_tiny += p * f.tiny
+        ops += p * f.taps
+        separable = separable and g.split is not None
+    facts = (shape, zero, tuple(normalised), exponent, log2_l1, given if known else 0)
+    facts += (given_tiny, known and nonneg, ops, separable)
+    if not separable or not normalised or method not in ("auto", "direct", "fft"):
+        return _Plan(*facts)
+    replaced = sum(f.power * f.split_roundings for f in normalised)
+    return _Plan(*facts, *_axes_plan(normalised, shape, method), replaced)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_memo(factors: tuple[Factor, ...], dims: int, method: str) -> _Plan:
+    """:func:`_plan_of`, keyed by the factors themselves (immutable; held while cached)."""
+    return _plan_of(factors, dims, method)
+
+
+def _axes_plan(factors, shape, method) -> tuple[int, tuple, tuple[int, ...]]:
+    """The per-axis part of a separable :class:`_Plan`: scale, recipes and index.
+
+    Each factor is split into per-axis vectors (:attr:`Factor.axis_parts`); an isotropic
+    stack composes the same vector on every axis, so it has one recipe.
+    """
+    recipes, index, done, log2_scale = [], [], {}, 0
     for axis, n in enumerate(shape):
         parts = [f.axis_parts[axis] for f in factors]
         log2_scale += sum(f.power * k for f, (k, _) in zip(factors, parts))
-        axis_factors = [g for _, g in parts]
+        axis_factors = tuple(g for _, g in parts)
         key = (n, tuple((g.key, g.pattern_key) for g in axis_factors))  # values, support
         if key not in done:
             blocks = sum(f.power * f.taps for f in axis_factors)
@@ -452,7 +520,7 @@ def _compose_axes(factors, shape, method):
             skip = method == "fft" or (len(shape) > 1 and cheap)
             # (weighed against the layers only where those are affordable: else the run's
             # layers would move the axis to the FFT and its relative bound would be lost)
-            run = None if skip else _recurrence_run(axis_factors, weigh=cheap)
+            run = None if skip else _recurrence_run(list(axis_factors), weigh=cheap)
             ops = blocks
             if run is not None:  # its layers cost a few operations per entry in all
                 ops += _RECURRENCE_OPS - 3 * axis_factors[run[0]].power
@@ -460,33 +528,52 @@ def _compose_axes(factors, shape, method):
             if method == "auto":
                 chosen = "direct" if ops <= _DIRECT_OPS and ops * n <= _DIRECT_FLOPS else "fft"
             _direct_affordable(chosen, ops * n)
-            if chosen == "direct":
-                vector, scale, count, fraction = _direct_1d(axis_factors, n, run)
-            else:
-                (vector, scale), count, fraction = _fft(axis_factors, (n,)), None, 0.0
-            # peak 1 on every axis (an exact power of two), so the outer product of the axes
-            # cannot underflow where the composed values themselves would not; the scaling
-            # itself may underflow a tail (one more event, at peak >= 1/2)
             # (direct from non-negative kernels: no negative entry, the peak is the maximum)
             nonneg = chosen == "direct" and all(g.nonneg for g in axis_factors)
-            top = float(vector.max()) if nonneg and vector.size > _SMALL else _peak(vector)
-            shift = math.frexp(top)[1] if top else 0
-            if shift or not vector.flags.writeable:  # (a fresh array: callers own it)
-                vector = np.ldexp(vector, -shift)
-            support = _axis_support(tuple(axis_factors), n)
-            done[key] = (vector, scale + shift, count, fraction + 2 * _TINY, chosen, support)
-        vector, scale, count, fraction, chosen, support = done[key]
-        vectors.append(vector)
-        log2_scale += scale
-        methods.add(chosen)
-        roundings.append(count)
-        tiny.append(fraction)
-        supports.append(support)
-    return vectors, methods, log2_scale, roundings, tiny, supports
+            # the run's index, and its values for this call only (a repeated call computes
+            # them afresh: what the plan keeps is the network's, never a result)
+            pending = [] if run is None else [run[1]]
+            run = None if run is None else run[0]
+            support = _axis_support(axis_factors, n)
+            done[key] = len(recipes)
+            recipes.append((axis_factors, n, run, pending, chosen, nonneg, support))
+        index.append(done[key])
+    return log2_scale, tuple(recipes), tuple(index)
+
+
+def _compose_axes(plan: _Plan):
+    """Compose a separable plan's distinct axes; each axis then takes its own.
+
+    Returns the per-axis vectors (peak 1), their total log2 scale, the methods used, and per
+    axis the roundings (None for an FFT axis), the underflow fraction (see
+    :class:`Composition`) and the exact support with whether it is full (:func:`_axis_support`).
+    """
+    done = []
+    for factors, n, run, pending, chosen, nonneg, _ in plan.recipes:
+        if run is not None:  # (deterministic: the recurrence took this run when planned)
+            run = (run, pending.pop() if pending else run_power(factors[run]))
+        if chosen == "direct":
+            vector, scale, count, fraction = _direct_1d(list(factors), n, run)
+        else:
+            (vector, scale), count, fraction = _fft(list(factors), (n,)), None, 0.0
+        # peak 1 on every axis (an exact power of two), so the outer product of the axes
+        # cannot underflow where the composed values themselves would not; the scaling
+        # itself may underflow a tail (one more event, at peak >= 1/2)
+        top = float(vector.max()) if nonneg and vector.size > _SMALL else _peak(vector)
+        shift = math.frexp(top)[1] if top else 0
+        if shift or not vector.flags.writeable:  # (a fresh array: callers own it)
+            vector = np.ldexp(vector, -shift)
+        done.append((vector, scale + shift, count, fraction + 2 * _TINY))
+    axes = [done[i] for i in plan.index]
+    log2_scale = plan.axis_scale + sum(a[1] for a in axes)
+    methods = {plan.recipes[i][4] for i in plan.index}
+    supports = [plan.recipes[i][6] for i in plan.index]
+    vectors, _, roundings, tiny = zip(*axes)
+    return list(vectors), methods, log2_scale, list(roundings), list(tiny), supports
 
 
 def compose(
-    factors: list[Factor], dims: int, method: str = "auto", outer: bool = True
+    factors: list[Factor], dims: int, method: str = "auto", outer: bool = True, memo: bool = True
 ) -> Composition:
     """Compose upsampled kernels (full convolution) into one array.
 
@@ -503,6 +590,10 @@ def compose(
         With False, a separable result keeps its per-axis vectors (``vectors``) and leaves
         ``values`` None, for a caller that forms the outer product itself (once, after
         scaling a vector instead of the whole map).
+    memo : bool
+        Whether to memoise what the factors alone decide (:func:`_plan`: sums, shape, the
+        axes' methods and supports), for a network's factors composed again and again; False
+        for factors made for one call (a squared map), which would only fill the memo.
 
     Returns
     -------
@@ -515,13 +606,15 @@ def compose(
     >>> [float(v * 2.0**c.exponent) for v in c.values]
     [1.0, 2.0, 3.0, 2.0, 1.0]
     """
-    shape = composed_shape(factors, dims)
     if method == "exact":
+        shape = composed_shape(factors, dims)
         values = _direct(factors, shape)[0] if factors else _delta(shape, Fraction)
         return Composition(values, 0, "exact", 0.0, 0)
-    if any(not f.live[0] for f in factors):  # every path crosses an exact zero
+    plan = _plan(tuple(factors), dims, method) if memo else _plan_of(tuple(factors), dims, method)
+    shape, normalised, exponent = plan.shape, plan.normalised, plan.exponent
+    if plan.zero == "exact":  # every path crosses an exact zero
         return Composition(np.zeros(shape), 0, "direct", 0.0, 0, np.zeros(shape, dtype=bool))
-    if any(not f.live[1] for f in factors):  # zero in float only: terms cancelled
+    if plan.zero:  # zero in float only: terms cancelled
         # zero to within the terms' error: bounded in the log domain (no overflow)
         log2_bound = sum(
             f.power * (math.log2(f.l1 or f.abs_sum or _TINY) + f.exponent) for f in factors
@@ -530,28 +623,12 @@ def compose(
         # an integer exponent like every other (+1 covers the log sum's own rounding)
         exponent = math.ceil(log2_bound) + 1
         return Composition(np.zeros(shape), exponent, "direct", rounded, None)
-    # each kernel over a power of two near its L1 norm: no overflow, integer counts exact
-    normalised, exponent, log2_l1, given, given_tiny, ops = [], 0, 0.0, 0, 0.0, 0
-    known = nonneg = separable = True
-    for f in factors:  # (one pass: this runs on every call, for kernels of a few taps)
-        g, k, p = f.normalised, f.log2_l1, f.power
-        normalised.append(g)
-        exponent += p * (k + f.exponent)
-        # L1 norm of |kernel| in the units of ``g``: the scale of the rounding errors (a
-        # kernel summed from signed terms: the L1 of the terms, the scale of its errors)
-        log2_l1 += p * math.log2(max(g.abs_sum, math.ldexp(f.l1 or 0.0, -k)))
-        known = known and f.roundings is not None
-        given += p * (f.roundings or 0)
-        nonneg = nonneg and f.nonneg and not f.cancels
-        given_tiny += p * f.tiny
-        ops += p * f.taps
-        separable = separable and g.split is not None
-    nonneg, given, outside = known and nonneg, given if known else 0, exponent
-    roundings, tiny = None, 0.0
+    nonneg, given, outside, ops = plan.nonneg, plan.given, exponent, plan.ops
+    roundings, tiny, separable = None, 0.0, plan.separable
     if not normalised:
         values, methods, roundings = np.ones((1,) * dims), {"direct"}, 0
-    elif separable and method in ("auto", "direct", "fft"):
-        vectors, methods, scale, counts, tiny, supports = _compose_axes(normalised, shape, method)
+    elif plan.recipes:
+        vectors, methods, scale, counts, tiny, supports = _compose_axes(plan)
         exponent += scale
         axes, full = zip(*supports)
         if "fft" in methods:  # clear FFT round-off on the vectors: the outer product is clean
@@ -561,10 +638,10 @@ def compose(
         support = _outer(support) if support is not None and values is not None else support
         if None not in counts:
             # each axis, the vectors standing in for the kernels, and the outer product
-            replaced = sum(f.power * f.split_roundings for f in normalised)
-            roundings = sum(counts) + replaced + dims - 1
+            roundings = sum(counts) + plan.replaced + dims - 1
         tiny = map_fraction(tiny, vectors)
     else:
+        separable, normalised = False, list(normalised)
         chosen = method
         if method == "auto":  # direct when cheap: exact for integers, relative errors
             cheap = ops <= _DIRECT_OPS and ops * math.prod(shape) <= _DIRECT_FLOPS
@@ -578,9 +655,9 @@ def compose(
         exponent += scale
     # L1 norm of the composition of |kernels|, in the units of ``values``: the scale of the
     # rounding errors (for non-negative kernels it is the sum of the values)
-    l1 = 2.0 ** (log2_l1 - (exponent - outside))
+    l1 = 2.0 ** (plan.log2_l1 - (exponent - outside))
     if not (separable and normalised):
-        support = _support(normalised, shape)
+        support = _support(list(normalised), shape)
         support = None if support.all() else support
         if "fft" in methods:
             values = _clean(values, support, nonneg)
@@ -595,7 +672,7 @@ def compose(
     else:
         if roundings is not None:
             roundings += given  # the kernels' own roundings, per application
-        tiny += given_tiny
+        tiny += plan.given_tiny
         abs_error = (gamma(roundings) + _U * tiny) * l1
         roundings = roundings if nonneg else None
     kept = tuple(vectors) if separable and normalised and values is None else None

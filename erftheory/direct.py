@@ -230,8 +230,13 @@ def _recurrence_run(factors: list[Factor], weigh: bool = True):
     chosen = max(runs)[1]
     if weigh and not _recurrence_pays(factors[chosen]):
         return None
-    power = power_three_tap(factors[chosen].kernel, factors[chosen].power)
+    power = run_power(factors[chosen])
     return None if power is None else (chosen, power)
+
+
+def run_power(f: Factor):
+    """:func:`power_three_tap` of a 1-D factor's kernel and power (None where it declines)."""
+    return power_three_tap(f.kernel, f.power)
 
 
 def _recurrence_pays(f: Factor) -> bool:

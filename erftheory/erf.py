@@ -100,7 +100,7 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
                 if local is not None:
                     local.flags.writeable = False
             factor = Factor(kernel, (1,) * dims, support=pattern)
-            comp = compose([*t.random, factor], dims, kind, outer=not lazy)
+            comp = compose([*t.random, factor], dims, kind, outer=not lazy, memo=False)
             e = comp.exponent + 2 * fixed.exponent + e_sq
             peak = 0.0 if exact else float(np.max(np.abs(fixed.values))) * 2.0**-e_sq
             abs_e = comp.abs_error + 2 * fixed.abs_error * peak

@@ -414,18 +414,33 @@ def test_a_factor_keeps_its_kernel_when_the_callers_array_changes():
         assert [v * 2.0**c.exponent for v in c.values.tolist()] == want
 
 
-def test_random_weights_do_not_fill_the_axis_support_memo():
+def test_random_weights_do_not_fill_the_memos():
     # random weights square a map-sized fixed part on every call: its support must not be
     # memoised once per call (the memo held ~6 MB per call of this network)
     import erftheory.compose as compose_module
 
-    memo = compose_module._axis_support_memo
+    memos = (compose_module._axis_support_memo, compose_module._plan_memo)
     arch = "1d: conv3, avgpool3/s1*2000"
     et.erf(arch, weights="random", normalize="sum")
-    size = memo.cache_info().currsize
+    sizes = [memo.cache_info().currsize for memo in memos]
     for _ in range(3):
         et.erf(arch, weights="random", normalize="sum")
-    assert memo.cache_info().currsize == size
+    assert [memo.cache_info().currsize for memo in memos] == sizes
+
+
+@pytest.mark.parametrize("method", ["auto", "fft"])
+@pytest.mark.parametrize(
+    "arch", ["1d: conv3*1000", "1d: conv3*300, conv5/d2*3", "2d: conv3*40", "3d: conv3/s2*3"]
+)
+def test_a_repeated_call_composes_afresh(arch, method):
+    # what a network's factors decide is memoised, never what they compose: a result changed
+    # in place must not reach the next call (the recurrence's values once did)
+    first = et.erf(arch, normalize="sum", method=method)
+    want = first.values.copy()
+    first.values[...] = -1.0
+    again = et.erf(arch, normalize="sum", method=method)
+    np.testing.assert_array_equal(again.values, want)
+    assert again.values.min() >= 0
 
 
 def test_a_run_left_to_its_layers_does_not_cost_an_axis_its_relative_bound():

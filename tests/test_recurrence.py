@@ -20,6 +20,7 @@ from oracle import assert_within_relative_bound
 from strategies import architecture
 
 import erftheory as et
+import erftheory.compose as compose_module
 import erftheory.direct as direct_module
 from erftheory.bounds import TINY, U, gamma
 from erftheory.recurrence import power_three_tap
@@ -179,10 +180,13 @@ def test_erf_through_the_recurrence_is_within_its_bound_of_the_exact_one(
     except et.ERFError:
         return  # refused in exact mode (too much work, or an all-zero map to normalise)
     assume(exact.normalize == normalize)  # raw counts beyond float64 come back at peak 1
+    plans = compose_module._plan_memo  # plans made at the true cost must not be reused, nor
+    plans.cache_clear()  # the plans made free of it kept
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(direct_module, "_RECURRENCE_CALLS", 0)
         patch.setattr(direct_module, "power_three_tap", _counted(calls := []))
         r = et.erf(net, weights=weights, normalize=normalize, method="direct")
+    plans.cache_clear()
     assert calls, "the recurrence was not used"
     assert r.rel_error is not None  # non-negative kernels: a relative bound, always
     assert_within_relative_bound(r, exact.exact_values)
