@@ -3,8 +3,9 @@
     python benchmarks/run.py           # full tables (a few minutes on 2 cores)
     python benchmarks/run.py --quick   # the same tables at smaller depths (under two minutes)
 
-Every figure is a ratio measured in this run on this machine (minimum of a few repeats), never
-a stored number: the machine is shared and noisy, so the ratios are what to read.
+Every figure is a ratio measured in this run on this machine (minimum of a few repeats, the two
+sides of a ratio timed in turns), never a stored number: the machine is shared and noisy, so the
+ratios are what to read.
 
 Tables
 ------
@@ -36,24 +37,31 @@ import erftheory as et
 
 
 def best_time(function, repeats: int = 3) -> float:
-    """The best of ``repeats`` timings; calls under a millisecond are timed in batches.
+    """The best of ``repeats`` timings; calls under a millisecond are timed in batches."""
+    return best_times(function, repeats=repeats)[0]
+
+
+def best_times(*functions, repeats: int = 3) -> list[float]:
+    """The best time of each function, measured in turns so that all see the same machine.
 
     A single sub-millisecond call is at the mercy of the timer and of the shared machine, so
-    fast ones (ours and the FFT reference alike) are timed ~20 ms at a time, best of 5.
+    fast ones are timed ~20 ms at a time, best of 5; the functions take turns batch by batch,
+    so a slow spell of the machine falls on all of them and not on one side of a ratio.
     """
-    times = []
+    best = [math.inf] * len(functions)
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    best = min(times)
-    if best < 1e-3:
-        number = max(1, int(0.02 / max(best, 1e-7)))
-        for _ in range(5):
+        for i, function in enumerate(functions):
             start = time.perf_counter()
-            for _ in range(number):
-                function()
-            best = min(best, (time.perf_counter() - start) / number)
+            function()
+            best[i] = min(best[i], time.perf_counter() - start)
+    numbers = [max(1, int(0.02 / max(b, 1e-7))) if b < 1e-3 else 0 for b in best]
+    for _ in range(5 if any(numbers) else 0):
+        for i, (function, number) in enumerate(zip(functions, numbers)):
+            if number:
+                start = time.perf_counter()
+                for _ in range(number):
+                    function()
+                best[i] = min(best[i], (time.perf_counter() - start) / number)
     return best
 
 
@@ -89,9 +97,10 @@ def peak_memory(function) -> int:
     return peak
 
 
-def fft_round_trip(shape) -> float:
+def fft_round_trip(shape):
+    """One forward and inverse real FFT of a random array of ``shape`` (a function to time)."""
     a = np.random.default_rng(0).random(shape)
-    return best_time(lambda: scipy.fft.irfftn(scipy.fft.rfftn(a), shape))
+    return lambda: scipy.fft.irfftn(scipy.fft.rfftn(a), shape)
 
 
 def sequential(kernel: np.ndarray, depth: int, how: str, budget: float = 2.0):
@@ -136,15 +145,13 @@ def depth_table(quick: bool) -> None:
         for depth in depths:
             arch = f"{dims}d: conv3*{depth}"
             shape = (2 * depth + 1,) * dims
-            ours = best_time(lambda: et.erf(arch, normalize="sum"))
-            first = best_time(cold(lambda: et.erf(arch, normalize="sum")))
-            ours_fft = best_time(lambda: et.erf(arch, normalize="sum", method="fft"))
-            fft = fft_round_trip(shape)
             vectors = [np.random.default_rng(0).random(n) for n in shape]
-            outer = (
-                best_time(lambda: _outer(vectors))
-                if dims > 1
-                else best_time(lambda: vectors[0].copy())
+            ours, first, ours_fft, fft, outer = best_times(
+                lambda: et.erf(arch, normalize="sum"),
+                cold(lambda: et.erf(arch, normalize="sum")),
+                lambda: et.erf(arch, normalize="sum", method="fft"),
+                fft_round_trip(shape),
+                (lambda: _outer(vectors)) if dims > 1 else (lambda: vectors[0].copy()),
             )
             seq_fft, scaled_f = sequential(kernel, depth, "fft")
             seq_dir, scaled_d = sequential(kernel, depth, "direct")
@@ -167,8 +174,7 @@ def depth_table(quick: bool) -> None:
     _print(header, rows)
     mixed = "conv7/s2/p3, maxpool3/s2/p1, (conv3/d2, conv3)*8, conv3/s2, (conv3/d3, conv3)*8"
     rf = et.receptive_field(mixed)
-    ours = best_time(lambda: et.erf(mixed, normalize="sum"))
-    fft = fft_round_trip(rf.size)
+    ours, fft = best_times(lambda: et.erf(mixed, normalize="sum"), fft_round_trip(rf.size))
     print(
         f"\nmixed network with strides and dilations ({mixed}): ERF {rf.size}, ours "
         f"{ours:.4f} s, ours/FFT round trip {ours / fft:.2f}"
