@@ -388,6 +388,7 @@ def erf(
     log2 = math.log10(2)
     log10_mass = math.log10(abs(total)) + exponent * log2 if total else -math.inf
     negative = False  # normalised to sum: whether the sum is negative (signs then flip)
+    first_axis = False  # vectors normalised by the exact total: on the first axis alone
     if peak == 0:  # the paths cancel exactly (e.g. x + (-x)): nothing to scale
         if normalize is not None:
             raise ERFError(f"the ERF is identically zero; it cannot be normalised to {normalize}")
@@ -412,13 +413,14 @@ def erf(
         divisor = 1.0
     elif normalize == "sum":
         divisor, negative = abs(total), total < 0  # to sum 1: a negative sum flips signs
-        if count is not None and vectors is None:  # vectors are summed one by one below
+        known = None
+        if count is not None:  # non-negative, relative bounds: the exact sum where known
             known = _exact_total(net, weights) if variance is None else None
-            if known:  # the exact sum, correctly rounded: the values' errors, 2 roundings
-                divisor, count = _float_ratio(known, exponent), count + 2
-            else:  # the values' errors, over their sum's, rounded
-                divisor, extra = accurate_sum(values)
-                count = 2 * count + extra + 1
+        if known:  # correctly rounded: the values' errors and 2 roundings (vectors: below)
+            divisor, count, first_axis = _float_ratio(known, exponent), count + 2, True
+        elif count is not None and vectors is None:  # (vectors are summed one by one below)
+            divisor, extra = accurate_sum(values)  # the values' errors, over their sum's
+            count = 2 * count + extra + 1
     else:
         divisor = peak
         count = None if count is None else 2 * count + 1  # the peak is one of the values
@@ -449,7 +451,9 @@ def erf(
 
     if vectors is not None:
         # each vector to peak 1 (or sum 1): then the map's peak is exactly 1 (its sum 1 to
-        # rounding); raw maps share 2^exponent among the vectors (exact for an integer one).
+        # rounding), or the first over the map's exact total (the others at their peak near
+        # 1: no product is below the map's entry, so none underflows before it); raw maps
+        # share 2^exponent among the vectors (exact for an integer one).
         # The scaled vectors' least entries and sums follow from the vectors' (rounding is
         # monotone: the least quotient is the quotient of the least entry, exactly)
         if raw:
@@ -458,6 +462,10 @@ def erf(
             scaled = [np.ldexp(v, k) for v, k in zip(vectors, shares)]
             lows = [math.ldexp(f[0], k) for f, k in zip(facts, shares)]
             sums = [math.ldexp(f[2], k) for f, k in zip(facts, shares)]
+        elif first_axis:  # the map over its exact total: that division on one axis alone
+            scaled = [vectors[0] / divisor, *vectors[1:]]
+            lows = [facts[0][0] / divisor, *(f[0] for f in facts[1:])]
+            sums = [facts[0][2] / divisor, *(f[2] for f in facts[1:])]
         else:
             divisors = {id(v): f[1 if normalize == "peak" else 2] for v, f in zip(vectors, facts)}
             scaled = _each(vectors, lambda v: v / divisors[id(v)])

@@ -753,11 +753,16 @@ def test_a_variance_function_gives_each_conv_its_kernel():
         "1d: avgpool3/s1*20, conv5*7",  # a pool's 1/3: inexact kernel, exact total 1
         "1d: conv3/w[1,2,3]*120",  # exact blocks, then the rest in binary
         "1d: res(conv3/p1*4), conv3/d2*9",  # a join: the total is the branches' added
+        "2d: conv3*30",  # separable: the total divides the first axis's vector alone
+        "2d: conv3/w[[1,2,1],[2,4,2],[1,2,1]]*9, avgpool3/s1*4",  # integer and pool axes
+        "2d: conv3/w[[0.1,0.2,0.1],[0.2,0.4,0.2],[0.1,0.2,0.1]]*7",  # typed decimals
+        "3d: conv3*4, conv5/d2",  # three axes, one vector shared by all
     ],
 )
 def test_maps_normalised_by_their_exact_total_stay_within_their_bound(arch):
-    # a non-negative 1-D map normalised to sum 1 is divided by its exact total (correctly
-    # rounded): every entry against Python fractions, and the map sums to 1 within its bound
+    # a non-negative map normalised to sum 1 is divided by its exact total (correctly
+    # rounded; a separable one on one axis): every entry against Python fractions, and the
+    # map sums to 1 within its bound
     from oracle import assert_within_relative_bound
 
     r = et.erf(arch, normalize="sum")
