@@ -551,7 +551,11 @@ def _compose_axes(plan: _Plan):
     done = []
     for factors, n, run, pending, chosen, nonneg, _ in plan.recipes:
         if run is not None:  # (deterministic: the recurrence took this run when planned)
-            run = (run, pending.pop() if pending else run_power(factors[run]))
+            try:  # (one step: two threads sharing a new plan cannot both take the values)
+                values = pending.pop()
+            except IndexError:
+                values = run_power(factors[run])
+            run = (run, values)
         if chosen == "direct":
             vector, scale, count, fraction = _direct_1d(list(factors), n, run)
         else:
@@ -573,7 +577,7 @@ def _compose_axes(plan: _Plan):
 
 
 def compose(
-    factors: list[Factor], dims: int, method: str = "auto", outer: bool = True, memo: bool = True
+    factors: list[Factor], dims: int, method: str = "auto", outer: bool = True, memo: bool = False
 ) -> Composition:
     """Compose upsampled kernels (full convolution) into one array.
 
@@ -592,8 +596,9 @@ def compose(
         scaling a vector instead of the whole map).
     memo : bool
         Whether to memoise what the factors alone decide (:func:`_plan`: sums, shape, the
-        axes' methods and supports), for a network's factors composed again and again; False
-        for factors made for one call (a squared map), which would only fill the memo.
+        axes' methods and supports), for a network's memoised factors composed again and
+        again; not for factors made for one call (a squared map, a join's branches, a
+        variance kernel's path groups), which would only fill the memo.
 
     Returns
     -------

@@ -61,7 +61,9 @@ def scale2(values, exponent: float):
     return np.ldexp(values * 2.0**frac if frac else values, whole)
 
 
-def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bool = False):
+def _evaluate(
+    terms, dims: int, mode: str, exact: bool, method: str, vectors: bool = False, memo: bool = False
+):
     """Sum the path groups into one array.
 
     Returns ``(values, exponent, method, abs, roundings, support, tiny)``: the float result is
@@ -72,14 +74,15 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
 
     With ``vectors``, one float path group that is separable comes back as its tuple of
     per-axis vectors instead (``erf`` forms the outer product once, after normalising a
-    vector rather than the whole map).
+    vector rather than the whole map). ``memo``: the terms are a network's memoised ones, so
+    their compositions' plans are worth memoising (:func:`erftheory.compose.compose`).
     """
     parts = []
     lazy = vectors and len(terms) == 1 and not exact
     many = len(terms) >= 16  # random-mode path groups of branched nets: a bar (on a terminal)
     for t in progress(terms, label="erf: path groups", enabled=None if many else False):
         kind = "exact" if exact else method
-        fixed = compose(list(t.fixed), dims, kind, outer=not (lazy and mode == "ones"))
+        fixed = compose(list(t.fixed), dims, kind, not (lazy and mode == "ones"), memo)
         if mode == "ones":
             comp, e, abs_e, count, tiny = (
                 fixed,
@@ -100,7 +103,7 @@ def _evaluate(terms, dims: int, mode: str, exact: bool, method: str, vectors: bo
                 if local is not None:
                     local.flags.writeable = False
             factor = Factor(kernel, (1,) * dims, support=pattern)
-            comp = compose([*t.random, factor], dims, kind, outer=not lazy, memo=False)
+            comp = compose([*t.random, factor], dims, kind, outer=not lazy)  # (fresh: no memo)
             e = comp.exponent + 2 * fixed.exponent + e_sq
             peak = 0.0 if exact else float(np.max(np.abs(fixed.values))) * 2.0**-e_sq
             abs_e = comp.abs_error + 2 * fixed.abs_error * peak
@@ -360,7 +363,7 @@ def erf(
     if exact:
         _refuse_slow_exact(terms, size)
     values, exponent, used, abs_error, count, support, tiny = _evaluate(
-        terms, net.dims, weights, exact, method, vectors=True
+        terms, net.dims, weights, exact, method, vectors=True, memo=variance is None
     )
     vectors = values if isinstance(values, tuple) else None
     # per vector (once per distinct one: isotropic stacks share it) min, max, sum, roundings

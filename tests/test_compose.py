@@ -419,13 +419,21 @@ def test_random_weights_do_not_fill_the_memos():
     # memoised once per call (the memo held ~6 MB per call of this network)
     import erftheory.compose as compose_module
 
+    # (nor do the path groups made afresh on every call: a variance kernel's, the moments')
     memos = (compose_module._axis_support_memo, compose_module._plan_memo)
     arch = "1d: conv3, avgpool3/s1*2000"
-    et.erf(arch, weights="random", normalize="sum")
-    sizes = [memo.cache_info().currsize for memo in memos]
-    for _ in range(3):
-        et.erf(arch, weights="random", normalize="sum")
-    assert [memo.cache_info().currsize for memo in memos] == sizes
+    calls = [
+        lambda: et.erf(arch, weights="random", normalize="sum"),
+        lambda: et.erf(arch, weights="random", variance=lambda layer: np.ones(3)),
+        lambda: et.predicted_moments("2d: conv3, avgpool3/s1*20", weights="random"),
+        lambda: et.erf("2d: res(conv3/p1*2), conv3*3", normalize="sum"),  # a join's branches
+    ]
+    for call in calls:
+        call()
+        sizes = [memo.cache_info().currsize for memo in memos]
+        for _ in range(3):
+            call()
+        assert [memo.cache_info().currsize for memo in memos] == sizes
 
 
 @pytest.mark.parametrize("method", ["auto", "fft"])
