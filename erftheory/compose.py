@@ -40,6 +40,7 @@ import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
@@ -429,16 +430,26 @@ def _support(factors: list[Factor], shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+class _Recipe(NamedTuple):
+    """One distinct axis of a separable :class:`_Plan`: how its vector is composed."""
+
+    factors: tuple[Factor, ...]  # the factors' 1-D parts on this axis
+    n: int  # the vector's length
+    run: int | None  # the index of the run the O(n) recurrence takes, or None
+    pending: list  # that run's values while the planning call has not used them
+    method: str  # "direct" or "fft"
+    nonneg: bool  # direct from non-negative kernels (the peak is the maximum)
+    support: tuple[np.ndarray, bool]  # exact support, and whether it is full
+
+
 @dataclass(frozen=True, eq=False)
 class _Plan:
     """What composing a list of factors does, short of computing: the network's facts.
 
     Sums over the factors (exponents, L1 scales, roundings), the shape, and for a separable
-    composition the distinct axes to compose (``recipes``: factors, length, the index of the
-    run the recurrence takes, that run's values until the planning call uses them, method,
-    whether direct and non-negative, exact support) and which one each axis takes
-    (``index``). Memoised for a network's factors (:func:`_plan`), so a repeated call does
-    only the arithmetic on arrays.
+    composition the distinct axes to compose (``recipes``, :class:`_Recipe`) and which one
+    each axis takes (``index``). Memoised for a network's factors (:func:`_plan`), so a
+    repeated call does only the arithmetic on arrays.
     """
 
     shape: tuple[int, ...]
@@ -452,7 +463,7 @@ class _Plan:
     ops: int
     separable: bool
     axis_scale: int = 0
-    recipes: tuple = ()
+    recipes: tuple[_Recipe, ...] = ()
     index: tuple[int, ...] = ()
     replaced: int = 0
 
@@ -536,7 +547,7 @@ def _axes_plan(factors, shape, method) -> tuple[int, tuple, tuple[int, ...]]:
             run = None if run is None else run[0]
             support = _axis_support(axis_factors, n)
             done[key] = len(recipes)
-            recipes.append((axis_factors, n, run, pending, chosen, nonneg, support))
+            recipes.append(_Recipe(axis_factors, n, run, pending, chosen, nonneg, support))
         index.append(done[key])
     return log2_scale, tuple(recipes), tuple(index)
 
@@ -570,8 +581,8 @@ def _compose_axes(plan: _Plan):
         done.append((vector, scale + shift, count, fraction + 2 * _TINY))
     axes = [done[i] for i in plan.index]
     log2_scale = plan.axis_scale + sum(a[1] for a in axes)
-    methods = {plan.recipes[i][4] for i in plan.index}
-    supports = [plan.recipes[i][6] for i in plan.index]
+    methods = {plan.recipes[i].method for i in plan.index}
+    supports = [plan.recipes[i].support for i in plan.index]
     vectors, _, roundings, tiny = zip(*axes)
     return list(vectors), methods, log2_scale, list(roundings), list(tiny), supports
 
