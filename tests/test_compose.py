@@ -426,7 +426,7 @@ def test_random_weights_do_not_fill_the_memos():
         lambda: et.erf(arch, weights="random", normalize="sum"),
         lambda: et.erf(arch, weights="random", variance=lambda layer: np.ones(3)),
         lambda: et.predicted_moments("2d: conv3, avgpool3/s1*20", weights="random"),
-        lambda: et.erf("2d: res(conv3/p1*2), conv3*3", normalize="sum"),  # a join's branches
+        lambda: et.predicted_moments("2d: res(conv3/p1*2), conv3*3"),  # a join's branches
     ]
     for call in calls:
         call()
