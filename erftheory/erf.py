@@ -91,28 +91,25 @@ def _evaluate(
                 fixed.roundings,
                 fixed.tiny_fraction,
             )
-        else:
-            square = fixed.values * fixed.values
-            e_sq = 0 if exact else math.frexp(float(square.sum()))[1]
-            # the square's exact pattern is the fixed part's (squares of tails may flush)
-            pattern = None if exact else fixed.support
-            if pattern is None and not exact:
-                pattern = np.ones(square.shape, dtype=bool)
-            kernel = square if exact else scale2(square, -e_sq)
-            for local in (kernel, pattern):  # read-only: a Factor then keeps it, uncopied
-                if local is not None:
-                    local.flags.writeable = False
-            factor = Factor(kernel, (1,) * dims, support=pattern)
-            comp = compose([*t.random, factor], dims, kind, outer=not lazy)  # (fresh: no memo)
-            e = comp.exponent + 2 * fixed.exponent + e_sq
-            peak = 0.0 if exact else float(np.max(np.abs(fixed.values))) * 2.0**-e_sq
-            abs_e = comp.abs_error + 2 * fixed.abs_error * peak
+        else:  # the fixed part squared, and each closed block's (linearize.Term)
+            blocks = [fixed] + [compose(list(b), dims, kind, True, memo) for b in t.closed]
+            squares = [_squared(b, dims, exact) for b in blocks]
+            comp = compose([*t.random, *(f for f, *_ in squares)], dims, kind, outer=not lazy)
+            e = comp.exponent + sum(
+                2 * b.exponent + e_sq for b, (_, e_sq, *_) in zip(blocks, squares)
+            )
+            # an entry of a square is off by at most 2 max|F| times F's error (its units);
+            # the other factors' L1 norms are at most 1 (in theirs): the errors add
+            abs_e = comp.abs_error + sum(
+                2 * b.abs_error * peak for b, (*_, peak, _) in zip(blocks, squares)
+            )
+            rounded = [b.roundings for b in blocks]  # each squared, then rounded
             count = (
                 None
-                if None in (comp.roundings, fixed.roundings)
-                else comp.roundings + 2 * fixed.roundings + 1  # squared, then rounded
+                if None in (comp.roundings, *rounded)
+                else comp.roundings + sum(2 * r + 1 for r in rounded)
             )
-            tiny = _squared_fraction(comp, fixed, square) if not exact else 0.0
+            tiny = comp.tiny_fraction + sum(extra for *_, extra in squares)
         parts.append(
             (
                 comp.values if comp.values is not None else comp.vectors,
@@ -165,18 +162,35 @@ def _evaluate(
     return out, (0 if exact else top), used, abs_error, count, support, tiny
 
 
-def _squared_fraction(comp, fixed, square) -> float:
-    """Underflow fraction of ``compose(random, fixed ** 2)`` (see :class:`Composition`).
+def _squared(fixed, dims: int, exact: bool):
+    """A composed fixed part squared, as a factor: ``(factor, e_sq, peak, tiny)``.
 
-    The square's underflow error, at most ``2 max|F| u tiny_F L1(F)`` per entry plus the
-    squaring's own, spreads through the random part to at most that over ``sum F^2`` of
-    the result's L1 norm. A trivial fixed part (one entry) adds nothing.
+    The square is scaled by ``2**-e_sq`` to an L1 norm in [1/2, 1); ``peak`` is ``max|F|``
+    in its units (an entry of the square is off by at most ``2 peak`` times ``F``'s error);
+    ``tiny`` the fraction of the result's L1 norm its underflow adds (see
+    :class:`Composition`): at most ``2 max|F| u tiny_F L1(F)`` per entry plus the squaring's
+    own, spread through the other factors to that over ``sum F^2``. A trivial fixed part
+    (one entry) adds nothing.
     """
-    if fixed.values.size == 1 or not square.any():  # (all zero: a zero map, no tails)
-        return comp.tiny_fraction
+    square = fixed.values * fixed.values
+    if exact:
+        square.flags.writeable = False
+        return Factor(square, (1,) * dims), 0, 0.0, 0.0
+    total = float(square.sum())
+    e_sq = math.frexp(total)[1]
+    # the square's exact pattern is the fixed part's (squares of tails may flush)
+    pattern = fixed.support
+    if pattern is None:
+        pattern = np.ones(square.shape, dtype=bool)
+    kernel = scale2(square, -e_sq)
+    for local in (kernel, pattern):  # read-only: a Factor then keeps it, uncopied
+        local.flags.writeable = False
     f = np.abs(fixed.values)
-    extra = 2 * float(f.max()) * float(f.sum()) * fixed.tiny_fraction + _TINY
-    return comp.tiny_fraction + extra / float(np.sum(square))
+    peak = float(f.max()) * 2.0**-e_sq
+    tiny = 0.0
+    if fixed.values.size > 1 and total:  # (all zero: a zero map, no tails)
+        tiny = (2 * float(f.max()) * float(f.sum()) * fixed.tiny_fraction + _TINY) / total
+    return Factor(kernel, (1,) * dims, support=pattern), e_sq, peak, tiny
 
 
 def _exact_bits(kernel: np.ndarray) -> tuple[int, int]:
@@ -190,18 +204,21 @@ def _exact_bits(kernel: np.ndarray) -> tuple[int, int]:
     return max(l1, 1).bit_length(), den.bit_length() - 1
 
 
+def _factors(term) -> tuple:
+    """Every factor of a path group (:class:`erftheory.linearize.Term`)."""
+    return term.random + term.fixed + sum(term.closed, ())
+
+
 def _refuse_slow_exact(terms, size: int) -> None:
     """Refuse exact arithmetic that would take more than about ten seconds, before it starts.
 
     The count of operations on Python numbers (entries times taps; random mode's squared
     fixed part is one kernel of its own size), weighted by the size of those numbers.
     """
-    ops = size * sum(
-        f.power * np.count_nonzero(f.kernel) for t in terms for f in t.random + t.fixed
-    )
-    for t in terms:  # random mode: the squared fixed part is one kernel of its own size
-        if t.random and t.fixed:
-            spans = [sum(s) for s in zip(*(f.span for f in t.fixed))]
+    ops = size * sum(f.power * np.count_nonzero(f.kernel) for t in terms for f in _factors(t))
+    for t in terms:  # random mode: each squared fixed part is one kernel of its own size
+        for block in [t.fixed, *t.closed] if t.random or t.closed else []:
+            spans = [sum(s) for s in zip(*(f.span for f in block))]
             ops += size * math.prod(n + 1 for n in spans)
     # an operation costs with the size of its numbers: weights typed with many digits
     # (1e-300 is 1/10^300) make every path sum thousands of bits long. A common
@@ -209,8 +226,9 @@ def _refuse_slow_exact(terms, size: int) -> None:
     # eighth (measured: 50-200 ns per unit of work, int and Fraction alike)
     num = den = 0
     for t in terms:  # random mode squares the fixed part: its bits count twice
-        times = [1] * len(t.random) + [2 if t.random else 1] * len(t.fixed)
-        sizes = [(m * f.power, _exact_bits(f.kernel)) for m, f in zip(times, t.random + t.fixed)]
+        fixed = t.fixed + sum(t.closed, ())
+        times = [1] * len(t.random) + [2 if t.random or t.closed else 1] * len(fixed)
+        sizes = [(m * f.power, _exact_bits(f.kernel)) for m, f in zip(times, t.random + fixed)]
         num = max(num, sum(m * b[0] for m, b in sizes))
         den = max(den, sum(m * b[1] for m, b in sizes))
     work = ops * (1 + num / 64 + den / 512)
@@ -238,7 +256,7 @@ def _terms(net, weights: str, exact: bool) -> tuple:
 
     terms = tuple(linearize(net, weights, exact))
     for t in terms:
-        for f in t.random + t.fixed:
+        for f in _factors(t):
             f.kernel.flags.writeable = False
             if f.support is not None:
                 f.support.flags.writeable = False
@@ -312,7 +330,7 @@ def erf(
     [1.0, 2.0, 3.0, 2.0, 1.0]
     >>> round(float(r.std[0]) ** 2, 12)  # n (k^2 - 1) / 12 = 2 * 8 / 12
     1.333333333333
-    >>> erf("conv3*3", exact=True).exact_values[3, 3]  # (3 paths)^2 per axis
+    >>> erf("conv3*3", exact=True).exact_values[3, 3]  # (7 paths per axis at the centre)^2
     49
 
     References

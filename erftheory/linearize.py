@@ -10,7 +10,7 @@ conv + w   fixed, ``w``              fixed, ``w`` (enters through ``C^2``)
 avgpool    fixed, ``1/K``            fixed, ``1/K`` (enters through ``C^2``)
 maxpool    fixed, ``1/K``            random routing, ``1/K`` per tap
 relu       scalar 1/2                scalar 1/2
-dropout    scalar 1                  scalar ``1/(1-p)``
+dropout    scalar 1                  ``1/(1-p)``, per unit (below)
 residual   fixed, ``delta + K_F``    expanded over paths (see below)
 ========== ======================== =========================================
 
@@ -21,7 +21,15 @@ fixed layers do, so::
     E[g^2] = sum over path groups t of  c_t * (V_t1 * V_t2 * ...) * C_t^2
 
 with ``V`` the random layers' variance kernels, ``C_t`` the composition of the group's fixed
-kernels squared pointwise after composing, and ``c_t`` its scalars. A residual block
+kernels squared pointwise after composing, and ``c_t`` its scalars. Dropout draws its mask
+independently per unit: two paths through the same unit carry ``E[m^2] = 1/(1-p)``, through
+different units ``E[m]^2 = 1``. Between fixed layers, where paths to one input pixel may cross
+it at different units, it splits a group in two: the group as it is, plus ``p/(1-p)`` times
+the pairs that cross at one unit, whose fixed kernels below and above it are then composed and
+squared apart (``C_below^2 * C_above^2``); below or above every fixed layer it is the scalar
+``1/(1-p)``. A ReLU stays the scalar 1/2 (THEORY.md: the shape is left alone; read as
+independent switches per unit it would split like dropout, but its real gates are correlated
+across neighbouring units and measure closer to the scalar). A residual block
 ``y = x + F(x)`` whose body holds a random layer splits every group in two (identity or body);
 ``n`` identical blocks give ``C(n, j)`` groups through ``j`` bodies. Concatenated branches
 feed the next conv through independent weights per channel group, so in random mode they are
@@ -74,16 +82,28 @@ _MAX_PRODUCTS = 16 * _MAX_GROUPS  # products of two group lists formed before me
 
 @dataclass(frozen=True, eq=False)
 class Term:
-    """A group of paths: ``coef * compose(random) * compose(fixed) ** 2`` (random mode)."""
+    """A group of paths: ``coef * compose(random) * compose(fixed) ** 2`` (random mode).
+
+    While a network is being linearised a group may also hold ``closed`` blocks of fixed
+    factors, each composed and squared on its own (the pairs of paths it counts agree in
+    their displacement at a gate between the blocks), and ``closes``: its paths pass such a
+    gate before any fixed factor of their own, so the fixed factors below it, in whatever
+    precedes the group, become a closed block (see :func:`_product`). In random mode a group
+    is then ``coef * compose(random) * C_1^2 * ... * compose(fixed)^2`` over its closed blocks
+    ``C_b``; ``closes`` is resolved by the time :func:`linearize` returns.
+    """
 
     coef: float | Fraction
     random: tuple  # ((Factor), ...)
     fixed: tuple
     shift: tuple = ()  # input offset of the group's index 0 within the whole field
+    closed: tuple = ()  # ((Factor, ...), ...): fixed blocks squared apart
+    closes: bool = False
 
     def key(self):
         """Identity of the factor multiset and position (for merging equal groups)."""
-        return (_multiset(self.random), _multiset(self.fixed), self.shift)
+        blocks = tuple(_multiset(b) for b in self.closed)
+        return (_multiset(self.random), _multiset(self.fixed), self.shift, blocks, self.closes)
 
 
 def _fkey(f: Factor):
@@ -121,11 +141,26 @@ def _joined(a: tuple, b: tuple) -> tuple:
 
 
 def _product(s: Term, t: Term) -> Term:
+    """The group of ``s``'s paths followed by ``t``'s.
+
+    ``s``'s open fixed factors join ``t``'s first fixed block, unless ``t`` closes them (its
+    pairs of paths agree in displacement at a gate before any fixed factor of ``t``): then
+    they are a block of their own. A group with no fixed factor yet passes ``t``'s closing on.
+    """
+    if t.closes and s.fixed:
+        closed, fixed = s.closed + (s.fixed,) + t.closed, t.fixed
+    elif t.closed:
+        closed = s.closed + (_joined(s.fixed, t.closed[0]),) + t.closed[1:]
+        fixed = t.fixed
+    else:
+        closed, fixed = s.closed, _joined(s.fixed, t.fixed)
     return Term(
         s.coef * t.coef,
         _joined(s.random, t.random),
-        _joined(s.fixed, t.fixed),
+        fixed,
         _add(s.shift, t.shift),
+        closed,
+        s.closes or (t.closes and not s.fixed and not s.closed),
     )
 
 
@@ -141,7 +176,7 @@ def _times(a: list[Term], b: list[Term]) -> list[Term]:
             term = _product(s, t)
             k = term.key()
             if k in merged:
-                term = Term(merged[k].coef + term.coef, term.random, term.fixed, term.shift)
+                term = dataclasses.replace(term, coef=merged[k].coef + term.coef)
             merged[k] = term
     if len(merged) > _MAX_GROUPS:  # counted after merging: equal groups are one composition
         _too_many_groups()
@@ -242,6 +277,25 @@ class _Linearizer:
             )
         return sum(typed, Fraction(0)), any(inexact)
 
+    def gate(self, layer) -> list[Term]:
+        """A gate's groups: dropout's masks in random mode are independent per unit.
+
+        Two paths through units ``i`` and ``j`` of a dropout layer carry ``E[m_i m_j]``: ``1``,
+        or ``E[m^2] = 1/(1 - p)`` where ``i = j`` (a unit kept with probability ``1 - p``,
+        scaled by ``1/(1 - p)``), which is where their fixed displacements below the layer
+        agree (their random offsets agree in any pair that correlates). So it is ``1`` on the
+        pairs as they are plus ``p/(1 - p)`` on the pairs that agree there: a group that
+        ``closes`` (:func:`_product`). Without fixed layers anywhere no pair's displacements
+        can differ: one scalar. A ReLU is the scalar 1/2 on ``E[g^2]`` whatever surrounds it
+        (THEORY.md section 4: the shape is left alone); its real gates are correlated across
+        neighbouring units, which `erftheory check` measures.
+        """
+        second = self.scalar(layer)
+        if self.mode != "random" or self.no_fixed or not isinstance(layer, Dropout):
+            return [Term(second, (), ())]
+        split = [(self.one, False), (second - self.one, True)]
+        return [Term(c, (), (), closes=closes) for c, closes in split if c]
+
     def scalar(self, layer):
         if isinstance(layer, (Identity, BatchNorm, LayerNorm)):
             return self.one
@@ -258,14 +312,20 @@ class _Linearizer:
             "ReLU and dropout); measure it by Monte Carlo with `erftheory check`"
         )
 
-    def layers(self, layers, jump) -> tuple[list[Term], tuple[int, ...]]:
-        terms = [Term(self.one, (), ())]
+    def layers(self, layers, jump, root: bool = False) -> tuple[list[Term], tuple[int, ...]]:
+        """The groups of a sequence of layers, and the jump after it.
+
+        ``root``: the sequence starts at the input, so nothing fixed lies below it (its groups
+        are marked as closing from the start: a gate before any fixed layer changes nothing).
+        """
+        terms = [Term(self.one, (), (), closes=root)]
         outer = self.reader  # what reads the end of this sequence (restored below)
         for i, layer in enumerate(layers):
             # a repeated layer is read by its next copy first
             self.reader = _reader(layers[i + 1 :], outer) if layer.repeat == 1 else None
             step, after = self.layer(layer, jump)
-            if layer.repeat > 1 and after == jump and len(step) == 1 and not step[0].shift:
+            plain = len(step) == 1 and not (step[0].shift or step[0].closed or step[0].closes)
+            if layer.repeat > 1 and after == jump and plain:
                 # n copies at the same scale: one group whose factors are raised to the power n
                 # (a run of identical layers costs what one costs)
                 (t,) = step
@@ -297,6 +357,8 @@ class _Linearizer:
             f = (Factor(kernel, scale, roundings=int(inexact), total=total),)
             term = Term(self.one, f, ()) if kind == "random" else Term(self.one, (), f)
             return [term], tuple(j * s for j, s in zip(jump, layer.stride))
+        if isinstance(layer, (ReLU, Dropout)):
+            return self.gate(layer), jump
         return [Term(self.scalar(layer), (), ())], jump
 
     def join(self, layer, jump):
@@ -374,15 +436,22 @@ class _Linearizer:
         plain = [(p, st) for p, st in branches if not _has_fixed(p)]
         out = []
         if len(plain) > 1:
-            out.append(Term(self.one, (self.collapse(plain, union, "random", jump),), ()))
+            # (their gates' groups that close the fixed layers below apart from the others)
+            for closes in (False, True):
+                kernel = self.collapse(plain, union, "random", jump, closes)
+                if kernel is not None:
+                    out.append(Term(self.one, (kernel,), (), closes=closes))
             branches = [(p, st) for p, st in branches if _has_fixed(p)]
         for path, state in branches:
             shift = tuple((a - u) * j for a, u, j in zip(state.start, union.start, jump))
             out += [_shifted(t, shift) for t in self.layers(path, jump)[0]]
         return out
 
-    def collapse(self, branches, union, mode: str, jump) -> Factor:
+    def collapse(self, branches, union, mode: str, jump, closes=None) -> Factor | None:
         """The sum of the branches' kernels at unit scale, each placed within the union field.
+
+        ``closes``: only the branches' groups that close (True) or do not (False) the fixed
+        layers below (their gates', see :meth:`gate`); None where none of them is taken.
 
         As a factor that says how accurate its float entries are (see
         :class:`erftheory.compose.Factor`): the worst branch's roundings and one per sum,
@@ -396,26 +465,36 @@ class _Linearizer:
 
         inner = _Linearizer(self.dims, mode, self.exact, self.variance)
         inner.no_fixed, inner.reader = self.no_fixed, self.reader
-        kernel = np.zeros(union.size, dtype=object if self.exact else float)
-        pattern = np.zeros(union.size, dtype=bool)
         evaluated, sums = [], []
         for path, state in branches:
             terms, _ = inner.layers(path, (1,) * self.dims)
-            evaluated.append((state, *_evaluate(terms, self.dims, mode, self.exact, "auto")))
+            if closes is not None:
+                terms = [t for t in terms if t.closes == closes]
+                if not terms:
+                    continue
+            offset = tuple(a - u for a, u in zip(state.start, union.start))
+            evaluated.append((offset, *_evaluate(terms, self.dims, mode, self.exact, "auto")))
             sums.append(None if self.exact else _exact_sum(terms, mode, 0))
-        total = None if None in sums else sum(sums, Fraction(0))  # the branches' sums add
-        if self.exact:
-            for state, values, *_ in evaluated:
-                offset = [a - u for a, u in zip(state.start, union.start)]
-                kernel[tuple(slice(o, o + n) for o, n in zip(offset, values.shape))] += values
-            return Factor(kernel, jump)
+        if not evaluated:
+            return None
+        return self._factor(evaluated, union.size, jump, sums)
+
+    def _factor(self, evaluated, size, jump, sums) -> Factor:
+        """Evaluated kernels ``(offset, *_evaluate(...))`` summed into a field of ``size``."""
         from .erf import scale2
 
+        kernel = np.zeros(size, dtype=object if self.exact else float)
+        pattern = np.zeros(size, dtype=bool)
+        total = None if None in sums else sum(sums, Fraction(0))  # the branches' sums add
+        if self.exact:
+            for offset, values, *_ in evaluated:
+                kernel[tuple(slice(o, o + n) for o, n in zip(offset, values.shape))] += values
+            return Factor(kernel, jump)
         # one exponent for the sum (the largest branch's): a branch's raw floats could
         # overflow or flush where the composition does not
         top = max((e for _, v, e, *_ in evaluated if v.any()), default=0)
         counts, tiny, cancels, l1_terms, l1_error = [], 0.0, False, 0.0, 0.0
-        for state, values, exponent, _, error, count, support, fraction in evaluated:
+        for offset, values, exponent, _, error, count, support, fraction in evaluated:
             values = scale2(values, exponent - top)
             cancels = cancels or bool((values < 0).any())
             counts.append(count)
@@ -426,7 +505,6 @@ class _Linearizer:
             # per entry (signed, FFT), its size times that
             scaled = float(scale2(error, exponent - top))
             l1_error += gamma(count) * l1 if count is not None else values.size * scaled
-            offset = [a - u for a, u in zip(state.start, union.start)]
             where = tuple(slice(o, o + n) for o, n in zip(offset, values.shape))
             kernel[where] += values
             pattern[where] |= True if support is None else support
@@ -451,7 +529,7 @@ class _Linearizer:
 
 
 def _shifted(term: Term, shift: tuple) -> Term:
-    return Term(term.coef, term.random, term.fixed, _add(term.shift, shift))
+    return dataclasses.replace(term, shift=_add(term.shift, shift))
 
 
 def _has_random(layers, mode: str) -> bool:
@@ -549,5 +627,17 @@ def _linearize(layers: tuple, dims: int, mode: str = "ones", exact=False, varian
     """:func:`linearize` of already-resolved layers (no network to build or validate)."""
     lin = _Linearizer(dims, mode, exact, variance)
     lin.no_fixed, lin.reader = not _has_fixed(layers), None
-    terms, _ = lin.layers(layers, (1,) * dims)
-    return terms
+    terms, _ = lin.layers(layers, (1,) * dims, root=True)
+    if all(not t.closed and not t.closes for t in terms):
+        return terms
+    # a last closed block with no fixed factor after it is the group's open one (squared after
+    # composing all the same: a gate above every fixed layer splits nothing); then groups
+    # differ only in their factors, and equal ones merge
+    merged = {}
+    for t in terms:
+        if t.closed and not t.fixed:
+            t = dataclasses.replace(t, fixed=t.closed[-1], closed=t.closed[:-1])
+        t = dataclasses.replace(t, closes=False)
+        k = t.key()
+        merged[k] = dataclasses.replace(t, coef=merged[k].coef + t.coef) if k in merged else t
+    return list(merged.values())

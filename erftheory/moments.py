@@ -78,8 +78,9 @@ def _group(term, dims: int, mode: str):
     """(mean, cov, log10 mass) of one path group, or None for a group of zero mass."""
     mean, cov, log_mass = np.zeros(dims), np.zeros((dims, dims)), 0.0
     factors = list(term.fixed) if mode == "ones" else list(term.random)
-    if mode == "random" and term.fixed:
-        c = compose(list(term.fixed), dims)
+    blocks = [term.fixed, *term.closed] if mode == "random" else []
+    for block in filter(None, blocks):  # each fixed block squared after composing
+        c = compose(list(block), dims)
         square = np.asarray(c.values, dtype=float) ** 2
         m, v, total = kernel_moments(square, (1,) * dims)
         if total == 0:

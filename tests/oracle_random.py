@@ -6,7 +6,9 @@ Every layer is a matrix on a finite input (zero padding, as declared). Starting 
 * a conv without weights: iid zero-mean taps of unit variance, ``sum_m B_m^T S B_m``
   (``B_m`` places tap ``m``), mean 0;
 * a conv with weights, an average pool: the fixed ``A^T S A``;
-* a ReLU: ``S / 2``, mean 1/2; dropout: ``S / (1 - p)``, mean 1 (THEORY.md, section 4);
+* dropout multiplies each unit by its own mask, independent across units (kept with
+  probability ``1 - p``, scaled by ``1/(1 - p)``): ``E[m_i m_j] S_ij``, which is ``S`` plus
+  ``p/(1 - p) diag(S)``, mean 1; a ReLU: ``S / 2``, mean 1/2 (THEORY.md, section 4);
 * a residual ``I + J``: ``S + M^T S + S M + E[J^T S J]`` with ``M = E[J]``;
 * branches added: ``sum_b E[J_b^T S J_b] + sum_{a != b} M_a^T S M_b`` (independent branches);
 * branches concatenated (followed by a random conv, whose weights differ per channel
@@ -111,7 +113,7 @@ def _one(n: int, layer, s: np.ndarray) -> np.ndarray:
     if isinstance(layer, ReLU):
         return 0.5 * s
     if isinstance(layer, Dropout):
-        return s / (1 - layer.p)
+        return s + layer.p / (1 - layer.p) * np.diag(np.diag(s))
     if isinstance(layer, Identity):
         return s
     if isinstance(layer, Residual):
