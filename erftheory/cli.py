@@ -6,7 +6,7 @@ Exit status: 0 ok, 1 a check failed, 2 bad input (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import re
 import sys
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import ERFError
 from .normalization import NORMALIZATIONS
+from .report import to_json
 
 __all__ = ["main"]
 
@@ -62,9 +63,14 @@ def _ints(text: str) -> tuple[int, ...]:
 
 def _floats(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(v) for v in text.split(","))
+        values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated position") from None
+        values = ()
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated position of finite numbers"
+        )
+    return values
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -481,7 +487,7 @@ def _cmd_zoo(args) -> int:
         entries.append((name, rf, entry))
     if args.json:
         print(
-            json.dumps(
+            to_json(
                 [
                     {
                         "name": name,
@@ -492,8 +498,7 @@ def _cmd_zoo(args) -> int:
                         "notes": entry.notes,
                     }
                     for name, rf, entry in entries
-                ],
-                indent=2,
+                ]
             )
         )
     else:
@@ -540,12 +545,12 @@ def _cmd_rf(args) -> int:
 
         report = resolution_report(net, args.input, args.pixel_size, args.unit)
         if args.json:
-            print(json.dumps({**rf.to_dict(), "resolution": report.to_dict()}, indent=2))
+            print(to_json({**rf.to_dict(), "resolution": report.to_dict()}))
         else:
             print(report if args.format == "text" else report.table(args.format))
         return 0
     if args.json:
-        print(json.dumps(rf.to_dict(), indent=2))
+        print(to_json(rf.to_dict()))
     elif args.format != "text":
         from .report import table
 
@@ -576,7 +581,7 @@ def _cmd_finite(args) -> int:
         _write_figure(plot_map(result.values, title, log=args.log).figure, args.plot)
     d = result.to_dict()
     if args.json:
-        print(json.dumps(d, indent=2))
+        print(to_json(d))
     else:
         lost = d["lost_fraction"]
         print(
@@ -684,7 +689,7 @@ def _cmd_erf(args) -> int:
             "latex": cf.latex().splitlines(),
         }
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(to_json(report))
     else:
         print(result.text(**options))
         if args.symbolic:
@@ -692,6 +697,8 @@ def _cmd_erf(args) -> int:
             print(cf.latex())
         if args.exact and result.values.size <= 400 and result.values.ndim <= 2:
             print("exact values:")
+            if hasattr(sys, "set_int_max_str_digits"):  # counts may have thousands of digits
+                sys.set_int_max_str_digits(0)
             print(result.exact_values)
     return 0
 
@@ -718,7 +725,7 @@ def _finish(args, result, plot) -> None:
     """Write ``--plot`` with ``plot(result)``, then print ``--json`` or the text report."""
     if args.plot:
         _write_figure(plot(result).figure, args.plot)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+    print(to_json(result.to_dict()) if args.json else result)
 
 
 def _write_figure(fig, path: str) -> None:

@@ -525,8 +525,8 @@ def erf(
         log10_mass=log10_mass,
         abs_error=abs_error,
         rel_error=rel_error,
-        underflow=underflow,
-        underflow_floor=floor,
+        underflow=int(underflow),
+        underflow_floor=float(floor),
         network=net,
     )
 

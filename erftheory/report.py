@@ -2,7 +2,42 @@
 
 from __future__ import annotations
 
-__all__ = ["table"]
+import json
+import math
+
+import numpy as np
+
+__all__ = ["table", "to_json"]
+
+
+def to_json(obj, indent: int | None = 2) -> str:
+    """Strict JSON text of a result's dict: numpy values as Python ones, NaN and inf as null.
+
+    Python's ``json`` writes ``NaN`` and ``Infinity``, which are not JSON (strict parsers, and
+    ``jq``, reject them); a quantity that is undefined or out of range is ``null`` instead.
+
+    Examples
+    --------
+    >>> to_json({"a": np.int64(3), "b": [float("nan"), np.float64(1.5)]}, indent=None)
+    '{"a": 3, "b": [null, 1.5]}'
+    """
+    return json.dumps(_plain(obj), indent=indent, allow_nan=False)
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _plain(x.tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    return x
 
 
 def table(header: list, rows: list[list], style: str = "text") -> str:

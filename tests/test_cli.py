@@ -384,3 +384,72 @@ def test_review_findings_on_signed_and_undersampled_cases(capsys):
     assert verdicts == {"agree"}
     status, _, err = run(capsys, "erf", "conv3", "--max-memory", "-1GB")
     assert status == 2 and "'-1GB'" in err and "expected one argument" not in err
+
+
+def _strict(text: str):
+    """json.loads that refuses NaN and Infinity (not JSON: jq and strict parsers reject them)."""
+
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["erf", "res(conv3)", "--json"],  # a numpy integer count once stopped json.dumps
+        ["erf", "1d: add(conv3 | conv3)", "--json"],
+        ["rf", "1d: conv3/w[1e308,1e308,1e308]*3", "--json"],  # std beyond float64
+        ["erf", "1d: conv2/w[1,-1]/psame", "--input", "5", "--padding", "circular", "--json"],
+    ],
+)
+def test_json_output_is_strict_json(capsys, argv):
+    status, out, _ = run(capsys, *argv)
+    assert status == 0
+    _strict(out)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["rf", "conv3*10", "--input", "64,64", "--pixel-size", "inf"], "positive finite"),
+        (["rf", "(" * 500 + "conv3" + ")" * 500], "over 100 levels"),
+        (["rf", "res(" * 150 + "conv3" + ")" * 150], "over 100 levels"),
+        (["rf", '{"dims": 1, "layers": [{"type": ["conv"]}]}'], 'a layer\'s "type" is a name'),
+        (["rf", "[" * 5000 + "]" * 5000], ""),
+    ],
+)
+def test_bad_descriptions_are_one_line_errors(capsys, argv, words):
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and words in err and "Traceback" not in err
+
+
+def test_a_non_finite_unit_position_is_refused(tmp_path):
+    path = tmp_path / "m.npy"
+    np.save(path, np.ones((11, 11)))
+    cmd = [sys.executable, "-m", "erftheory", "validate", str(path), "--arch", "conv3*5"]
+    done = subprocess.run([*cmd, "--unit", "nan,nan"], capture_output=True, text=True)
+    assert done.returncode == 2 and "finite numbers" in done.stderr
+
+
+def test_a_corrupt_npz_is_a_one_line_error(capsys, tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"PK\x03\x04not a zip archive")
+    status, _, err = run(capsys, "validate", str(path), "--arch", "conv3*5")
+    assert status == 2 and "cannot read the map" in err
+
+
+def test_a_skewed_lattice_kernel_reports_without_its_edgeworth_series(capsys):
+    # [2, 0, 0.001]: a lattice of step 2 on which the Edgeworth series is negative everywhere
+    status, out, _ = run(capsys, "erf", "1d: conv3/w[2,0,0.001]", "--json")
+    assert status == 0
+    gaussian = _strict(out)["gaussian"]
+    assert "Edgeworth series not positive" in gaussian["note"]
+    assert gaussian["tv_edgeworth"] is None and gaussian["tv_gaussian"] < 1e-3
+
+
+def test_exact_counts_of_thousands_of_digits_print(capsys):
+    # 1e-300 is 1/10^300: fifty layers make counts far past Python's 4,300-digit str limit
+    status, out, _ = run(capsys, "erf", "1d: conv3/w[1e-300,1,1]*50", "--exact")
+    assert status == 0 and "exact values:" in out
