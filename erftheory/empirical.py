@@ -10,6 +10,7 @@ Array layout: the trailing ``dims`` axes are spatial; leading axes form a stack,
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def load_map(path, key: str | None = None) -> np.ndarray:
             raise ERFError(f"{path}: unknown map format {suffix!r}; use .npy, .npz, .csv or .png")
     except ERFError:
         raise
-    except (OSError, ValueError, EOFError, SyntaxError) as err:  # PIL: SyntaxError
+    except (OSError, ValueError, EOFError, SyntaxError, zipfile.BadZipFile) as err:  # (PIL: Syntax)
         reason = str(err) or type(err).__name__
         if "pickled" in reason:  # numpy's guess for any file without a .npy header
             reason = "not a .npy array file (no .npy header; pickles are not read)"

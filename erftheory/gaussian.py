@@ -828,6 +828,12 @@ def compare_to_gaussian(
     skew = [m.skewness[a] for a in keep]
     kurt = [m.excess_kurtosis[a] for a in keep]
     e = _restrict(edgeworth_prediction(shape, mean, var, skew, kurt, discretisation), mask)
+    if e is None:  # the series' terms outweigh its Gaussian on every lattice point
+        notes.append("Edgeworth series not positive on the support's lattice: not computed")
+        note = "; ".join(notes)
+        return GaussianComparison(
+            m, discretisation, distances(prepared, g), None, g.outside_mass, None, note, span_all
+        )
     return GaussianComparison(
         m,
         discretisation,
@@ -868,12 +874,18 @@ def _lattice(marginals: list[np.ndarray]) -> tuple[list[int], np.ndarray | None]
     return spans, (_outer_prod(masks) > 0 if max(spans) > 1 else None)
 
 
-def _restrict(pred: GridPrediction, mask: np.ndarray | None) -> GridPrediction:
-    """The prediction set to 0 off the lattice and renormalised on it."""
+def _restrict(pred: GridPrediction, mask: np.ndarray | None) -> GridPrediction | None:
+    """The prediction set to 0 off the lattice and renormalised on it.
+
+    None where its mass on the lattice is not positive (an Edgeworth series of a very skewed
+    kernel can be negative there): nothing to renormalise.
+    """
     if mask is None:
         return pred
     values = np.where(mask, pred.values, 0.0)
     total = float(values.sum())
+    if not total > 0:
+        return None
     logs = pred.log_values
     logs = None if logs is None else np.where(mask, logs - math.log(total), -np.inf)
     return dataclasses.replace(pred, values=values / total, log_values=logs)

@@ -165,6 +165,8 @@ def _layer(item, where: str, identity: frozenset = frozenset()):
     if not isinstance(item, dict) or "type" not in item:
         raise ERFError(f'{where}: a layer is an object with a "type", got {item!r}')
     kind = item["type"]
+    if not isinstance(kind, str):
+        raise ERFError(f'{where}: a layer\'s "type" is a name such as "conv", got {kind!r}')
     if kind in identity and kind not in _KEYS:
         return Identity(repeat=item.get("repeat", 1), origin=str(kind))
     if kind in _UNMODELLED:
@@ -611,8 +613,14 @@ def to_compact(net: Network) -> str:
 
 
 # ---------------------------------------------------------------- any of them
+_MAX_NESTING = 100  # blocks within blocks: real networks nest a few levels
+
+
 def as_network(arch, identity=()) -> Network:
     """Turn any architecture description into a :class:`Network`.
+
+    Blocks may nest up to 100 levels (a deeper description is refused, not left to overflow
+    Python's stack in the walks over the network).
 
     Parameters
     ----------
@@ -627,6 +635,36 @@ def as_network(arch, identity=()) -> Network:
     >>> as_network("1d: conv3").dims
     1
     """
+    if isinstance(arch, Network) and not identity:
+        return arch
+    try:
+        net = _as_network(arch, identity)
+    except RecursionError:
+        net = None
+    if net is None or _nesting(net.layers) > _MAX_NESTING:
+        raise ERFError(
+            f"the architecture nests blocks (parentheses, residual or branch bodies) over "
+            f"{_MAX_NESTING} levels deep; describe it with fewer levels (a repeated block, "
+            "'(conv3, relu)*10', need not be nested)"
+        )
+    return net
+
+
+def _nesting(layers) -> int:
+    """How many levels of blocks a sequence of layers nests (0: none), without recursion."""
+    deepest, stack = 0, [(layers, 0)]
+    while stack:
+        seq, level = stack.pop()
+        deepest = max(deepest, level)
+        for layer in seq:
+            if isinstance(layer, Branches):
+                stack += [(b, level + 1) for b in layer.branches]
+            elif isinstance(layer, Block):
+                stack.append((layer.layers, level + 1))
+    return deepest
+
+
+def _as_network(arch, identity=()) -> Network:
     modelled = sorted(set(identity) & _MODELLED)
     if modelled:
         raise ERFError(

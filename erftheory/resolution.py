@@ -290,8 +290,11 @@ def resolution_report(
 
     net: Network = _expanded(at_resolution(as_network(arch), input_shape))
     shape = _indices(input_shape, "input shape", net.dims, 1)
-    if pixel_size is not None and not pixel_size > 0:
-        raise ERFError(f"pixel size {pixel_size!r} must be positive")
+    if pixel_size is not None and not 0 < pixel_size < 1e300:
+        raise ERFError(
+            f"pixel size {pixel_size!r} must be a positive finite number (below 1e300, so "
+            "that sizes in its unit stay finite)"
+        )
     if pixel_size is not None and unit == "px":  # scaled values must not say "px"
         unit = "units"
     rf = receptive_field(net)
