@@ -142,8 +142,9 @@ def _predicted(layers: tuple, dims: int, weights: str = "ones") -> PredictedMome
     masses = np.array([10.0 ** (g[2] - top) for g in groups])
     p = masses / masses.sum()
     mean = sum(pi * g[0] for pi, g in zip(p, groups))
-    second = sum(pi * (g[1] + np.outer(g[0], g[0])) for pi, g in zip(p, groups))
-    cov = second - np.outer(mean, mean)
+    # the mixture's covariance about its own mean: no second moment minus mean^2 (which
+    # cancels to nothing when the means are far larger than the spread, as at depth 10^18)
+    cov = sum(pi * (g[1] + np.outer(g[0] - mean, g[0] - mean)) for pi, g in zip(p, groups))
     return PredictedMoments(
         mean=tuple(float(x) for x in mean),
         covariance=tuple(tuple(float(x) for x in row) for row in cov),

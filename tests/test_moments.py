@@ -70,3 +70,11 @@ def test_per_layer_erf_std_equals_the_erf_of_each_prefix(spec):
     for i, row in enumerate(rf.rows):
         prefix = et.Network(net.layers[: i + 1], net.dims)
         np.testing.assert_allclose(row.erf_std, et.erf(prefix).std, rtol=1e-9, atol=1e-9)
+
+
+def test_the_variance_stays_exact_where_the_mean_dwarfs_the_spread():
+    # 10^18 layers: mean 10^18, variance n (k^2 - 1) / 12 = 6.67e17; a second moment minus
+    # the mean squared cancelled it to 0 (an 'ERF std 0' in the rf table)
+    m = predicted_moments("1d: conv3*1000000000000000000")
+    assert m.covariance[0][0] == pytest.approx(1e18 * 8 / 12, rel=1e-12)
+    assert m.mean[0] == pytest.approx(1e18, rel=1e-15)
