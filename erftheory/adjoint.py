@@ -75,7 +75,7 @@ def _local_adjoint(g, offset, layer, absolute=False):
 def _transposed_adjoint(g, offset, kernel, stride, dilation, pad_before):
     """Adjoint of a transposed conv: x_grad[i] = sum_m w[m] g[s i + d m - p] (a correlation)."""
     lo = [
-        math.ceil((o + p - d * (k - 1)) / s)
+        -(-(o + p - d * (k - 1)) // s)  # (ceil in integers: exact for any index)
         for o, p, d, k, s in zip(offset, pad_before, dilation, kernel.shape, stride)
     ]
     hi = [(o + n - 1 + p) // s for o, n, p, s in zip(offset, g.shape, pad_before, stride)]
@@ -103,10 +103,10 @@ def _upsample_axis(g, offset, axis, factor, mode):
     positions = offset + np.arange(n)
     if mode == "nearest":
         targets = [(positions // factor, np.ones(n))]
-    else:  # bilinear, align_corners=False
-        x = (positions + 0.5) / factor - 0.5
-        left = np.floor(x).astype(int)
-        frac = x - left
+    else:  # bilinear, align_corners=False: x = (position + 1/2) / factor - 1/2, in integers
+        twice = 2 * positions + 1 - factor  # 2 factor x, exact for any index
+        left = twice // (2 * factor)
+        frac = (twice - 2 * factor * left) / (2 * factor)
         targets = [(left, 1 - frac), (left + 1, frac)]
     lo = min(int(t.min()) for t, _ in targets)
     hi = max(int(t.max()) for t, _ in targets)

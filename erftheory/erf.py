@@ -12,6 +12,7 @@ Index 0 of the array on each axis is the first input pixel of the theoretical re
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from fractions import Fraction
@@ -346,8 +347,8 @@ def erf(
     if not max_bytes > 0:
         raise ERFError(f"max_bytes={max_bytes!r}: the memory budget must be a positive size")
     net = as_network(arch)
-    if unit is not None and len(unit) != net.dims:
-        raise ERFError(f"unit {list(unit)} needs {net.dims} indices (dims={net.dims})")
+    if unit is not None:
+        unit = _unit(unit, net.dims)
     if input_shape is not None:
         from .resolution import at_resolution
 
@@ -394,7 +395,9 @@ def erf(
     if shape != rf.size:  # the two recurrences must agree: a bug if not
         raise AssertionError(f"ERF shape {shape} != receptive field {rf.size}")
     if exact:
-        return _exact_result(values, rf, weights, normalize, net)
+        result = _exact_result(values, rf, weights, normalize, net)
+        notes = _model_notes(net) if weights == "random" else ()
+        return dataclasses.replace(result, notes=notes) if notes else result
     if vectors is not None:
         # a non-negative outer product: its min, max and sum come from the vectors (fl is
         # monotone, so the extremes are exactly the map's), and the map is formed once
@@ -528,7 +531,67 @@ def erf(
         underflow=int(underflow),
         underflow_floor=float(floor),
         network=net,
+        notes=_model_notes(net) if weights == "random" else (),
     )
+
+
+def _model_notes(net) -> tuple[str, ...]:
+    """What random mode's model leaves out for this network (:attr:`ERFResult.notes`).
+
+    A max pool routes each window's gradient to one of its inputs, modelled as a random
+    kernel of ``1/k`` per tap (THEORY.md section 4): routes of different windows count as
+    uncorrelated, which they are not where a later fixed kernel (an average pool, explicit
+    weights) adds them up; for iid inputs 1-D ``maxpool2/s1, avgpool2/s1`` reads ``1/4`` at
+    the centre against ``5/12``. Layers are taken in order, blocks included.
+    """
+    from .architecture import AvgPool, Conv, MaxPool, _all_layers
+    from .parse import describe
+
+    pool = None
+    for layer in _all_layers(net.layers):
+        if isinstance(layer, MaxPool) and math.prod(layer.kernel) > 1:
+            pool = pool or layer
+        if pool is None:
+            continue
+        if isinstance(layer, AvgPool):
+            taps = math.prod(layer.kernel)
+        elif isinstance(layer, Conv) and layer.weights is not None:
+            taps = int(np.count_nonzero(layer.weight_array))
+        else:
+            continue
+        if taps > 1:
+            return (
+                f"{describe(pool)} routes each window to one input, modelled as independent "
+                f"of the other windows, but {describe(layer)} after it adds routes of "
+                "different windows, which correlate: the map leaves that out (THEORY.md "
+                "section 4); `erftheory check` measures the gap",
+            )
+    return ()
+
+
+_MAX_UNIT = 2**40  # unit indices: far beyond any feature map, exact in every float step
+
+
+def _unit(unit, dims: int) -> tuple[int, ...]:
+    """An output unit's indices, checked: integers (a bare one for 1-D), one per axis."""
+    if isinstance(unit, (int, np.integer)) and not isinstance(unit, bool):
+        unit = (unit,)
+    try:
+        values = list(unit)
+    except TypeError:
+        values = None
+    if values is None or len(values) != dims:
+        raise ERFError(f"unit={unit!r} needs {dims} integer indices (dims={dims})")
+    for u in values:
+        if isinstance(u, bool) or not isinstance(u, (int, np.integer)):
+            raise ERFError(f"unit={unit!r}: indices are integers, got {u!r}")
+        if abs(u) > _MAX_UNIT:
+            raise ERFError(
+                f"unit={unit!r}: indices up to 2^40 in magnitude (the ERF depends on the "
+                "unit's phase only: an index that large says the same as a small one with "
+                "its phase)"
+            )
+    return tuple(int(u) for u in values)
 
 
 def _each(vectors, function) -> list:

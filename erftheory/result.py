@@ -50,6 +50,9 @@ class ERFResult:
         The smallest normal float64 (about 2.2e-308), or where ``rel_error`` is given the
         larger value below which gradual underflow inside the composition could break it
         (about 1e-300 of the total for deep stacks: see :mod:`erftheory.compose`).
+    notes : tuple of str
+        Where the model the map follows is known to leave something out (printed, and in
+        the JSON): a max pool whose windows a fixed kernel recombines, in random mode.
     """
 
     values: np.ndarray
@@ -65,6 +68,7 @@ class ERFResult:
     underflow: int = 0
     underflow_floor: float = float(np.finfo(float).tiny)
     network: object = field(default=None, repr=False)
+    notes: tuple[str, ...] = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -168,6 +172,7 @@ class ERFResult:
             "underflow_floor": self.underflow_floor,
             "treated_as_identity": list(self.receptive_field.treated_as_identity),
             "path_lengths": self.path_lengths,
+            "notes": list(self.notes),
         }
 
     def __str__(self) -> str:
@@ -240,6 +245,7 @@ class ERFResult:
             )
         if self.exact_values is not None and not self.float_exact:
             lines.append("  note              float64 cannot hold every count: see exact_values")
+        lines += [f"  model note        {note}" for note in self.notes]
         if self.values.size <= ANALYSIS_MAX:
             lines += self._analysis_lines(**metric_options)
         else:

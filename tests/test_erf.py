@@ -477,7 +477,7 @@ def test_degenerate_maps_say_what_they_are():
 @pytest.mark.parametrize(
     "options, says",
     [
-        (dict(unit=(1,)), "needs 2 indices"),
+        (dict(unit=(1,)), "needs 2 integer indices"),
         (dict(max_bytes=-1), "positive size"),
         (dict(exact=True, method="fft"), "picks a float method"),
     ],

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 
+import erftheory as et
 from erftheory.errors import ERFError
 from erftheory.finite import border_maps, finite_erf
 from erftheory.rates import berry_esseen_bound, clt_rates
@@ -175,3 +176,19 @@ def test_numpy_integers_and_extreme_scales_are_fine():
 def test_a_depth_too_deep_for_the_exact_law_is_refused():
     with pytest.raises(ERFError, match="berry_esseen_bound"):
         clt_rates([1, 1, 1], 10**9)
+
+
+@pytest.mark.parametrize("unit", [(1.5,), ("a",), (True,), (0, 0), 2**41, (-(2**41),)])
+def test_a_malformed_or_huge_unit_is_refused_by_value(unit):
+    with pytest.raises(et.ERFError, match="unit="):
+        et.erf("1d: convtranspose3/s2", unit=unit)
+
+
+@pytest.mark.parametrize("spec", ["1d: convtranspose3/s2", "1d: up3/bilinear, conv3"])
+def test_the_erf_of_a_far_unit_is_that_of_its_phase(spec):
+    # the ERF depends on the unit's phase alone: 2^40 and 2^40 - 1 are phases 4 and 3 mod 6
+    # strides 2 and 3 (a float ceil once lost the phase past 2^53); a bare int is a 1-D unit
+    for far, near in [(2**40, 2**40 % 6), (2**40 - 1, (2**40 - 1) % 6)]:
+        np.testing.assert_array_equal(
+            et.erf(spec, unit=(far,)).values, et.erf(spec, unit=near).values
+        )

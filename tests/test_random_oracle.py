@@ -7,6 +7,7 @@ squared); the oracle multiplies matrices on a finite input, with no notion of pa
 from __future__ import annotations
 
 import importlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -173,3 +174,16 @@ def test_gated_groups_stay_within_their_reported_bound(body, normalize):
         if result.rel_error is not None and true >= result.underflow_floor:
             assert error <= Fraction(result.rel_error) * true
         assert error <= Fraction(result.abs_error)
+
+
+def test_a_max_pool_recombined_by_a_fixed_kernel_is_noted():
+    # for iid inputs E[g^2] of 1-D maxpool2/s1, avgpool2/s1 is [1/8, 5/12, 1/8] by hand
+    # (g(1) = 1[x1 > x0]/2 + 1[x1 > x2]/2, and P(x1 is the largest) = 1/3); the routing model
+    # reads 1/4 at the centre, so the result must say what it leaves out
+    r = et.erf("1d: maxpool2/s1, avgpool2/s1", weights="random", exact=True)
+    assert r.exact_values[1] != Fraction(5, 12)
+    assert r.notes and "maxpool2/s1" in r.notes[0] and "avgpool2/s1" in r.notes[0]
+    assert "model note" in r.text() and r.to_dict()["notes"] == list(r.notes)
+    # a random conv reading the pool, or ones mode (exact in expectation): nothing to note
+    assert not et.erf("1d: maxpool2/s1, conv3", weights="random").notes
+    assert not et.erf("1d: maxpool2/s1, avgpool2/s1").notes
