@@ -567,7 +567,9 @@ def describe(layer, inside_residual: bool = False) -> str:
             text += "/d" + _axes(layer.dilation)
         span = [d * (k - 1) for k, d in zip(layer.kernel, layer.dilation)]
         same = tuple((t // 2, t - t // 2) for t in span)
-        default_padding = same if inside_residual else ((0, 0),) * len(span)
+        # (a transposed conv pads 0 inside a residual too: its padding crops the output)
+        residual_same = inside_residual and not isinstance(layer, ConvTranspose)
+        default_padding = same if residual_same else ((0, 0),) * len(span)
         if layer.padding != default_padding:
             text += "/p" + "x".join(
                 str(b) if b == a else f"{b}-{a}" for b, a in _uniform(layer.padding)

@@ -183,3 +183,12 @@ def test_groups_inside_branches_round_trip(spec):
     # must keep a padding that differs from that (it used to drop /p0 and misalign)
     net = et.as_network(spec)
     assert et.from_compact(et.to_compact(net)) == net
+
+
+@pytest.mark.parametrize(
+    "spec", ["res(convt2/psame)", "1d: res(convt3/psame)", "add(convt2/psame | id)", "res(convt3)"]
+)
+def test_transposed_convs_in_residuals_round_trip(spec):
+    # a transposed conv pads 0 inside a residual too, so its 'same' must be written out
+    net = et.as_network(spec)
+    assert et.from_compact(et.to_compact(net)) == net
