@@ -323,6 +323,13 @@ def _parser() -> argparse.ArgumentParser:
         help="per-offset variance multiplier of random conv weights (kernel-shaped)",
     )
     c.add_argument("--batch", type=int, default=64, help="samples per pass (64)")
+    c.add_argument(
+        "--max-memory",
+        type=_memory,
+        default=None,
+        metavar="SIZE",
+        help="memory budget of the runs, e.g. 8GB (default 4GiB)",
+    )
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument(
         "--save-empirical",
@@ -405,6 +412,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODE",
         help="zeros, circular, reflect or replicate for layers that declare no mode",
     )
+    b.add_argument(
+        "--max-memory",
+        type=_memory,
+        default=None,
+        metavar="SIZE",
+        help="memory budget of the passes, e.g. 8GB (default 4GiB)",
+    )
     b.add_argument("--json", action="store_true", help="print JSON (with the maps)")
     b.add_argument("--plot", metavar="OUT.png", help="lost-mass and centre-pull maps")
 
@@ -432,6 +446,7 @@ def _cmd_sweep(args) -> int:
 def _cmd_check(args) -> int:
     from .crosscheck import check
     from .empirical import load_map
+    from .erf import DEFAULT_MAX_BYTES
 
     array = load_map(args.input_array) if args.input_array else None
     vmap = load_map(args.variance_map) if args.variance_map else None
@@ -446,6 +461,7 @@ def _cmd_check(args) -> int:
         input=array,
         variance_map=vmap,
         batch=args.batch,
+        max_bytes=args.max_memory or DEFAULT_MAX_BYTES,
     )
     if args.save_empirical:
         _save_array(result.empirical, args.save_empirical)
@@ -569,9 +585,11 @@ def _cell(value) -> str:
 
 
 def _cmd_finite(args) -> int:
+    from .erf import DEFAULT_MAX_BYTES
     from .finite import finite_erf
 
-    result = finite_erf(_arch(args), args.input, args.unit, args.padding)
+    budget = args.max_memory or DEFAULT_MAX_BYTES
+    result = finite_erf(_arch(args), args.input, args.unit, args.padding, max_bytes=budget)
     if args.save:
         _save_array(result.values, args.save)
     if args.plot:
@@ -606,7 +624,6 @@ _UNBOUNDED_ONLY = (
     "thresholds",
     "luo_fraction",
     "mass_fraction",
-    "max_memory",
     "display",
 )
 
@@ -622,16 +639,19 @@ def _refuse_with_input(args) -> None:
         raise ERFError(
             f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply with --input: "
             "the finite-input ERF is computed with all-ones weights, raw, for one unit "
-            "(--unit, --padding, --save, --plot, --log and --json apply); drop --input for "
+            "(--unit, --padding, --max-memory, --save, --plot, --log and --json apply); drop "
+            "--input for "
             "the unbounded ERF with these options"
         )
 
 
 def _cmd_borders(args) -> int:
+    from .erf import DEFAULT_MAX_BYTES
     from .finite import border_maps
     from .plot import plot_borders
 
-    result = border_maps(_arch(args), args.input, args.padding)
+    budget = args.max_memory or DEFAULT_MAX_BYTES
+    result = border_maps(_arch(args), args.input, args.padding, max_bytes=budget)
     _finish(args, result, plot_borders)
     return 0
 

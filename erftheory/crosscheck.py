@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .architecture import Conv, MaxPool, Network, ReLU, Smooth, _map_layers
+from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
 from .montecarlo import (
     _STATISTICS,
@@ -192,6 +193,7 @@ def check(
     variance_map=None,
     batch: int = 64,
     show_progress: bool | None = None,
+    max_bytes: float = DEFAULT_MAX_BYTES,
 ) -> Check:
     """Cross-check the analytic ERF against the real network by Monte Carlo.
 
@@ -207,6 +209,16 @@ def check(
     rough): the verdict then rests on the normalised L1 alone, and ``basis``, ``z_tested``
     and ``notes`` of the result say so.
 
+    Parameters
+    ----------
+    arch, samples, seed, channels, init, activation, input, variance_map, batch, show_progress
+        As for :func:`erftheory.montecarlo.monte_carlo`.
+    statistic : {"sq", "abs", "mean"}
+        The statistic compared: E[g^2], E|g| or E[g].
+    max_bytes : float
+        Refuse, before allocating, a Monte-Carlo run whose estimated working memory exceeds
+        this many bytes (default 4 GiB), as :func:`erftheory.montecarlo.monte_carlo` does.
+
     Returns
     -------
     Check
@@ -215,7 +227,8 @@ def check(
     ------
     ERFError
         For an unknown statistic, the errors of :func:`monte_carlo` (fewer than 2 samples,
-        ...), or an estimate that is identically zero.
+        ..., a run over the memory budget ``max_bytes``), or an estimate that is identically
+        zero.
 
     Examples
     --------
@@ -230,7 +243,17 @@ def check(
     if statistic not in _STATISTICS:
         raise ERFError(f"statistic={statistic!r} is not one of {', '.join(_STATISTICS)}")
     mc = monte_carlo(
-        arch, samples, seed, channels, init, activation, input, variance_map, batch, show_progress
+        arch,
+        samples,
+        seed,
+        channels,
+        init,
+        activation,
+        input,
+        variance_map,
+        batch,
+        show_progress,
+        max_bytes=max_bytes,
     )
     net = mc.network
     linear = _is_linear(net)

@@ -41,7 +41,9 @@ from .architecture import (
     _Spatial,
     with_padding_mode,
 )
+from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
+from .montecarlo import _check_budget, _estimated_bytes, _refuse_over_budget, _Tally
 from .resolution import _indices
 
 __all__ = ["FiniteERF", "BorderMaps", "finite_erf", "border_maps", "PADDING_MODES"]
@@ -93,15 +95,17 @@ def _layer(layer, x: ag.Tensor) -> ag.Tensor:
             layer.padding_mode or "zeros",
         )
     if isinstance(layer, (AvgPool, MaxPool)):  # max pooling: its expectation, the average
-        w = np.full(layer.kernel, 1.0 / math.prod(layer.kernel))
-        return ag.conv(
-            x,
-            ag.Tensor(w[None, None]),
-            layer.stride,
-            layer.dilation,
-            layer.padding,
-            layer.padding_mode or "zeros",
-        )
+        w = ag.Tensor(np.full(layer.kernel, 1.0 / math.prod(layer.kernel))[None, None])
+        mode = layer.padding_mode or "zeros"
+        args = (layer.stride, layer.dilation, layer.padding, mode)
+        y = ag.conv(x, w, *args)
+        if isinstance(layer, MaxPool) and mode == "zeros" and np.any(layer.padding):
+            # frameworks pad a max pool with -inf: over iid inputs each input inside the
+            # window is its max with equal probability, and the padding never is
+            inside = ag.conv(ag.Tensor(np.ones(x.shape)), w, *args).data  # their share
+            factor = np.divide(1.0, inside, out=np.zeros_like(inside), where=inside > 0)
+            y = ag._pointwise(y, y.data * factor, factor)
+        return y
     if isinstance(layer, LocallyConnected):
         mode = layer.padding_mode or "zeros"
         w = layer.weight_array
@@ -116,13 +120,88 @@ def _layer(layer, x: ag.Tensor) -> ag.Tensor:
     )
 
 
+def _released(y: ag.Tensor) -> np.ndarray:
+    """The values of a forward pass's output, its graph freed at once (no backward pass).
+
+    Each step's backward closure refers to its output tensor, a reference cycle that would
+    keep every im2col matrix of the pass alive until a garbage collection, so the next pass
+    would run beside it: break the cycles as ``Tensor.backward`` does when it ends.
+    """
+    values, stack = y.data[0, 0], [y]
+    while stack:
+        t = stack.pop()
+        stack.extend(t._parents)
+        t._backward, t._parents = ag._no_backward, ()
+    return values
+
+
+def _working_bytes(net: Network, shape, backward: bool) -> int:
+    """Peak working memory of one pass of :func:`_forward` on a ``shape`` image, in bytes.
+
+    Walks the layers at that resolution (one channel, batch 1): per conv or pool the im2col
+    matrix (positions x taps), the padded copy and the output, kept for the backward pass;
+    with ``backward`` also every tensor's gradient and the largest backward temporary (the
+    im2col matrix's gradient), see :class:`erftheory.montecarlo._Tally`. Beside the pass:
+    the image and its gradient (or its copy). After a backward pass :func:`finite_erf` holds
+    the gradient, the coordinate grids (int64) and their angles or products: at most
+    ``2 + 3 dims`` images. The margin is :func:`erftheory.montecarlo._estimated_bytes`'s.
+    """
+    tally = _Tally(backward)
+    units = math.prod(_walk_bytes(net.layers, list(shape), tally))
+    pixels, dims = math.prod(shape), len(shape)
+    if backward:
+        return _estimated_bytes(max(tally.values(2 * pixels), (2 + 3 * dims) * pixels))
+    # border_maps: during a pass the image, its copy and the maps so far (the mass, a centre
+    # and a pull per axis); at the end those maps, stacked, and the lost fraction
+    during = tally.values(2 * pixels + (1 + 2 * dims) * units)
+    return _estimated_bytes(max(during, pixels + (4 + 4 * dims) * units))
+
+
+def _walk_bytes(layers, n, tally: _Tally):
+    """:func:`_forward`'s arrays into ``tally``; returns the shape out."""
+    for layer in layers:
+        for _ in range(layer.repeat):
+            n = _layer_bytes(layer, n, tally)
+    return n
+
+
+def _layer_bytes(layer, n, tally: _Tally):
+    from .resolution import _out
+
+    if isinstance(layer, Branches):
+        outs = [_walk_bytes(path, n, tally) for path in layer.branches]
+        values = math.prod(outs[0])
+        tally.add((len(outs) - 1) * values, (len(outs) - 1) * values, 0, values)
+        return outs[0]
+    if isinstance(layer, Residual):
+        out = _walk_bytes(layer.layers, n, tally)
+        values = math.prod(out)
+        tally.add(values, values, 0, values)  # the sum, its gradient, the input's two summed
+        return out
+    if isinstance(layer, Block):
+        return _walk_bytes(layer.layers, n, tally)
+    if type(layer) is Conv or isinstance(layer, (AvgPool, MaxPool)):
+        return tally.conv(n, layer)
+    if isinstance(layer, LocallyConnected):  # a strided view times its weights (a new array)
+        padded = tally.pad(n, layer, 1)
+        out = _out(n, layer)
+        values, taps = math.prod(out), math.prod(layer.kernel)
+        tally.add(values * (taps + 1), values, values * taps, values * taps + padded)
+        return out
+    if isinstance(layer, ReLU):  # a scale: the value and its slope array
+        values = math.prod(n)
+        tally.add(2 * values, values)
+    return n  # other layers run as the identity, or are refused by _forward
+
+
 _MAX_INPUT_BYTES = 2**30  # one float64 image; every forward pass holds a few of them
 
 
-def _prepare(arch, input_shape, padding_mode):
+def _prepare(arch, input_shape, padding_mode, max_bytes, backward: bool):
     from .parse import as_network
     from .resolution import at_resolution, output_shape
 
+    _check_budget(max_bytes)
     net = as_network(arch)
     shape = _indices(input_shape, "input shape", net.dims, 1)
     if math.prod(shape) * 8 > _MAX_INPUT_BYTES:
@@ -137,6 +216,13 @@ def _prepare(arch, input_shape, padding_mode):
             "with `erftheory check`"
         )
     out = output_shape(net.layers, shape, f"input {list(shape)}")
+    what = "a finite-image ERF" if backward else "computing the border maps"
+    _refuse_over_budget(
+        f"{what} of a {' x '.join(map(str, shape))} input",
+        _working_bytes(net, shape, backward),
+        max_bytes,
+        "use a smaller input",
+    )
     return net, shape, out
 
 
@@ -211,7 +297,13 @@ class FiniteERF:
         }
 
 
-def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) -> FiniteERF:
+def finite_erf(
+    arch,
+    input_shape,
+    unit=None,
+    padding_mode: str | None = None,
+    max_bytes: float = DEFAULT_MAX_BYTES,
+) -> FiniteERF:
     """The ERF (all-ones weights) of output ``unit`` on an input of ``input_shape``.
 
     Parameters
@@ -226,6 +318,11 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     padding_mode : {"zeros", "circular", "reflect", "replicate"}, optional
         The network-wide padding mode, for the layers that declare none (a layer's own
         mode wins); None: those layers pad with zeros.
+    max_bytes : float
+        Refuse, before allocating, an input whose estimated working memory exceeds this
+        many bytes (default 4 GiB). The backward pass keeps, per conv or pool, its im2col
+        matrix (output positions x kernel taps values) and the gradient of every feature
+        map: tens of times the input's own size.
 
     Returns
     -------
@@ -236,7 +333,9 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     ERFError
         For a shape or unit that is not integers, one per axis (strings, bools and
         non-integer numbers such as ``5.5`` are refused, never truncated), a non-positive
-        size, a unit outside the output, an input over 1 GiB, or an unknown padding mode.
+        size, a unit outside the output, an input over 1 GiB, an unknown padding mode, a
+        ``max_bytes`` that is not a positive number, or an input whose working memory would
+        exceed it.
 
     Examples
     --------
@@ -246,7 +345,7 @@ def finite_erf(arch, input_shape, unit=None, padding_mode: str | None = None) ->
     """
     from .receptive_field import receptive_field
 
-    net, shape, out = _prepare(arch, input_shape, padding_mode)
+    net, shape, out = _prepare(arch, input_shape, padding_mode, max_bytes, backward=True)
     unit = tuple(n // 2 for n in out) if unit is None else _indices(unit, "unit", len(out), 0)
     if len(unit) != len(out) or any(not 0 <= u < n for u, n in zip(unit, out)):
         raise ERFError(f"unit {list(unit)} is outside the output of shape {list(out)}")
@@ -301,7 +400,11 @@ class BorderMaps:
             "input": list(self.input_shape),
             "output": list(self.mass.shape),
             "unbounded_mass": _json(self.unbounded_mass),
-            "max_lost_fraction": float(np.nanmax(self.lost_fraction)),
+            "max_lost_fraction": (
+                float(np.nanmax(self.lost_fraction))
+                if np.any(~np.isnan(self.lost_fraction))
+                else None  # the kernels sum to zero: no mass to lose
+            ),
             "units_losing_mass": int(np.count_nonzero(self.lost_fraction > 1e-12)),
             "max_pull": [
                 _none_if_nan(float(np.nanmax(np.abs(p)))) if np.any(~np.isnan(p)) else None
@@ -319,14 +422,24 @@ class BorderMaps:
                 f"({' x '.join(map(str, self.mass.shape))} output units)",
                 f"  units losing ERF mass to zero padding  {d['units_losing_mass']} of "
                 f"{self.mass.size}",
-                f"  largest mass lost                      {d['max_lost_fraction']:.1%}",
+                "  largest mass lost                      "
+                + (
+                    f"{d['max_lost_fraction']:.1%}"
+                    if d["max_lost_fraction"] is not None
+                    else "undefined (the kernels sum to zero: no mass to lose)"
+                ),
                 f"  largest pull of the ERF centre         "
                 f"{' x '.join('-' if v is None else f'{v:.3g}' for v in d['max_pull'])} pixels",
             ]
         )
 
 
-def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMaps:
+def border_maps(
+    arch,
+    input_shape,
+    padding_mode: str | None = None,
+    max_bytes: float = DEFAULT_MAX_BYTES,
+) -> BorderMaps:
     """How much ERF mass each output unit loses to the padding, and where its centre moves.
 
     Two forward passes per axis (an all-ones image and a coordinate image), never one
@@ -341,6 +454,10 @@ def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMap
         1-d network only).
     padding_mode : {"zeros", "circular", "reflect", "replicate"}, optional
         As for :func:`finite_erf`.
+    max_bytes : float
+        Refuse, before allocating, an input whose estimated working memory exceeds this
+        many bytes (default 4 GiB). One forward pass at a time is alive: per conv or pool
+        its im2col matrix (output positions x kernel taps values), padded copy and output.
 
     Returns
     -------
@@ -359,8 +476,8 @@ def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMap
     """
     from .receptive_field import receptive_field
 
-    net, shape, out = _prepare(arch, input_shape, padding_mode)
-    ones = _forward(net.layers, ag.Tensor(np.ones((1, 1, *shape)))).data[0, 0]
+    net, shape, out = _prepare(arch, input_shape, padding_mode, max_bytes, backward=False)
+    ones = _released(_forward(net.layers, ag.Tensor(np.ones((1, 1, *shape)))))
     if _position_dependent(net):  # a mass per unit: one adjoint pass each (local layers)
         unbounded = np.array([_local_mass(net, u) for u in np.ndindex(*out)]).reshape(out)
     else:
@@ -373,7 +490,7 @@ def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMap
 
         def moment(image, along=along):
             image = np.broadcast_to(image.reshape(along), shape)
-            return _forward(net.layers, ag.Tensor(np.array(image)[None, None])).data[0, 0]
+            return _released(_forward(net.layers, ag.Tensor(np.array(image)[None, None])))
 
         units = np.arange(out[axis]).reshape([-1 if a == axis else 1 for a in range(len(out))])
         nominal = rf.start[axis] + units * rf.effective_stride[axis] + (rf.size[axis] - 1) / 2
@@ -387,6 +504,8 @@ def border_maps(arch, input_shape, padding_mode: str | None = None) -> BorderMap
             pull = centre - nominal
         centres.append(centre)
         pulls.append(pull)
-    lost = 1.0 - ones / unbounded
+    # (a kernel summing to zero has no mass to lose: NaN, undefined, as the text says)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lost = np.where(np.asarray(unbounded) != 0, 1.0 - ones / unbounded, np.nan)
     lost[np.abs(lost) < 1e-12] = 0.0
     return BorderMaps(ones, lost, np.array(centres), np.array(pulls), unbounded, shape)

@@ -49,6 +49,7 @@ from .architecture import (
     _map_layers,
     _Spatial,
 )
+from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
 
 __all__ = ["INITS", "ACTIVATIONS", "MonteCarlo", "monte_carlo", "with_activation"]
@@ -64,9 +65,110 @@ ACTIVATIONS = {
 }
 _GATES = {ReLU: ag.relu, Tanh: ag.tanh, Sigmoid: ag.sigmoid, GELU: ag.gelu, SiLU: ag.silu}
 _STATISTICS = ("sq", "abs", "mean")
+_DTYPE_BYTES = 8  # float64 values; int64 argmax indices count the same
 # below this many samples the per-pixel standard errors of heavy-tailed gradients are too
 # rough for a z test (a pixel whose rare large draws were not seen gets a tiny error)
 _Z_TEST_SAMPLES = 500
+
+
+def _check_budget(max_bytes) -> None:
+    """Refuse a memory budget that is not a positive number of bytes."""
+    number = (int, float, np.integer, np.floating)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, number):
+        raise ERFError(
+            f"max_bytes={max_bytes!r}: the memory budget must be a positive size in bytes "
+            "(a number, such as 4 * 2**30)"
+        )
+    if not max_bytes > 0:
+        raise ERFError(f"max_bytes={max_bytes!r}: the memory budget must be a positive size")
+
+
+def _estimated_bytes(values: float) -> int:
+    """Bytes for ``values`` counted float64 values, with a margin.
+
+    10% for what the count leaves out (small arrays, allocator slack) and 32 MiB for the
+    interpreter's own objects and the modules a run imports on the way: measured peaks
+    (tracemalloc, and the resident set in a fresh process) stay below this on every case
+    tried.
+    """
+    return int(1.1 * _DTYPE_BYTES * values) + 32 * 2**20
+
+
+def _bytes_text(n: float) -> str:
+    """A byte count for a message: ``'1.5 GiB'``, ``'32.7 TiB'``."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} bytes"
+
+
+def _refuse_over_budget(what: str, needed: float, max_bytes: float, remedy: str) -> None:
+    """Raise :class:`ERFError` when the estimated working memory ``needed`` is over budget."""
+    if needed > max_bytes:
+        raise ERFError(
+            f"{what} needs about {_bytes_text(needed)} of working memory (estimated before "
+            f"allocating), over the budget of {_bytes_text(max_bytes)} "
+            f"(max_bytes={max_bytes:.0f}); {remedy}, or raise the budget with max_bytes= "
+            "(--max-memory on the command line)"
+        )
+
+
+class _Tally:
+    """The float64 values one pass of the NumPy autograd holds at its peak, layer by layer.
+
+    ``kept`` counts what stays alive until the backward pass ends: the arrays each forward
+    step keeps for its backward step (padded copies, im2col matrices, outputs, gates' slopes)
+    and the gradient the backward pass leaves on every tensor (the graph is freed only at
+    its end). ``passing`` is the largest temporary of a single step, counted on top of all
+    kept arrays (conservative: the forward temporaries come before any gradient). With
+    ``backward=False`` (a forward pass alone) gradients and backward temporaries are left
+    out.
+    """
+
+    def __init__(self, backward: bool = True):
+        self.backward, self.kept, self.passing = backward, 0, 0
+
+    def add(self, forward=0, grads=0, forward_temp=0, backward_temp=0) -> None:
+        """One step: its kept arrays, its gradients, its forward and backward temporaries."""
+        self.kept += forward + (grads if self.backward else 0)
+        self.passing = max(self.passing, forward_temp, backward_temp if self.backward else 0)
+
+    def values(self, extra: int = 0) -> int:
+        """The peak in values, with ``extra`` values held beside the pass (input, results)."""
+        return self.kept + self.passing + extra
+
+    def pad(self, n, layer, values: int, always: bool = False) -> int:
+        """``ag._pad`` (or max pooling's ``np.pad``) of ``values`` maps of shape ``n``.
+
+        The padded copy and its gradient are kept; the forward pass builds it one axis at a
+        time (a copy and its masked copy) and the backward pass folds it back the same way
+        (three arrays of up to its size). Returns the padded size.
+        """
+        padded = math.prod(m + b + a for m, (b, a) in zip(n, layer.padding))
+        if always or any(b or a for b, a in layer.padding):
+            self.add(values * padded, values * padded, 2 * values * padded, 3 * values * padded)
+        return padded
+
+    def conv(self, n, layer, batch: int = 1, cin: int = 1, cout: int = 1, weights: int = 0):
+        """``ag.conv`` (im2col and matmul) of ``layer`` on ``batch`` x ``cin`` maps of ``n``.
+
+        Kept: the im2col matrix (positions x taps x channels), the output and its gradient,
+        and ``weights`` values of weights; temporaries: the channel-last copy of the input
+        (forward, several channels only) and the im2col matrix's gradient (backward).
+        Returns the output's spatial shape.
+        """
+        from .resolution import _out
+
+        out = _out(n, layer)
+        positions, taps = math.prod(out), math.prod(layer.kernel)
+        padded = self.pad(n, layer, batch * cin)
+        self.add(
+            forward=batch * positions * (taps * cin + cout) + weights,
+            grads=batch * positions * cout,
+            forward_temp=batch * cin * padded if cin > 1 else 0,
+            backward_temp=batch * positions * taps * cin,
+        )
+        return out
 
 
 def with_activation(net: Network, activation: str) -> Network:
@@ -128,6 +230,14 @@ class _Sampler:
     def __init__(self, init: str, channels: int, rng, variance_map=None):
         if init not in INITS:
             raise ERFError(f"init={init!r} is not one of {', '.join(INITS)}")
+        if variance_map is not None:
+            vmap = np.asarray(variance_map, dtype=float)
+            bad = vmap[~(np.isfinite(vmap) & (vmap >= 0))]
+            if bad.size:
+                raise ERFError(
+                    f"the variance map holds {float(bad[0])!r}: variances are finite and "
+                    "non-negative (a multiplier per kernel offset)"
+                )
         self.init, self.channels, self.rng, self.variance_map = init, channels, rng, variance_map
 
     def variance(self, layer: Conv, fan_in: int | None = None) -> np.ndarray:
@@ -357,6 +467,68 @@ def _layer(layer, x, sampler, rng, batch):
     )
 
 
+def _monte_carlo_bytes(run: Network, size, channels: int, batch: int, concat: bool) -> int:
+    """Peak working memory of one forward and backward pass of ``batch`` samples, in bytes.
+
+    Walks the layers as :func:`_forward` runs them on inputs of ``channels`` x ``size``
+    (see :class:`_Tally` for what is counted). Each conv draws weights per sample, shaped
+    ``(batch, channels, C_in, *k)``: they are kept twice (the drawn array and the matmul's
+    reshaped copy), with one more draw passing. Beside the pass: the input draw, its copy
+    in the tensor and its gradient, ``3 batch channels prod(size)`` values.
+    """
+    tally = _Tally()
+    _walk_bytes(run.layers, channels, list(size), tally, channels, batch, concat)
+    return _estimated_bytes(
+        tally.values(3 * batch * channels * math.prod(size) + 6 * math.prod(size))
+    )
+
+
+def _walk_bytes(layers, c: int, n, tally: _Tally, channels: int, batch: int, concat: bool):
+    """:func:`_forward`'s arrays into ``tally``; returns the channels and shape out."""
+    for layer in layers:
+        for _ in range(layer.repeat):
+            c, n = _layer_bytes(layer, c, n, tally, channels, batch, concat)
+    return c, n
+
+
+def _layer_bytes(layer, c, n, tally, channels, batch, concat):
+    from .resolution import _out
+
+    if isinstance(layer, Branches):
+        outs = [_walk_bytes(path, c, n, tally, channels, batch, concat) for path in layer.branches]
+        n = outs[0][1]
+        joined = [cb for cb, _ in outs]
+        values = batch * math.prod(n)
+        if layer.join == "concat" and concat:
+            tally.add(sum(joined) * values, sum(joined) * values)
+            return sum(joined), n
+        tally.add((len(outs) - 1) * c * values, (len(outs) - 1) * c * values, 0, c * values)
+        return joined[0], n
+    if isinstance(layer, Residual):
+        body, n = _walk_bytes(layer.layers, c, n, tally, channels, batch, concat)
+        values = batch * body * math.prod(n)
+        tally.add(values, values, 0, values)  # the sum, its gradient, the input's two summed
+        return body, n
+    if isinstance(layer, Block):
+        return _walk_bytes(layer.layers, c, n, tally, channels, batch, concat)
+    if isinstance(layer, Conv):
+        weights = batch * channels * c * math.prod(layer.kernel)
+        tally.add(forward_temp=weights)
+        return channels, tally.conv(n, layer, batch, c, channels, 2 * weights)
+    out = _out(n, layer) if isinstance(layer, (AvgPool, MaxPool)) else n
+    values = batch * c * math.prod(out)
+    if isinstance(layer, AvgPool):  # a strided view, summed: the output and its gradient
+        padded = tally.pad(n, layer, batch * c)
+        tally.add(values, values, 0, values + batch * c * padded)
+    elif isinstance(layer, MaxPool):  # np.pad always copies; the windows flattened (a copy)
+        padded = tally.pad(n, layer, batch * c, always=True)
+        taps = math.prod(layer.kernel)
+        tally.add(values * (taps + 2), values, 0, values * taps + batch * c * padded)
+    elif type(layer) in _GATES or isinstance(layer, Dropout):  # value and slope (or mask)
+        tally.add(2 * values, values, 3 * values)
+    return c, out
+
+
 @dataclass(frozen=True, eq=False)
 class MonteCarlo:
     """Monte-Carlo estimates over ``samples`` random networks/inputs, RF-shaped.
@@ -398,6 +570,7 @@ def monte_carlo(
     variance_map=None,
     batch: int = 64,
     show_progress: bool | None = None,
+    max_bytes: float = DEFAULT_MAX_BYTES,
 ):
     """Run the real network ``samples`` times and estimate E[g], E[g^2], E|g| per pixel.
 
@@ -424,6 +597,15 @@ def monte_carlo(
         centre-light initialisation.
     batch : int
         Samples per forward/backward pass.
+    show_progress : bool, optional
+        Show a progress bar (None: on an interactive terminal, outside CI).
+    max_bytes : float
+        Refuse, before allocating, a run whose estimated working memory exceeds this many
+        bytes (default 4 GiB). The estimate walks one forward and backward pass of
+        ``min(batch, samples)`` samples: per conv, the weights drawn per sample
+        (``batch x channels x C_in x taps`` values, twice), the im2col matrix
+        (``batch x positions x taps x C_in``) and its gradient; see the error message for
+        how to proceed.
 
     Returns
     -------
@@ -434,8 +616,9 @@ def monte_carlo(
     ERFError
         For fewer than 2 samples, a bad seed, channel count, batch, initialisation,
         activation or input, a layer the network cannot run, an add join or residual block
-        adding different channel counts, or (random weights) an output that is a
-        concatenation.
+        adding different channel counts, (random weights) an output that is a
+        concatenation, a ``max_bytes`` that is not a positive number, or a run whose
+        working memory would exceed it.
 
     Examples
     --------
@@ -456,6 +639,7 @@ def monte_carlo(
             raise ERFError(f"{name}={value!r} is not a positive integer")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ERFError(f"seed={seed!r} is not a non-negative integer")
+    _check_budget(max_bytes)
     net = as_network(arch)
     if net.fractional:
         raise ERFError(
@@ -477,6 +661,14 @@ def monte_carlo(
             "sum of its branches)"
         )
     shape, unit, first, size = _input_geometry(run)
+    per_pass = min(batch, samples)
+    _refuse_over_budget(
+        f"a Monte-Carlo pass of {per_pass} samples (batch={batch}) with channels={channels} on "
+        f"a {' x '.join(map(str, size))} input",
+        _monte_carlo_bytes(run, size, channels, per_pass, init != "ones"),
+        max_bytes,
+        "use fewer channels or a smaller batch (the samples then run in more passes)",
+    )
     if input is not None:
         input = np.asarray(input, dtype=float)
         if input.shape == size:

@@ -401,6 +401,7 @@ def _strict(text: str):
         ["erf", "res(conv3)", "--json"],  # a numpy integer count once stopped json.dumps
         ["erf", "1d: add(conv3 | conv3)", "--json"],
         ["rf", "1d: conv3/w[1e308,1e308,1e308]*3", "--json"],  # std beyond float64
+        ["borders", "1d: conv2/w[1,-1]", "--input", "5", "--json"],  # lost fraction: 0/0
         ["erf", "1d: conv2/w[1,-1]/psame", "--input", "5", "--padding", "circular", "--json"],
     ],
 )
@@ -453,3 +454,25 @@ def test_exact_counts_of_thousands_of_digits_print(capsys):
     # 1e-300 is 1/10^300: fifty layers make counts far past Python's 4,300-digit str limit
     status, out, _ = run(capsys, "erf", "1d: conv3/w[1e-300,1,1]*50", "--exact")
     assert status == 0 and "exact values:" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["erf", "3d: conv3", "--input", "400,400,400"],
+        ["borders", "3d: conv3", "--input", "400,400,400"],
+        ["check", "conv3*3", "--samples", "50", "--channels", "100000"],
+        ["erf", "3d: conv3", "--input", "64,64,64", "--max-memory", "10MB"],
+    ],
+)
+def test_runs_over_the_memory_budget_are_refused_up_front(capsys, argv):
+    # estimated before allocating: these once reached 21-23 GiB, or numpy's 32.7 TiB error
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and "of working memory" in err and "budget" in err
+
+
+def test_a_negative_variance_map_is_refused(capsys, tmp_path):
+    path = tmp_path / "v.npy"
+    np.save(path, -np.ones((3, 3)))
+    status, _, err = run(capsys, "check", "conv3*3", "--samples", "20", "--variance-map", str(path))
+    assert status == 2 and "-1.0" in err and "non-negative" in err

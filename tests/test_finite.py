@@ -238,3 +238,33 @@ def test_a_field_spread_evenly_round_the_circle_has_no_centre():
     r = finite_erf(arch, (6,), unit=(0,), padding_mode="circular")
     assert np.allclose(r.values, 0.5) and math.isnan(r.centre[0])
     assert border_maps(arch, (6,), "circular").to_dict()["max_pull"] == [None]
+
+
+@pytest.mark.parametrize(
+    "spec, unit, expected",
+    [
+        # frameworks pad a max pool with -inf: each real input of the window is its max with
+        # probability 1 / (real inputs), the padding never (iid inputs, by symmetry)
+        ("1d: maxpool3/s1/p1", (0,), [1 / 2, 1 / 2, 0, 0, 0]),
+        ("1d: maxpool2/s2/p1", (0,), [1, 0, 0, 0, 0]),
+        ("1d: maxpool3/s1/p1", (2,), [0, 1 / 3, 1 / 3, 1 / 3, 0]),
+        ("1d: avgpool3/s1/p1", (0,), [1 / 3, 1 / 3, 0, 0, 0]),  # zeros do take a share
+    ],
+)
+def test_a_max_pool_never_routes_to_its_padding(spec, unit, expected):
+    np.testing.assert_allclose(finite_erf(spec, (5,), unit=unit).values, expected, rtol=1e-15)
+
+
+def test_a_padded_max_pool_loses_no_mass_at_the_corner():
+    # 2-D corner unit: 4 of the 9 window positions are inside, 1/4 each, nothing lost
+    r = finite_erf("maxpool3/s1/p1", (4, 4), unit=(0, 0))
+    np.testing.assert_allclose(r.values[:2, :2], np.full((2, 2), 0.25), rtol=1e-15)
+    assert r.values.sum() == pytest.approx(1.0, rel=1e-15)
+    assert np.nanmax(border_maps("maxpool3/s1/p1", (4, 4)).lost_fraction) == 0
+
+
+def test_a_zero_sum_kernel_has_no_lost_fraction():
+    # no mass to lose: undefined, said in words, and null in the dict (never NaN or a warning)
+    b = border_maps("1d: conv2/w[1,-1]", (5,))
+    assert b.to_dict()["max_lost_fraction"] is None
+    assert "undefined" in str(b)
