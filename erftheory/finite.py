@@ -41,9 +41,9 @@ from .architecture import (
     _Spatial,
     with_padding_mode,
 )
+from .budget import _check_budget, _estimated_bytes, _refuse_over_budget, _Tally
 from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
-from .montecarlo import _check_budget, _estimated_bytes, _refuse_over_budget, _Tally
 from .resolution import _indices
 
 __all__ = ["FiniteERF", "BorderMaps", "finite_erf", "border_maps", "PADDING_MODES"]
@@ -141,10 +141,10 @@ def _working_bytes(net: Network, shape, backward: bool) -> int:
     Walks the layers at that resolution (one channel, batch 1): per conv or pool the im2col
     matrix (positions x taps), the padded copy and the output, kept for the backward pass;
     with ``backward`` also every tensor's gradient and the largest backward temporary (the
-    im2col matrix's gradient), see :class:`erftheory.montecarlo._Tally`. Beside the pass:
+    im2col matrix's gradient), see :class:`erftheory.budget._Tally`. Beside the pass:
     the image and its gradient (or its copy). After a backward pass :func:`finite_erf` holds
     the gradient, the coordinate grids (int64) and their angles or products: at most
-    ``2 + 3 dims`` images. The margin is :func:`erftheory.montecarlo._estimated_bytes`'s.
+    ``2 + 3 dims`` images. The margin is :func:`erftheory.budget._estimated_bytes`'s.
     """
     tally = _Tally(backward)
     units = math.prod(_walk_bytes(net.layers, list(shape), tally))

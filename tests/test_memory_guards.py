@@ -13,8 +13,9 @@ import tracemalloc
 import pytest
 
 from erftheory import ERFError, check, monte_carlo
+from erftheory.budget import _bytes_text
 from erftheory.finite import _prepare, _working_bytes, border_maps, finite_erf
-from erftheory.montecarlo import _bytes_text, _input_geometry, _monte_carlo_bytes, _unpadded
+from erftheory.montecarlo import _input_geometry, _monte_carlo_bytes, _unpadded
 from erftheory.parse import as_network
 
 REPORTED = [  # the review's cases: 21-23 GiB, 4.2 GB, 32.7 TiB and 7.2 GB
