@@ -749,6 +749,17 @@ def _finish(args, result, plot) -> None:
 
 
 def _write_figure(fig, path: str) -> None:
+    import os
+
+    kinds = fig.canvas.get_supported_filetypes()
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    if suffix not in kinds:  # matplotlib would write path + ".png" without a word
+        raise ERFError(
+            f"--plot {path!r}: name the image file with its format, e.g. erf.png "
+            f"({', '.join('.' + k for k in ('png', 'svg', 'pdf') if k in kinds)}, ...)"
+        )
+    if os.path.isdir(path):
+        raise ERFError(f"--plot {path!r} is a directory: name the image file inside it")
     try:
         fig.savefig(path, dpi=110)
     except (OSError, ValueError) as err:

@@ -67,12 +67,16 @@ def load_map(path, key: str | None = None) -> np.ndarray:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if key is not None and suffix != ".npz":
+        raise ERFError(f"--key {key!r} names an array inside an .npz file; {path} is not one")
     try:
         if suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
                 names = list(archive.keys())
+                if not names:
+                    raise ERFError(f"{path} holds no arrays")
                 if key is None and len(names) != 1:
                     raise ERFError(f"{path} holds arrays {names}; name one with --key")
                 name = key if key is not None else names[0]

@@ -304,7 +304,7 @@ class _Parser:
 
     def match(self, pattern: str):
         self.skip()
-        m = re.compile(pattern).match(self.text, self.pos)
+        m = re.compile(pattern, re.ASCII).match(self.text, self.pos)  # (digits 0-9 only)
         if m:
             self.pos = m.end()
         return m

@@ -476,3 +476,20 @@ def test_a_negative_variance_map_is_refused(capsys, tmp_path):
     np.save(path, -np.ones((3, 3)))
     status, _, err = run(capsys, "check", "conv3*3", "--samples", "20", "--variance-map", str(path))
     assert status == 2 and "-1.0" in err and "non-negative" in err
+
+
+def test_small_input_slips_are_named(capsys, tmp_path):
+    npy, npz = tmp_path / "m.npy", tmp_path / "e.npz"
+    np.save(npy, np.ones((11, 11)))
+    np.savez(npz)
+    cases = [
+        (["validate", str(npy), "--arch", "conv3*5", "--key", "c"], "inside an .npz"),
+        (["validate", str(npz), "--arch", "conv3*5"], "holds no arrays"),
+        (["erf", "conv3", "--plot", str(tmp_path / "figure")], "with its format"),
+        (["erf", "conv3", "--plot", str(tmp_path)], "with its format"),
+        (["rf", "conv\uff13"], "needs a kernel size"),  # a fullwidth 3 is not a digit here
+    ]
+    for argv, words in cases:
+        status, _, err = run(capsys, *argv)
+        assert status == 2 and words in err, (argv, err)
+    assert not (tmp_path / "figure.png").exists()
