@@ -67,8 +67,9 @@ def _axes(value, dims: int, name: str, where: str, minimum: int = 1) -> tuple[in
         )
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-            kind = "positive integer" if minimum == 1 else f"integer >= {minimum}"
-            raise ERFError(f"{where}: {name}={v!r} is not a {kind}")
+            kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            given = f"{name}={v!r}" if v is value else f"{name}={value!r}: {v!r}"
+            raise ERFError(f"{where}: {given} is not {kind}")
     return tuple(map(int, values))
 
 
