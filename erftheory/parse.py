@@ -643,7 +643,9 @@ def as_network(arch, identity=()) -> Network:
         net = _as_network(arch, identity)
     except RecursionError:
         net = None
-    if net is None or _nesting(net.layers) > _MAX_NESTING:
+    # (a string nests no deeper than its brackets: most need no walk, a repeated call none)
+    shallow = isinstance(arch, str) and max(arch.count("("), arch.count("{")) <= _MAX_NESTING
+    if net is None or (not shallow and _nesting(net.layers) > _MAX_NESTING):
         raise ERFError(
             f"the architecture nests blocks (parentheses, residual or branch bodies) over "
             f"{_MAX_NESTING} levels deep; describe it with fewer levels (a repeated block, "
