@@ -121,12 +121,18 @@ def parse_depths(text: str) -> list[int]:
     return depths
 
 
+_MARK = re.compile(r"\*\s*n\b")  # the block a sweep repeats: conv3*n, (conv3, relu)*n
+
+
 def _network_at(arch, depth: int, identity=()):
     """The architecture at one depth: its ``*n`` block repeated, or the whole of it."""
     from .parse import as_network
 
-    if isinstance(arch, str) and re.search(r"\*\s*n\b", arch):
-        return as_network(re.sub(r"\*\s*n\b", f"*{depth}", arch), identity)
+    if isinstance(arch, str) and _MARK.search(arch):  # (every block marked *n repeats)
+        try:
+            return as_network(_MARK.sub(f"*{depth}", arch), identity)
+        except ERFError as err:  # said of the architecture as typed, *n and all
+            raise ERFError(f"{arch!r} at depth n = {depth}: {err}") from None
     if isinstance(arch, dict) and '"n"' in repr(arch).replace("'", '"'):
         return as_network(_substitute(arch, depth), identity)
     return as_network(arch, identity).repeated(depth)

@@ -52,3 +52,9 @@ def test_cli_json_plot_and_budget(tmp_path, capsys):
     assert isinstance(data["exponent"], float) and png.stat().st_size > 1000
     assert main(["sweep", "conv3*n", "--depth", "1:5000"]) == 2
     assert "budget" in capsys.readouterr().err
+
+
+def test_an_error_at_one_depth_names_the_architecture_as_typed():
+    # the parser saw 'conv3*3*3'; the user typed 'conv3*n*n'
+    with pytest.raises(et.ERFError, match=r"'conv3\*n\*n' at depth n = \d+"):
+        et.sweep("conv3*n*n", "1:3")
