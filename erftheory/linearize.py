@@ -187,7 +187,8 @@ def _too_many_groups():
     raise ERFError(
         f"weights='random': this network splits into over {_MAX_GROUPS} path groups (paths "
         "through different random layers whose fixed layers, pools or explicit kernels, "
-        "differ), each a composition over the whole field: too many to compute. "
+        "differ, and each dropout between overlapping fixed layers doubles them), each a "
+        "composition over the whole field: too many to compute. "
         "weights='ones' is exact; `erftheory check` estimates the random case where it runs"
     )
 
@@ -215,6 +216,7 @@ class _Linearizer:
     def __init__(self, dims: int, mode: str, exact: bool, variance=None):
         self.dims, self.mode, self.exact = dims, mode, exact
         self.no_fixed, self.reader = False, None  # reader: see _reader
+        self.split = True  # dropout splits groups (see gate; _linearize may find it idle)
         if variance is None or callable(variance):
             self.variance = variance
         else:
@@ -291,7 +293,8 @@ class _Linearizer:
         neighbouring units, which `erftheory check` measures.
         """
         second = self.scalar(layer)
-        if self.mode != "random" or self.no_fixed or not isinstance(layer, Dropout):
+        split = self.mode == "random" and not self.no_fixed and self.split
+        if not split or not isinstance(layer, Dropout):
             return [Term(second, (), ())]
         split = [(self.one, False), (second - self.one, True)]
         return [Term(c, (), (), closes=closes) for c, closes in split if c]
@@ -464,7 +467,7 @@ class _Linearizer:
         from .erf import _evaluate, _exact_sum  # the one place that turns terms into an array
 
         inner = _Linearizer(self.dims, mode, self.exact, self.variance)
-        inner.no_fixed, inner.reader = self.no_fixed, self.reader
+        inner.no_fixed, inner.reader, inner.split = self.no_fixed, self.reader, self.split
         evaluated, sums = [], []
         for path, state in branches:
             terms, _ = inner.layers(path, (1,) * self.dims)
@@ -526,6 +529,32 @@ class _Linearizer:
             exponent=top,
             total=total,
         )
+
+
+def _unique_displacements(factors, dims: int) -> bool:
+    """Whether every displacement through the factors is reached by one choice of taps.
+
+    Then squaring the composition equals composing the squares, at any split: a gate's
+    split group equals its group. Per axis, for factors whose supports are products of
+    per-axis supports (others: False); counts are capped at 2 (only ``<= 1`` matters).
+    """
+    for axis in range(dims):
+        counts = np.ones(1, dtype=np.int64)
+        for f in factors:
+            support = np.asarray(f.kernel != 0)
+            line = support.any(axis=tuple(a for a in range(dims) if a != axis))
+            if np.count_nonzero(support) != math.prod(
+                np.count_nonzero(support.any(axis=tuple(b for b in range(dims) if b != a)))
+                for a in range(dims)
+            ):
+                return False  # not a product of per-axis supports
+            taps = np.zeros((line.size - 1) * f.scale[axis] + 1, dtype=np.int64)
+            taps[:: f.scale[axis]] = line
+            for _ in range(min(f.power, 2)):  # (a second copy of 2+ taps repeats a sum)
+                counts = np.minimum(np.convolve(counts, taps), 2)
+                if counts.max() > 1:
+                    return False
+    return True
 
 
 def _shifted(term: Term, shift: tuple) -> Term:
@@ -627,6 +656,16 @@ def _linearize(layers: tuple, dims: int, mode: str = "ones", exact=False, varian
     """:func:`linearize` of already-resolved layers (no network to build or validate)."""
     lin = _Linearizer(dims, mode, exact, variance)
     lin.no_fixed, lin.reader = not _has_fixed(layers), None
+    dropout = any(isinstance(x, Dropout) for x in _all_layers(layers))
+    if mode == "random" and dropout and not lin.no_fixed:
+        # first without splitting at dropout: where every group's fixed kernels reach each
+        # displacement one way only (non-overlapping pools), the split changes nothing and
+        # would only multiply the groups (2^k for k dropouts between pools)
+        lin.split = False
+        terms, _ = lin.layers(layers, (1,) * dims, root=True)
+        if all(_unique_displacements(t.fixed, dims) for t in terms):
+            return terms
+        lin.split = True
     terms, _ = lin.layers(layers, (1,) * dims, root=True)
     if all(not t.closed and not t.closes for t in terms):
         return terms

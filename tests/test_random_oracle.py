@@ -187,3 +187,21 @@ def test_a_max_pool_recombined_by_a_fixed_kernel_is_noted():
     # a random conv reading the pool, or ones mode (exact in expectation): nothing to note
     assert not et.erf("1d: maxpool2/s1, conv3", weights="random").notes
     assert not et.erf("1d: maxpool2/s1, avgpool2/s1").notes
+
+
+def test_dropout_between_pools_that_never_overlap_keeps_one_group():
+    # avgpool2/s2 pyramids reach every displacement one way, so dropout's split is idle there:
+    # one path group (a split per dropout doubled them: 2^13 groups took minutes at depth 14)
+    from erftheory.linearize import linearize
+
+    net = et.as_network("1d: (conv3, dropout0.5, avgpool2/s2)*4, conv3")
+    assert len(linearize(net, "random")) == 1
+    expected = second_moment_erf(net, n=4 * et.receptive_field(net).size[0] + 9)
+    np.testing.assert_allclose(
+        et.erf(net, weights="random").values, expected, rtol=1e-9, atol=1e-12 * expected.max()
+    )
+    # overlapping pools do split (the groups the oracle cases above check)
+    assert (
+        len(linearize(et.as_network("1d: conv3, avgpool3/s1, dropout0.5, avgpool3/s1"), "random"))
+        == 2
+    )
