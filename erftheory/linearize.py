@@ -293,11 +293,11 @@ class _Linearizer:
         neighbouring units, which `erftheory check` measures.
         """
         second = self.scalar(layer)
-        split = self.mode == "random" and not self.no_fixed and self.split
-        if not split or not isinstance(layer, Dropout):
+        splits = self.mode == "random" and not self.no_fixed and self.split
+        if not splits or not isinstance(layer, Dropout):
             return [Term(second, (), ())]
-        split = [(self.one, False), (second - self.one, True)]
-        return [Term(c, (), (), closes=closes) for c, closes in split if c]
+        parts = [(self.one, False), (second - self.one, True)]
+        return [Term(c, (), (), closes=closes) for c, closes in parts if c]
 
     def scalar(self, layer):
         if isinstance(layer, (Identity, BatchNorm, LayerNorm)):
