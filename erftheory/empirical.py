@@ -330,9 +330,13 @@ def align(values: np.ndarray, shape, unit=None) -> AlignedMap:
         centre = grids @ weights.reshape(-1)
         how = "centre of mass"
     else:
-        centre = np.asarray(unit, dtype=float)
+        try:
+            centre = np.asarray(unit, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            centre = np.array([np.nan])
         if (
             centre.size != values.ndim
+            or not np.all(np.isfinite(centre))
             or np.any(centre < 0)
             or np.any(centre > np.array(values.shape) - 1)
         ):

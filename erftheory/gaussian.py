@@ -130,6 +130,8 @@ def _prepare(erf, name: str = "erf") -> _PreparedMap:
     """
     if isinstance(erf, _PreparedMap):
         return erf
+    if np.iscomplexobj(erf):  # (numpy would drop the imaginary parts with a warning)
+        raise ERFError(f"{name} is complex; a map is real (take abs() or .real first)")
     try:
         a = np.asarray(erf, dtype=float)
     except (TypeError, ValueError) as exc:

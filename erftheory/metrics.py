@@ -571,9 +571,14 @@ def check_options(
     Traceback (most recent call last):
     erftheory.errors.ERFError: threshold 1.5 is outside (0, 1]
     """
-    for name, value in [("luo fraction", luo_fraction), ("mass fraction", mass_fraction)] + [
-        ("threshold", t) for t in thresholds
-    ]:
+    try:
+        named = [("threshold", t) for t in thresholds]
+    except TypeError:
+        raise ERFError(f"thresholds {thresholds!r} must be a sequence of numbers") from None
+    for name, value in [("luo fraction", luo_fraction), ("mass fraction", mass_fraction)] + named:
+        number = isinstance(value, (int, float, np.integer, np.floating))
+        if isinstance(value, bool) or not number:
+            raise ERFError(f"{name} {value!r} is not a number in (0, 1]")
         if not 0 < value <= 1:  # (NaN fails too)
             raise ERFError(f"{name} {value!r} is outside (0, 1]")
 

@@ -105,6 +105,13 @@ def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
                 f"the kernel {[str(w) for w in f.kernel.flat]} sums to 0: the ERF is then no "
                 "distribution, and has no mean or variance to give in closed form"
             )
+        if any(w < 0 for w in f.kernel.flat):
+            raise ERFError(
+                f"the kernel {[str(w) for w in f.kernel.flat]} has negative weights: the "
+                "generating function's moments are then a signed map's, not those of |ERF| "
+                "that erftheory reports (a negative 'variance' can come out); compute the ERF "
+                "and take its moments instead"
+            )
         if _rank_one(f.kernel.astype(float)) is None:
             raise ERFError(
                 "the closed form needs separable kernels (an outer product per axis); "

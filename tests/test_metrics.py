@@ -337,3 +337,26 @@ def test_all_metrics_of_a_prepared_map_by_formula():
     peak = np.abs(values).max()
     assert data["luo_peak_count"] == np.count_nonzero(np.abs(values) > 0.0455 * peak)
     assert data["mass_count"] == brute_force_mass_count(values, 0.9545)
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (dict(thresholds=("0.5",)), "not a number"),
+        (dict(thresholds=5), "sequence of numbers"),
+        (dict(luo_fraction=None), "not a number"),
+        (dict(mass_fraction=True), "not a number"),
+    ],
+)
+def test_options_of_the_wrong_type_are_refused_by_value(options, words):
+    from erftheory.metrics import check_options
+
+    with pytest.raises(ERFError, match=words):
+        check_options(**options)
+
+
+def test_a_complex_map_is_refused_not_cut_to_its_real_part():
+    from erftheory.metrics import all_metrics
+
+    with pytest.raises(ERFError, match="complex"):
+        all_metrics(np.ones((5, 5)) * (1 + 1j))

@@ -86,3 +86,12 @@ def test_zero_sum_kernels_are_named_and_strided_stacks_keep_their_layers():
     # one factor per layer, as in THEORY 2: (1 + x + x^2)(1 + x^2 + x^4)
     assert sympy.expand(g - (1 + x + x**2) * (1 + x**2 + x**4)) == 0
     assert set(g.as_ordered_factors()) == {1 + x + x**2, 1 + x**2 + x**4}
+
+
+def test_signed_kernels_are_refused():
+    # the generating function's moments are a signed map's: w[-1,3,-1]*3 gave variance -2n
+    # and an imaginary Gaussian limit, while erftheory reports the moments of |ERF|
+    from erftheory.symbolic import closed_form
+
+    with pytest.raises(et.ERFError, match="negative weights"):
+        closed_form("1d: conv3/w[-1,3,-1]*3")

@@ -209,3 +209,10 @@ def test_a_crop_through_the_cli_says_both_sizes(tmp_path, capsys):
     status, out, _ = _run(capsys, *argv, "--json")
     data = json.loads(out)
     assert status == 0 and "5 x 5" in data["note"] and "21 x 21" in data["note"]
+
+
+@pytest.mark.parametrize("unit", [(np.nan, 7), (np.inf, 4), ("a", 4)])
+def test_a_unit_that_is_no_finite_position_is_refused(unit):
+    m = et.erf("conv3*4", weights="random").values
+    with pytest.raises(et.ERFError, match="not a position inside the map"):
+        et.validate(m, "conv3*4", unit=unit)
