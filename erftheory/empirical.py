@@ -346,6 +346,12 @@ def align(values: np.ndarray, shape, unit=None) -> AlignedMap:
         how = "declared unit position"
     # the field of a unit covers start..start+r-1 with its centre at start + (r - 1) / 2
     starts = tuple(int(np.floor(c - (r - 1) / 2 + 0.5)) for c, r in zip(centre, shape))
+    if unit is None:
+        # a skewed map's centre of mass is off its field's centre: of the windows that hold
+        # the whole support, the one nearest the centre of mass (the rounding may miss it)
+        starts = tuple(
+            _nearest_holding(values, axis, r, s) for axis, (r, s) in enumerate(zip(shape, starts))
+        )
     out = _cut(values, shape, starts)
     inside = float(np.abs(out).sum())
     outside = (total - inside) / total
@@ -357,6 +363,20 @@ def align(values: np.ndarray, shape, unit=None) -> AlignedMap:
         )
     centre_out = tuple(float(c - s) for c, s in zip(centre, starts))
     return AlignedMap(out, centre_out, how, outside, starts)
+
+
+def _nearest_holding(values: np.ndarray, axis: int, r: int, start: int) -> int:
+    """``start`` moved (least) so that a window of ``r`` on ``axis`` holds the map's support.
+
+    Unchanged where the support is longer than ``r`` (no window holds it: the caller
+    reports the mass left outside).
+    """
+    line = np.abs(values).sum(axis=tuple(a for a in range(values.ndim) if a != axis))
+    nonzero = np.flatnonzero(line)
+    first, last = int(nonzero[0]), int(nonzero[-1])
+    if last - first + 1 > r:
+        return start
+    return min(max(start, last - r + 1), first)
 
 
 def _cut(values: np.ndarray, shape, start) -> np.ndarray:
