@@ -578,6 +578,11 @@ def _cmd_rf(args) -> int:
     return 0
 
 
+def _rounded(x: float):
+    """A coordinate for the text report: rounded, or 'undefined' (no mass, no centre)."""
+    return round(x, 3) if math.isfinite(x) else "undefined"
+
+
 def _cell(value) -> str:
     if isinstance(value, list):
         return "x".join(str(v) for v in value)
@@ -607,7 +612,7 @@ def _cmd_finite(args) -> int:
             f"({args.padding or 'declared'} padding)\n"
             f"  mass              {d['mass']:.6g} of {d['unbounded_mass']:.6g} unbounded"
             + (f" ({lost:.1%} lost to padding)" if lost is not None else "")
-            + f"\n  centre            {[round(c, 3) for c in d['centre']]}"
+            + f"\n  centre            {[_rounded(c) for c in d['centre']]}"
             f" (nominal {d['nominal_centre']})"
         )
     return 0

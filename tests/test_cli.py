@@ -493,3 +493,11 @@ def test_small_input_slips_are_named(capsys, tmp_path):
         status, _, err = run(capsys, *argv)
         assert status == 2 and words in err, (argv, err)
     assert not (tmp_path / "figure.png").exists()
+
+
+def test_an_undefined_finite_centre_is_said_in_words(capsys):
+    # a kernel summing to zero on a circle has no mass, so no centre
+    status, out, _ = run(
+        capsys, "erf", "1d: conv2/w[1,-1]/psame", "--input", "5", "--padding", "circular"
+    )
+    assert status == 0 and "['undefined']" in out and "nan" not in out
