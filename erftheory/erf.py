@@ -30,6 +30,7 @@ from .bounds import (
     split_coefficient,
     vector_facts,
 )
+from .budget import _check_budget
 from .compose import Factor, _outer, compose
 from .errors import ERFError
 from .parse import as_network
@@ -310,10 +311,11 @@ def erf(
         With ``weights="random"``: the per-offset variance of the conv weights whose kernel
         has this shape (a centre-light or border-heavy initialisation), instead of 1; or a
         function of a conv layer returning its variance kernel (None: unit variances).
-    unit : sequence of int, optional
-        The output unit (default 0), where the ERF depends on it: upsampling and transposed
-        convs (the unit's phase) and locally connected layers. On an unbounded input every
-        other network gives every unit the same ERF.
+    unit : sequence of int, or int for a 1-d network, optional
+        The output unit (default 0; indices up to 2^40 in magnitude), where the ERF
+        depends on it: upsampling and transposed convs (the unit's phase) and locally
+        connected layers. On an unbounded input every other network gives every unit the
+        same ERF.
 
     Returns
     -------
@@ -344,8 +346,7 @@ def erf(
     _check("method", method, _METHODS)
     if exact and method != "auto":
         raise ERFError(f"exact=True computes exactly; method={method!r} picks a float method")
-    if not max_bytes > 0:
-        raise ERFError(f"max_bytes={max_bytes!r}: the memory budget must be a positive size")
+    _check_budget(max_bytes)
     net = as_network(arch)
     if unit is not None:
         unit = _unit(unit, net.dims)

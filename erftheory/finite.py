@@ -102,7 +102,7 @@ def _layer(layer, x: ag.Tensor) -> ag.Tensor:
         if isinstance(layer, MaxPool) and mode == "zeros" and np.any(layer.padding):
             # frameworks pad a max pool with -inf: over iid inputs each input inside the
             # window is its max with equal probability, and the padding never is
-            inside = ag.conv(ag.Tensor(np.ones(x.shape)), w, *args).data  # their share
+            inside = _inside_share(x.shape[2:], layer)
             factor = np.divide(1.0, inside, out=np.zeros_like(inside), where=inside > 0)
             y = ag._pointwise(y, y.data * factor, factor)
         return y
@@ -118,6 +118,23 @@ def _layer(layer, x: ag.Tensor) -> ag.Tensor:
         f"finite-image ERFs cover conv, pooling, locally connected, residual and branch "
         f"layers; {layer.type} is not modelled on finite inputs yet"
     )
+
+
+def _inside_share(shape, layer) -> np.ndarray:
+    """Per output position of a pool, the share of its window's taps inside the input.
+
+    A product over axes (a window is a box): on each, the taps ``s i + d m - before`` that
+    land in ``[0, n)``, counted in integers.
+    """
+    from .resolution import _out
+
+    share = np.ones(())
+    for n, m_out, k, d, s, (before, _) in zip(
+        shape, _out(shape, layer), layer.kernel, layer.dilation, layer.stride, layer.padding
+    ):
+        taps = s * np.arange(m_out)[:, None] + d * np.arange(k)[None, :] - before
+        share = np.multiply.outer(share, ((taps >= 0) & (taps < n)).sum(axis=1) / k)
+    return share
 
 
 def _released(y: ag.Tensor) -> np.ndarray:

@@ -538,21 +538,18 @@ def _unique_displacements(factors, dims: int) -> bool:
     split group equals its group. Per axis, for factors whose supports are products of
     per-axis supports (others: False); counts are capped at 2 (only ``<= 1`` matters).
     """
-    for axis in range(dims):
-        counts = np.ones(1, dtype=np.int64)
-        for f in factors:
-            support = np.asarray(f.kernel != 0)
-            line = support.any(axis=tuple(a for a in range(dims) if a != axis))
-            if np.count_nonzero(support) != math.prod(
-                np.count_nonzero(support.any(axis=tuple(b for b in range(dims) if b != a)))
-                for a in range(dims)
-            ):
-                return False  # not a product of per-axis supports
+    counts = [np.ones(1, dtype=np.int64) for _ in range(dims)]
+    for f in factors:
+        support = np.asarray(f.kernel != 0)
+        lines = [support.any(axis=tuple(b for b in range(dims) if b != a)) for a in range(dims)]
+        if np.count_nonzero(support) != math.prod(map(np.count_nonzero, lines)):
+            return False  # not a product of per-axis supports
+        for axis, line in enumerate(lines):
             taps = np.zeros((line.size - 1) * f.scale[axis] + 1, dtype=np.int64)
             taps[:: f.scale[axis]] = line
             for _ in range(min(f.power, 2)):  # (a second copy of 2+ taps repeats a sum)
-                counts = np.minimum(np.convolve(counts, taps), 2)
-                if counts.max() > 1:
+                counts[axis] = np.minimum(np.convolve(counts[axis], taps), 2)
+                if counts[axis].max() > 1:
                     return False
     return True
 

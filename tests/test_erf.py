@@ -479,6 +479,7 @@ def test_degenerate_maps_say_what_they_are():
     [
         (dict(unit=(1,)), "needs 2 integer indices"),
         (dict(max_bytes=-1), "positive size"),
+        (dict(max_bytes="4GB"), "positive size"),  # (a TypeError from the comparison before)
         (dict(exact=True, method="fft"), "picks a float method"),
     ],
 )

@@ -268,3 +268,10 @@ def test_a_zero_sum_kernel_has_no_lost_fraction():
     b = border_maps("1d: conv2/w[1,-1]", (5,))
     assert b.to_dict()["max_lost_fraction"] is None
     assert "undefined" in str(b)
+
+
+def test_a_dilated_strided_max_pool_shares_among_the_taps_inside():
+    # unit 0 of maxpool3/s2/p1/d2 reads positions -1, 1, 3: the two inside get 1/2 each
+    np.testing.assert_allclose(
+        finite_erf("1d: maxpool3/s2/p1/d2", (7,), unit=(0,)).values, [0, 0.5, 0, 0.5, 0, 0, 0]
+    )
