@@ -94,51 +94,19 @@ def power_three_tap(kernel: np.ndarray, n: int):
 def _half(a: float, b: float, c: float, n: int, block: int = _BLOCK):
     """``(q, e, roundings)`` for ``p_0 .. p_n``, ``p_k = q_k 2^(e_k)``, or None.
 
-    One exponent per ``block`` entries, the estimate at the block's centre (``e_0`` is
-    ``a^n``'s): within a block ``p_k`` moves by at most ``block / 2`` times log2 of the
-    largest ratio of neighbours (about ``2 b n / a`` at the tails), inside the unknowns'
-    guard for all but lopsided kernels, and the estimate is evaluated at ``m / block``
-    points instead of ``m``. Where blocks leave the guards, one exponent per entry.
+    One exponent per ``block`` entries (see :func:`_exponents`); where blocks leave the
+    guards, one exponent per entry.
     """
     from scipy.linalg.blas import dtbsv  # scipy.linalg costs ~0.3 s to import: only here
 
     m = n + 1
-    q0, e0, rho = _power(a, n)
-    centres = np.arange(block // 2, m + block - 1, block, dtype=float)
-    centres[0] = max(centres[0], 1.0)  # (k = 0 is a^n, taken exactly)
-    np.minimum(centres, n, out=centres)  # (the last block's centre: inside it)
-    if block > 1 and n <= _PROFILE_MAX_N:
-        estimate = _profile_estimate(a, b, c, n, centres)
-    else:
-        estimate = np.empty(centres.size)
-        _log2_estimate(a, b, c, n, centres, out=estimate)
-    low, high = float(estimate.min()), float(estimate.max())  # (NaN if any entry is)
-    if not -(2.0**30) <= low <= high <= 2.0**30:
-        return None  # beyond any exponent the scaled unknowns could use
-    blocks = np.rint(estimate, out=estimate).astype(np.intc)
-    e = np.repeat(blocks, block)[:m] if block > 1 else blocks
-    e[0] = e0
-    # every coefficient (and so every product with an unknown) a normal number: no scaling
-    # or product underflows or overflows, so the roundings counted are all. Checked on the
-    # coefficients' ranges: near = b (n-k+1) 2^-d_k for k in [1, m), far = c (2n-k+2)
-    # 2^-(d_k + d_(k-1)) for k in [2, m), with d_k = e_k - e_(k-1); the diagonal a k. With
-    # blocks of 3 or more, the steps d_k are 0 but at k = 1 and at the blocks' first entries,
-    # never two in a row: a far coefficient's pair sums to one of them or to 0.
-    if block >= 3:
-        steps = [int(blocks[0]) - e0, 0, *(blocks[1:] - blocks[:-1]).tolist()]
-        d_low, d_high = min(steps), max(steps)
-        pair = (d_low, d_high)
-    else:
-        steps = e[1:] - e[:-1]
-        d_low, d_high = int(steps.min()), int(steps.max())
-        pair = (2 * d_low, 2 * d_high)
-    ranges = [(math.log2(a), math.log2(a * n))]
-    if b:
-        ranges.append((math.log2(b) - d_high, math.log2(b * n) - d_low))
-    if m > 2:
-        ranges.append((math.log2(c * (n + 2)) - pair[1], math.log2(c * 2 * n) - pair[0]))
-    if not all(-_COEFFICIENT_LOG2 < lo and hi < _COEFFICIENT_LOG2 for lo, hi in ranges):
+    tabled = block > 1 and n <= _PROFILE_MAX_N
+    plan = (_exponents_memo if tabled else _exponents)(a, b, c, n, block, tabled)
+    if plan is None:
         return _half(a, b, c, n, 1) if block > 1 else None
+    q0, e0, rho, blocks = plan
+    e = np.repeat(blocks, block)[:m] if block > 1 else blocks.copy()
+    e[0] = e0
     # row k: a k q_k 2^e_k - b (n-k+1) 2^e_(k-1) q_(k-1) - c (2n-k+2) 2^e_(k-2) q_(k-2) = 0,
     # scaled by 2^-e_k (exact); dtbsv's lower band storage: band[d, j] = A[j + d, j]. With
     # m = n + 1, n + 1 - k over k = 1 .. n is k reversed, and 2n + 2 - k over 2 .. n is n plus
@@ -161,6 +129,65 @@ def _half(a: float, b: float, c: float, n: int, block: int = _BLOCK):
     if not (1 / _Q_RANGE < nonzero.min() and q.max() < _Q_RANGE):
         return _half(a, b, c, n, 1) if block > 1 else None
     return q, e, rho + _step_roundings(a, b, c, n) * (m - 1)
+
+
+def _exponents(a: float, b: float, c: float, n: int, block: int, tabled: bool):
+    """``(q0, e0, rho, blocks)``: the exponents of :func:`_half`'s unknowns, or None.
+
+    ``a^n = q0 2^e0`` within ``gamma(rho)`` (:func:`_power`); ``blocks`` (read-only) holds
+    one exponent per ``block`` entries, the estimate at the block's centre (from the kernel's
+    table if ``tabled``, else from the saddle formula): within a block ``p_k`` moves by at
+    most ``block / 2`` times log2 of the largest ratio of neighbours (about ``2 b n / a`` at
+    the tails), inside the unknowns' guard for all but lopsided kernels. None where the
+    scaled coefficients would leave float64 (the caller retries with one exponent per entry,
+    ``block = 1``, or declines). A plan of the kernel and the depth alone: memoised for the
+    tabled depths (:data:`_exponents_memo`).
+    """
+    m = n + 1
+    q0, e0, rho = _power(a, n)
+    centres = np.arange(block // 2, m + block - 1, block, dtype=float)
+    centres[0] = max(centres[0], 1.0)  # (k = 0 is a^n, taken exactly)
+    np.minimum(centres, n, out=centres)  # (the last block's centre: inside it)
+    if tabled:
+        estimate = _profile_estimate(a, b, c, n, centres)
+    else:
+        estimate = np.empty(centres.size)
+        _log2_estimate(a, b, c, n, centres, out=estimate)
+    low, high = float(estimate.min()), float(estimate.max())  # (NaN if any entry is)
+    if not -(2.0**30) <= low <= high <= 2.0**30:
+        return None  # beyond any exponent the scaled unknowns could use
+    blocks = np.rint(estimate, out=estimate).astype(np.intc)
+    # every coefficient (and so every product with an unknown) a normal number: no scaling
+    # or product underflows or overflows, so the roundings counted are all. Checked on the
+    # coefficients' ranges: near = b (n-k+1) 2^-d_k for k in [1, m), far = c (2n-k+2)
+    # 2^-(d_k + d_(k-1)) for k in [2, m), with d_k = e_k - e_(k-1); the diagonal a k. With
+    # blocks of 3 or more, the steps d_k are 0 but at k = 1 and at the blocks' first entries,
+    # never two in a row: a far coefficient's pair sums to one of them or to 0.
+    if block >= 3:
+        steps = [int(blocks[0]) - e0, 0, *(blocks[1:] - blocks[:-1]).tolist()]
+        d_low, d_high = min(steps), max(steps)
+        pair = (d_low, d_high)
+    else:
+        e = blocks.copy()
+        e[0] = e0
+        steps = e[1:] - e[:-1]
+        d_low, d_high = int(steps.min()), int(steps.max())
+        pair = (2 * d_low, 2 * d_high)
+    ranges = [(math.log2(a), math.log2(a * n))]
+    if b:
+        ranges.append((math.log2(b) - d_high, math.log2(b * n) - d_low))
+    if m > 2:
+        ranges.append((math.log2(c * (n + 2)) - pair[1], math.log2(c * 2 * n) - pair[0]))
+    if not all(-_COEFFICIENT_LOG2 < lo and hi < _COEFFICIENT_LOG2 for lo, hi in ranges):
+        return None
+    blocks.flags.writeable = False
+    return q0, e0, rho, blocks
+
+
+# (a repeated call reads its blocks' exponents: their n / block integers, at most ~8,000 for
+# the tabled depths, are a small fraction of the result; one exponent per entry, the rare
+# retry, and the deeper untabled runs are planned afresh)
+_exponents_memo = functools.lru_cache(maxsize=128)(_exponents)
 
 
 @functools.lru_cache(maxsize=256)
