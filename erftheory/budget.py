@@ -19,6 +19,8 @@ _DTYPE_BYTES = 8  # float64 values; int64 argmax indices count the same
 
 def _check_budget(max_bytes) -> None:
     """Refuse a memory budget that is not a positive number of bytes."""
+    if type(max_bytes) in (int, float) and max_bytes > 0:  # (the common case, on every call)
+        return
     number = (int, float, np.integer, np.floating)
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, number):
         raise ERFError(

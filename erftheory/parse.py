@@ -56,6 +56,7 @@ from .architecture import (
     with_padding_mode,
 )
 from .errors import ERFError
+from .zoo import ZOO, zoo_network  # (zoo reads this module only inside its functions)
 
 __all__ = ["as_network", "from_dict", "from_compact", "to_dict", "to_compact", "describe"]
 
@@ -669,7 +670,7 @@ def _nesting(layers) -> int:
 
 
 def _as_network(arch, identity=()) -> Network:
-    modelled = sorted(set(identity) & _MODELLED)
+    modelled = sorted(set(identity) & _MODELLED) if identity else ()
     if modelled:
         raise ERFError(
             f"--as-identity {','.join(modelled)}: modelled layer types cannot be treated as "
@@ -694,8 +695,6 @@ def _as_network(arch, identity=()) -> Network:
             ) from None
         return from_dict(spec, identity)
     if isinstance(arch, str):
-        from .zoo import ZOO, zoo_network
-
         if arch.strip().lower() in ZOO:
             return zoo_network(arch.strip())
         try:
