@@ -30,12 +30,13 @@ if TYPE_CHECKING:
 # multiply-adds per entry) where it is faster than applying the layers (or exact blocks of
 # them). Costs in numpy calls on small arrays (~3 us each): a layer applied is one call plus
 # its multiply-adds at _FLOPS_PER_CALL a call; the recurrence a fixed _RECURRENCE_CALLS per
-# half (a symmetric kernel needs one) plus 1 per _RECURRENCE_ENTRIES entries. Measured: blocks
-# of all-ones win to ~400 layers, float kernels applied one by one to ~60.
+# half (a symmetric kernel needs one) plus 1 per _RECURRENCE_ENTRIES entries. Measured (with
+# the recurrence's exponents planned once, :func:`erftheory.recurrence._exponents`): blocks of
+# all-ones win to ~150-190 layers, [1, 2, 1] to ~140, float kernels applied one by one to ~25.
 _RECURRENCE_POWER = 16
 _RECURRENCE_OPS = 12
 _FLOPS_PER_CALL = 10_000
-_RECURRENCE_CALLS = 35
+_RECURRENCE_CALLS = 12
 _RECURRENCE_ENTRIES = 40
 
 
