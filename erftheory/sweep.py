@@ -104,16 +104,19 @@ def parse_depths(text: str) -> list[int]:
             parts = [int(p) for p in text.split(":")]
             if len(parts) not in (2, 3):
                 raise ValueError
-            start, stop, step = (parts + [1])[:3]
-            if step < 1:
-                raise ERFError(f"depth range {text!r}: the step must be a positive integer")
-            depths = list(range(start, stop + 1, step))
         else:
-            depths = [int(p) for p in text.split(",")]
-    except ValueError:
+            parts = [int(p) for p in text.split(",")]
+    except ValueError:  # (ERFError is a ValueError: nothing below raises inside the try)
         raise ERFError(
             f"depth range {text!r} is not START:STOP[:STEP] or a comma-separated list"
         ) from None
+    if ":" in text:
+        start, stop, step = (parts + [1])[:3]
+        if step < 1:
+            raise ERFError(f"depth range {text!r}: the step must be a positive integer")
+        depths = list(range(start, stop + 1, step))
+    else:
+        depths = parts
     if not depths:
         raise ERFError(f"depth range {text!r} is empty (START must not exceed STOP)")
     if min(depths) < 1:

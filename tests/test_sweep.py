@@ -38,9 +38,21 @@ def test_marked_block_and_whole_network():
     assert sweep(spec, [4]).rows[0].receptive_field == (9,)
 
 
-@pytest.mark.parametrize("text", ["5:1", "a:b", "1:10:0", "0:3", "1:2:3:4"])
-def test_bad_ranges(text):
-    with pytest.raises(et.ERFError, match="depth range"):
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("5:1", "is empty"),
+        ("a:b", "is not START:STOP"),
+        ("1:10:0", "step must be a positive integer"),
+        ("1:10:-2", "step must be a positive integer"),
+        ("0:3", "depths start at 1"),
+        ("1:2:3:4", "is not START:STOP"),
+    ],
+)
+def test_bad_ranges(text, says):
+    # each names its own fault (ERFError is a ValueError: the step's message once got
+    # swallowed into the generic one)
+    with pytest.raises(et.ERFError, match=says):
         parse_depths(text)
 
 
