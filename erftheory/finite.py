@@ -63,6 +63,9 @@ def _circular_centre(cos_moment, sin_moment, n: int, mass):
     (numerically) zero length, and no direction.
     """
     centre = (np.arctan2(sin_moment, cos_moment) * n / (2 * np.pi)) % n
+    # a centre at 0 comes back as a tiny negative angle, which wraps to n - eps (or to n
+    # itself after rounding): within rounding of n is 0
+    centre = np.where(n - centre <= 1e-12 * n, 0.0, centre)
     flat = np.hypot(cos_moment, sin_moment) <= 1e-9 * np.abs(mass)
     return np.where(flat, np.nan, centre) if np.ndim(centre) else (math.nan if flat else centre)
 

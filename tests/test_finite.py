@@ -104,6 +104,15 @@ def test_circular_padding_wraps_the_unbounded_erf():
         np.testing.assert_allclose(got, wrapped, rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [8, 13, 32])
+def test_a_circular_centre_at_the_origin_is_zero_not_n(n):
+    # a field symmetric about pixel 0 on a circle: its circular mean is exactly 0, which
+    # arctan2 returns as a tiny negative angle; the centre must stay in [0, n)
+    r = finite_erf("conv3/psame*3", (n, n), unit=(0, 0), padding_mode="circular")
+    assert all(0 <= c < n for c in r.centre)
+    assert max(min(c, n - c) for c in r.centre) < 1e-9
+
+
 @pytest.mark.parametrize("mode", list(NP_MODES))
 def test_far_from_the_borders_every_mode_is_the_unbounded_erf(mode):
     arch = "conv3/p1, conv3/s2/p1, res(conv3), conv3/p1"
