@@ -744,6 +744,12 @@ def _save_array(values: np.ndarray, path: str) -> None:
             raise ERFError(f"{path}: the file name must end in .npy or .csv")
     except OSError as err:
         raise ERFError(f"cannot write {path!r}: {err.strerror}") from None
+    _wrote(path)
+
+
+def _wrote(path: str) -> None:
+    """Say on stderr which file a run wrote (stdout stays the report, or clean JSON)."""
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _finish(args, result, plot) -> None:
@@ -769,6 +775,7 @@ def _write_figure(fig, path: str) -> None:
         fig.savefig(path, dpi=110)
     except (OSError, ValueError) as err:
         raise ERFError(f"cannot write the plot {path!r}: {err}") from None
+    _wrote(path)
 
 
 _COMMANDS = {

@@ -38,10 +38,12 @@ def test_rf_formats(capsys, fmt, marker):
 
 def test_erf_json_save_and_plot(capsys, tmp_path):
     npy, csv, png = tmp_path / "e.npy", tmp_path / "e.csv", tmp_path / "e.png"
-    status, out, _ = run(
+    status, out, err = run(
         capsys, "erf", "conv3*10", "--json", "--save", str(npy), "--plot", str(png)
     )
     assert status == 0
+    # the files written are named on stderr; stdout stays clean JSON
+    assert err.splitlines() == [f"wrote {npy}", f"wrote {png}"]
     data = json.loads(out)
     assert data["receptive_field"] == [21, 21]
     assert data["std"] == pytest.approx([np.sqrt(10 * 8 / 12)] * 2, rel=1e-12)
