@@ -260,10 +260,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="START:STOP[:STEP]",
         help="depths, inclusive, e.g. 1:200 or 1:200:10 or 1,2,4,8",
     )
-    sw.add_argument("--weights", choices=["ones", "random"], default="ones")
+    sw.add_argument(
+        "--weights",
+        choices=["ones", "random"],
+        default="ones",
+        help="ones: E[dy/dx] with all-ones weights; random: E[(dy/dx)^2] (ones)",
+    )
     sw.add_argument("--plot", metavar="OUT.png", help="log-log plot with the fitted slope")
     sw.add_argument("--json", action="store_true", help='print {"rows": [...], "exponent": ...}')
-    sw.add_argument("--max-memory", type=_memory, default=None, metavar="SIZE")
+    sw.add_argument(
+        "--max-memory",
+        type=_memory,
+        default=None,
+        metavar="SIZE",
+        help="memory budget of each depth's ERF, e.g. 8GB (default 4GiB)",
+    )
 
     c = sub.add_parser(
         "check",
@@ -572,7 +583,8 @@ def _cmd_rf(args) -> int:
 
         rows = [row.to_dict() for row in rf.rows]
         header = list(rows[0])
-        print(table(header, [[_cell(r[h]) for h in header] for r in rows], args.format))
+        rounded = args.format == "markdown"  # (for reading; CSV keeps every digit, for machines)
+        print(table(header, [[_cell(r[h], rounded) for h in header] for r in rows], args.format))
     else:
         print(rf)
     return 0
@@ -583,9 +595,11 @@ def _rounded(x: float):
     return round(x, 3) if math.isfinite(x) else "undefined"
 
 
-def _cell(value) -> str:
+def _cell(value, rounded: bool = False) -> str:
     if isinstance(value, list):
-        return "x".join(str(v) for v in value)
+        return "x".join(_cell(v, rounded) for v in value)
+    if rounded and isinstance(value, float):
+        return f"{value:.4g}"
     return "" if value is None else str(value)
 
 

@@ -36,6 +36,16 @@ def test_rf_formats(capsys, fmt, marker):
     assert status == 0 and marker in out
 
 
+def test_rf_markdown_rounds_for_reading_and_csv_keeps_every_digit(capsys):
+    # two all-ones 3x3 layers: std sqrt(2 (3^2 - 1) / 12) = sqrt(4/3) per axis
+    std = math.sqrt(4 / 3)
+    out = run(capsys, "rf", "conv3*2", "--format", "markdown")[1]
+    assert out.splitlines()[-1].split("|")[-2].strip() == f"{std:.4g}x{std:.4g}"
+    out = run(capsys, "rf", "conv3*2", "--format", "csv")[1]
+    cells = out.splitlines()[-1].split(",")[-1].split("x")
+    assert [float(c) for c in cells] == pytest.approx([std, std], rel=1e-15)
+
+
 def test_erf_json_save_and_plot(capsys, tmp_path):
     npy, csv, png = tmp_path / "e.npy", tmp_path / "e.csv", tmp_path / "e.png"
     status, out, err = run(
