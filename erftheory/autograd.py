@@ -267,8 +267,21 @@ def avg_pool(x: Tensor, kernel, stride, padding, padding_mode: str = "zeros") ->
 
 
 def max_pool(x: Tensor, kernel, stride, padding) -> Tensor:
-    """Max pooling per channel (padding with -inf); the gradient goes to the first maximum."""
+    """Max pooling per channel (padding with -inf); the gradient goes to the first maximum.
+
+    Raises
+    ------
+    ERFError
+        Padding of a kernel's size or more on a side: a window there could hold padding only
+        (its maximum would be -inf).
+    """
     dims = len(kernel)
+    for axis, ((before, after), k) in enumerate(zip(padding, kernel)):
+        if max(before, after) >= k:
+            raise ERFError(
+                f"max pool padding ({before}, {after}) on axis {axis} is not below its kernel "
+                f"{k}: a window could hold padding only (maximum -inf); pad less than {k}"
+            )
     padded = np.pad(x.data, [(0, 0), (0, 0), *padding], constant_values=-np.inf)
     cols = _windows(padded, kernel, stride, (1,) * dims)
     flat = cols.reshape(cols.shape[: 2 + dims] + (-1,))

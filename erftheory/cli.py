@@ -285,6 +285,8 @@ def _parser() -> argparse.ArgumentParser:
             "  agree        within the Monte-Carlo noise\n"
             "  disagree     a linear network outside it (exit status 1)\n"
             "  gap          a nonlinear network or approximate theory: the distance is reported\n"
+            "  inconclusive too few samples to reject a wrong theory: the samples needed\n"
+            "               (exit status 1)\n"
             "  unmodelled   the analytic ERF refuses the network: the measurement alone, and why"
         ),
         epilog=_ARCH_HELP,
@@ -481,7 +483,7 @@ def _cmd_check(args) -> int:
     from .plot import plot_check
 
     _finish(args, result, lambda r: plot_check(r, display=args.display))
-    return 1 if result.verdict == "disagree" else 0
+    return 1 if result.verdict in ("disagree", "inconclusive") else 0
 
 
 def _cmd_validate(args) -> int:

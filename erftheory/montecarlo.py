@@ -6,18 +6,28 @@ drawn weights per sample, the way Figure 1 of Luo et al. (2016) was made, and th
 E[dy/dx], E[(dy/dx)^2] and E|dy/dx| (with per-pixel standard errors) are compared with the
 theory.
 
-The network reads ``channels`` input channels; every conv outputs ``channels`` channels and
-reads however many its input has. With random weights a concatenation joins its branches'
-channels (the next conv reads ``channels`` of them per branch, through independent weights);
-with ``init="ones"`` it runs as the sum of its branches, which is what a concatenation
-feeding an all-ones conv computes. Added branches and residual blocks need equal channel
-counts, as in a real framework. The output unit is channel 0 of the unit whose field starts
-at the input's first pixel (top-level layers run unpadded, residual bodies and branches with
-their own padding, so no padding ever reaches the unit's cone); with random weights a network
-ending in a concatenation is refused (its channel 0 would belong to one branch only). A
-grouped conv runs grouped (block-diagonal weights); one with more groups than ``channels``,
-a depthwise conv of the wider real network, runs depthwise. Statistics are summed over input
-channels.
+The network reads ``channels`` input channels; every conv outputs ``channels`` channels. A
+random-weight conv reads every channel its input has, through independent weights (with random
+weights a concatenation joins its branches' channels: the next conv reads ``channels`` of them
+per branch). A fixed conv (explicit weights, or every conv under ``init="ones"``) runs
+depthwise: output channel ``o`` reads the input channels ``i`` with ``i % channels == o``
+through the described kernel, so on ``C`` channels it is ``C`` independent copies of the
+one-channel conv, and after a concatenation it sums its branches' channel ``o`` (with
+``init="ones"`` a concatenation runs as the sum of its branches, which is the same). A
+network of fixed convs on ``C`` channels is therefore ``C`` copies of the one-channel network
+and the one-channel theory holds per channel. Added branches and residual blocks need equal
+channel counts, as in a real framework. The output unit is channel 0 of the unit whose field
+starts at the input's first pixel (top-level layers run unpadded, residual bodies and branches
+with their own padding, so no padding ever reaches the unit's cone); with random weights a
+network ending in a concatenation is refused (its channel 0 would belong to one branch only).
+A grouped random conv runs grouped (block-diagonal weights); one with more groups than
+``channels``, a depthwise conv of the wider real network, runs depthwise. For a fixed conv the
+depthwise rule supersedes its groups. Statistics are summed over input channels.
+
+The estimates are accumulated in units of a power of two chosen from each batch's largest
+gradient (exact rescaling), so E[g^2] and the standard errors (fourth powers of g) do not
+overflow where the estimates themselves fit in float64; gradients that overflow float64
+themselves are refused with an :class:`~erftheory.errors.ERFError`.
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ ACTIVATIONS = {
 }
 _GATES = {ReLU: ag.relu, Tanh: ag.tanh, Sigmoid: ag.sigmoid, GELU: ag.gelu, SiLU: ag.silu}
 _STATISTICS = ("sq", "abs", "mean")
+_GLOBAL_POOLS = ("globalavgpool", "adaptiveavgpool")
 # below this many samples the per-pixel standard errors of heavy-tailed gradients are too
 # rough for a z test (a pixel whose rare large draws were not seen gets a tiny error)
 _Z_TEST_SAMPLES = 500
@@ -131,7 +142,7 @@ class _Sampler:
         if init not in INITS:
             raise ERFError(f"init={init!r} is not one of {', '.join(INITS)}")
         if variance_map is not None:
-            vmap = np.asarray(variance_map, dtype=float)
+            vmap = _float_array(variance_map, "the variance map")
             bad = vmap[~(np.isfinite(vmap) & (vmap >= 0))]
             if bad.size:
                 raise ERFError(
@@ -169,23 +180,23 @@ class _Sampler:
     def __call__(self, layer: Conv, batch: int, fan_in: int | None = None) -> np.ndarray:
         """``batch`` draws of the weights of ``layer`` reading ``fan_in`` channels.
 
-        A grouped conv (:func:`_groups`) gets block-diagonal weights: each output channel
-        reads the input channels of its group only, at that fan-in.
+        A fixed kernel (explicit weights, or any conv under ``init="ones"``) runs depthwise
+        (:func:`_fixed_weights`), whatever its groups. A grouped random conv (:func:`_groups`)
+        gets block-diagonal weights: each output channel reads the input channels of its group
+        only, at that fan-in.
         """
         c, k = self.channels, layer.kernel
         c_in = c if fan_in is None else fan_in
+        if layer.weights is not None or self.init == "ones":
+            kernel = layer.weight_array if layer.weights is not None else np.ones(k)
+            return np.broadcast_to(_fixed_weights(kernel, c, c_in), (batch, c, c_in, *k))
         g = _groups(layer, c_in, c)
         shape = (batch, c, c_in // g, *k)
-        if layer.weights is not None:  # a fixed kernel, the same for every channel pair
-            w = np.broadcast_to(layer.weight_array, shape)
-        elif self.init == "ones":
-            w = np.ones(shape)
-        elif self.init == "uniform":  # unit variance, scaled below like the normal draws
+        if self.init == "uniform":  # unit variance, scaled below like the normal draws
             w = self.rng.uniform(-math.sqrt(3), math.sqrt(3), size=shape)
         else:
             w = self.rng.normal(0.0, 1.0, size=shape)
-        if layer.weights is None and self.init != "ones":
-            w = w * np.sqrt(self.variance(layer, c_in // g))
+        w = w * np.sqrt(self.variance(layer, c_in // g))
         if g == 1:
             return w
         full = np.zeros((batch, c, c_in, *k))
@@ -194,6 +205,29 @@ class _Sampler:
             rows = slice(j * out, (j + 1) * out)
             full[:, rows, j * read : (j + 1) * read] = w[:, rows]
         return full
+
+
+def _fixed_weights(kernel: np.ndarray, channels: int, c_in: int) -> np.ndarray:
+    """A fixed kernel as dense ``(channels, c_in, *k)`` weights, run depthwise.
+
+    Output channel ``o`` reads the input channels ``i`` with ``i % channels == o`` through
+    ``kernel``: ``channels`` copies of the one-channel conv, and after a concatenation of
+    ``m`` blocks of ``channels`` the sum of the blocks' channel ``o``.
+    """
+    dense = np.zeros((channels, c_in, *kernel.shape))
+    for o in range(channels):
+        dense[o, o::channels] = kernel
+    return dense
+
+
+def _float_array(value, what: str) -> np.ndarray:
+    """``value`` as a float array, or a one-line ERFError naming it."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        text = repr(value)
+        text = text if len(text) <= 40 else text[:37] + "..."
+        raise ERFError(f"{what} {text} is not an array of numbers") from None
 
 
 def _groups(layer: Conv, c_in: int, channels: int) -> int:
@@ -435,7 +469,8 @@ class MonteCarlo:
 
     ``mean``, ``sq``, ``abs`` estimate E[g], E[g^2], E|g| (summed over input channels), each
     with its per-pixel standard error ``*_se`` (sample std / sqrt(samples)); ``seed`` is
-    the seed of the random generator that drew them.
+    the seed of the random generator that drew them and ``batch`` the samples per pass (the
+    draws are made per pass: the same seed with another batch gives another run).
     """
 
     mean: np.ndarray
@@ -447,6 +482,7 @@ class MonteCarlo:
     samples: int
     seed: int
     network: Network
+    batch: int = 64
 
 
 def _input_geometry(net: Network):
@@ -527,7 +563,6 @@ def monte_carlo(
     [1.0, 2.0, 3.0, 2.0, 1.0]
     """
     from .parse import as_network
-    from .progress import progress
 
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
         raise ERFError(
@@ -540,7 +575,20 @@ def monte_carlo(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ERFError(f"seed={seed!r} is not a non-negative integer")
     _check_budget(max_bytes)
+    if init == "ones" and variance_map is not None:
+        raise ERFError(
+            "variance_map scales random conv weights, but init='ones' draws none: drop the "
+            "variance map or use a random init (normal, uniform, xavier, he)"
+        )
     net = as_network(arch)
+    if net.needs_resolution:
+        pools = sorted({x.type for x in net.layers if x.type in _GLOBAL_POOLS})
+        raise ERFError(
+            f"the Monte-Carlo network does not run {' or '.join(pools)} (its window is the "
+            "whole feature map, while the run feeds only one unit's field; an input array "
+            "does not change that): check the network up to the layer before it (the ERF of "
+            "a global average is the average of those units' ERFs)"
+        )
     if net.fractional:
         raise ERFError(
             "the Monte-Carlo network runs conv, pooling, activation, dropout, normalisation, "
@@ -570,7 +618,13 @@ def monte_carlo(
         "use fewer channels or a smaller batch (the samples then run in more passes)",
     )
     if input is not None:
-        input = np.asarray(input, dtype=float)
+        input = _float_array(input, "the input")
+        if not np.isfinite(input).all():
+            bad = float(input[~np.isfinite(input)].flat[0])
+            raise ERFError(
+                f"the input holds {bad!r}: a fixed input must be finite (a non-finite value "
+                "makes the gradients NaN, or zero behind a ReLU)"
+            )
         if input.shape == size:
             input = np.broadcast_to(input, (channels, *size))
         if input.shape != (channels, *size):
@@ -578,33 +632,136 @@ def monte_carlo(
                 f"the input has shape {list(input.shape)}; this unit needs {list(size)} "
                 f"(or {[channels, *size]} with channels)"
             )
-    rng = np.random.default_rng(seed)
-    sampler = _Sampler(init, channels, rng, variance_map)
-    crop = (slice(None), slice(None), *(slice(f, f + r) for f, r in zip(first, shape)))
-    sums = {k: np.zeros(shape) for k in ("mean", "sq", "abs")}
-    squares = {k: np.zeros(shape) for k in ("mean", "sq", "abs")}
-    chunks = [min(batch, samples - i) for i in range(0, samples, batch)]
-    for n in progress(chunks, label="monte carlo", enabled=show_progress):
+    runner = _Runner(run, channels, init, variance_map, input, unit, first, shape, size)
+    out = runner(seed, samples, batch, show_progress)
+    return MonteCarlo(samples=int(samples), seed=int(seed), network=net, batch=int(batch), **out)
+
+
+_LOG10_2 = math.log10(2)
+# the backward pass is linear in its seed: seeding it with 2^-SHIFT (or 2^+SHIFT) rescales
+# every gradient exactly, which sizes gradients that overflow (or underflow) float64
+_SHIFT = 1000
+
+
+class _Runner:
+    """The sampling loop of :func:`monte_carlo`: forward, backward and the running sums.
+
+    Each batch's gradients are scaled by ``2^-e``, ``e`` the exponent of their largest
+    magnitude (a power of two: exact), and the sums are kept in units of the largest such
+    power seen so far (``2^E`` for E[g] and E|g|, ``2^2E`` for E[g^2], twice that for the
+    squares behind the standard errors), rescaled when a larger one appears. The results are
+    bit-identical to unscaled sums where those do not overflow.
+    """
+
+    def __init__(self, run, channels, init, variance_map, input, unit, first, shape, size):
+        self.run, self.channels, self.init, self.variance_map = run, channels, init, variance_map
+        self.input, self.unit, self.shape, self.size = input, unit, shape, size
+        self.crop = (slice(None), slice(None), *(slice(f, f + r) for f, r in zip(first, shape)))
+        self.gated = any(isinstance(x, (ReLU, Smooth, MaxPool)) for x in _all_layers_of(run.layers))
+
+    def _gradient(self, rng, sampler, n: int, exponent: int = 0):
+        """One pass of ``n`` samples: the cropped input gradients and the output unit."""
         data = (
-            rng.normal(size=(n, channels, *size))
-            if input is None
-            else np.broadcast_to(input, (n, channels, *size))
+            rng.normal(size=(n, self.channels, *self.size))
+            if self.input is None
+            else np.broadcast_to(self.input, (n, self.channels, *self.size))
         )
         x = ag.Tensor(np.array(data), requires_grad=True)
-        y = ag.select(_forward(run.layers, x, sampler, rng, n), unit, channel=0)
-        ag.total(y).backward()
-        g = x.grad[crop]
-        for key, value in (
-            ("mean", g.sum(axis=1)),
-            ("sq", (g * g).sum(axis=1)),
-            ("abs", np.abs(g).sum(axis=1)),
-        ):
-            sums[key] += value.sum(axis=0)
-            squares[key] += (value * value).sum(axis=0)
-    out = {}
-    for key in sums:
-        mean = sums[key] / samples
-        var = np.maximum(squares[key] / samples - mean * mean, 0.0)
-        out[key] = mean
-        out[f"{key}_se"] = np.sqrt(var / (samples - 1))
-    return MonteCarlo(samples=int(samples), seed=int(seed), network=net, **out)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+            y = ag.select(_forward(self.run.layers, x, sampler, rng, n), self.unit, channel=0)
+            ag.total(ag.scale(y, 2.0**exponent) if exponent else y).backward()
+        return x.grad[self.crop], y.data
+
+    def _magnitude(self, seed: int, n: int, exponent: int) -> float | None:
+        """log10 of the largest gradient of the first pass, its backward seeded by 2^exponent."""
+        rng = np.random.default_rng(seed)
+        g, _ = self._gradient(
+            rng, _Sampler(self.init, self.channels, rng, self.variance_map), n, exponent
+        )
+        finite = np.abs(g[np.isfinite(g)])
+        if not finite.size or not finite.max() > 0:
+            return None
+        return math.log10(float(finite.max())) - exponent * _LOG10_2
+
+    def __call__(self, seed: int, samples: int, batch: int, show_progress) -> dict:
+        from .progress import progress
+
+        rng = np.random.default_rng(seed)
+        sampler = _Sampler(self.init, self.channels, rng, self.variance_map)
+        keys = {"mean": 1, "sq": 2, "abs": 1}  # the power of g in each statistic
+        sums = {k: np.zeros(self.shape) for k in keys}
+        squares = {k: np.zeros(self.shape) for k in keys}
+        top = None  # the exponent E of the units the sums are kept in
+        chunks = [min(batch, samples - i) for i in range(0, samples, batch)]
+        for n in progress(chunks, label="monte carlo", enabled=show_progress):
+            g, y = self._gradient(rng, sampler, n)
+            if not np.isfinite(g).all():
+                self._overflow(seed, chunks[0])
+            if self.gated and not np.isfinite(y).all():
+                raise ERFError(
+                    "the network's activations overflow float64, which corrupts its gates' "
+                    "gradients: use smaller weights, init='he', or fewer layers"
+                )
+            largest = float(np.max(np.abs(g))) if g.size else 0.0
+            if largest == 0:
+                continue  # zero gradients add nothing at any scale
+            e = math.frexp(largest)[1]
+            if top is None or e > top:
+                if top is not None:
+                    for k, power in keys.items():
+                        sums[k] = np.ldexp(sums[k], power * (top - e))
+                        squares[k] = np.ldexp(squares[k], 2 * power * (top - e))
+                top = e
+            gs = np.ldexp(g, -top)
+            for key, value in (
+                ("mean", gs.sum(axis=1)),
+                ("sq", (gs * gs).sum(axis=1)),
+                ("abs", np.abs(gs).sum(axis=1)),
+            ):
+                sums[key] += value.sum(axis=0)
+                squares[key] += (value * value).sum(axis=0)
+        if top is None:
+            self._underflow(seed, chunks[0])
+            top = 0
+        out = {}
+        names = {"mean": "E[g]", "sq": "E[g^2]", "abs": "E|g|"}
+        for key, power in keys.items():
+            mean = sums[key] / samples
+            var = np.maximum(squares[key] / samples - mean * mean, 0.0)
+            with np.errstate(over="ignore"):
+                out[key] = np.ldexp(mean, power * top)
+                out[f"{key}_se"] = np.ldexp(np.sqrt(var / (samples - 1)), power * top)
+            if not (np.isfinite(out[key]).all() and np.isfinite(out[f"{key}_se"]).all()):
+                peak = float(np.max(np.abs(mean[np.isfinite(mean)]), initial=1.0))
+                size = power * top * _LOG10_2 + math.log10(peak)
+                raise ERFError(
+                    f"{names[key]} of the network's gradients overflows float64 (about "
+                    f"10^{size:.0f}; the largest float64 is about 10^308): use smaller "
+                    "weights, init='he', or fewer layers"
+                )
+        return out
+
+    def _overflow(self, seed: int, n: int):
+        size = self._magnitude(seed, n, -_SHIFT)
+        about = (
+            f"beyond 10^{308 + _SHIFT * _LOG10_2:.0f}" if size is None else f"about 10^{size:.0f}"
+        )
+        raise ERFError(
+            f"the network's gradients overflow float64 ({about}; the largest float64 is about "
+            "10^308): use smaller weights, init='he', or fewer layers"
+        )
+
+    def _underflow(self, seed: int, n: int):
+        """Every gradient was zero: refuse it if they only underflowed (a zero that is not)."""
+        size = self._magnitude(seed, n, _SHIFT)
+        if size is not None:
+            raise ERFError(
+                f"the network's gradients underflow float64 (about 10^{size:.0f}; the smallest "
+                "float64 is about 10^-324) and read as zero: use larger weights or fewer layers"
+            )
+
+
+def _all_layers_of(layers):
+    from .architecture import _all_layers
+
+    return _all_layers(layers)

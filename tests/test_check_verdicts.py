@@ -39,8 +39,10 @@ def test_a_skipped_z_test_is_said_and_a_large_untested_z_is_noted():
     c = check(ROUGH["arch"], **{k: v for k, v in ROUGH.items() if k != "arch"})
     limit, max_z = _bonferroni_limit(c.standard_error), _max_abs_z(c)
     assert max_z > limit  # the situation of the review: a z far beyond the test's level
-    l1_ok = c.l1 <= 3 * c.noise_l1
-    assert l1_ok and c.verdict == "agree"  # decided by L1 alone ...
+    l1_ok = c.l1 <= 2 * c.noise_l1
+    # decided by L1 alone: within 2 noise levels, but at 50 samples those are above 0.25,
+    # too wide to reject a substantially wrong theory
+    assert l1_ok and 2 * c.noise_l1 > 0.25 and c.verdict == "inconclusive"
     assert c.z_tested is False  # ... and the result says so
     assert "z test skipped" in c.basis and "500" in c.basis
     assert any(f"{max_z:.3g}" in note and "not tested" in note for note in c.notes)
@@ -56,7 +58,7 @@ def test_from_500_samples_the_z_test_is_part_of_the_basis():
     # a linear network: one-sided, only pixels above the theory can fail it
     assert c.z_tested and f"max z above the theory within {limit:.3g}" in c.basis
     above = float(np.max(c.z[c.standard_error > 0]))
-    within = above <= limit and c.l1 <= 3 * c.noise_l1
+    within = above <= limit and c.l1 <= 2 * c.noise_l1
     assert c.linear and c.verdict == ("agree" if within else "disagree")
     assert "not tested" not in str(c)
 
@@ -74,7 +76,8 @@ def test_undersampled_heavy_tails_below_the_theory_do_not_fail_a_linear_network(
 def test_a_skipped_z_test_with_small_z_scores_has_no_warning_note():
     c = check("1d: conv3*3", samples=200, seed=3)
     assert not c.z_tested and "z test skipped" in c.basis
-    assert (_max_abs_z(c) > _bonferroni_limit(c.standard_error)) == bool(c.notes)
+    z_notes = [n for n in c.notes if "not tested" in n]
+    assert (_max_abs_z(c) > _bonferroni_limit(c.standard_error)) == bool(z_notes)
 
 
 @pytest.mark.parametrize("samples", [1, 0, -3, True, 2.5, "10"])
@@ -104,10 +107,10 @@ def test_the_cli_refuses_one_sample_with_one_line_and_status_2(capsys):
 def test_a_one_pixel_map_has_an_undefined_std_ratio_and_no_warning(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        c = check("conv1", samples=20)
+        c = check("conv1", samples=400)
         # a 1 x 3 map: no spread along axis 0 only; along axis 1 both maps have one
         wide = check("conv1x3", samples=400, seed=1)
-        assert main(["check", "conv1", "--samples", "20", "--json"]) == 0
+        assert main(["check", "conv1", "--samples", "400", "--json"]) == 0
     assert all(np.isnan(v) for v in c.std_ratio) and len(c.std_ratio) == 2
     assert c.to_dict()["std_ratio"] == [None, None]
     assert any("std ratio undefined" in n and "0, 1" in n for n in c.notes)
@@ -127,5 +130,5 @@ def test_the_seed_used_is_recorded_and_reproduces_the_run(capsys):
     assert other.seed == 7 and not np.array_equal(other.empirical, default.empirical)
     assert monte_carlo("1d: conv3", samples=4, seed=9).seed == 9
     assert check("conv3", samples=40, statistic="mean").seed == 0
-    assert main(["check", "1d: conv3*2", "--samples", "40", "--json"]) == 0
+    assert main(["check", "1d: conv3*2", "--samples", "400", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["seed"] == 0

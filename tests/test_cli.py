@@ -389,11 +389,16 @@ def test_review_findings_on_signed_and_undersampled_cases(capsys):
     # shape-only callers of a zero-sum signed net: no advice to pass an option they lack
     status, out, _ = run(capsys, "sweep", "1d: conv3/w[1,-2,1]*n", "--depth", "1:3", "--json")
     assert status == 0 and len(json.loads(out)["rows"]) == 3
-    # E[g] = 0 from 2 samples: z is Student-t with 1 dof, no test to fail (6 of 10 seeds did)
+    # E[g] = 0 from 2 samples: z is Student-t with 1 dof, no test to fail (6 of 10 seeds did);
+    # nor any evidence to agree on: inconclusive, whatever the seed
     verdicts = {
         et.check("1d: conv3*3", samples=2, statistic="mean", seed=s).verdict for s in range(10)
     }
-    assert verdicts == {"agree"}
+    assert verdicts == {"inconclusive"}
+    # an inconclusive check is no pass: exit status 1, with the samples it needs
+    status, out, _ = run(capsys, "check", "1d: conv3*3", "--samples", "10", "--json")
+    assert status == 1 and json.loads(out)["verdict"] == "inconclusive"
+    assert any("at least 30 samples" in note for note in json.loads(out)["notes"])
     status, _, err = run(capsys, "erf", "conv3", "--max-memory", "-1GB")
     assert status == 2 and "'-1GB'" in err and "expected one argument" not in err
 
