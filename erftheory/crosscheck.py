@@ -164,6 +164,13 @@ class Check:
             f"  verdict           {self.verdict}" + _VERDICT_GLOSS.get(self.verdict, ""),
             f"  based on          {self.basis}",
         ]
+        if self.verdict == "gap":  # the distance the verdict reports (as in the JSON)
+            gap = (
+                f"{_text(d['gap'])}   (L1 minus the noise L1)"
+                if d["gap"]
+                else "none in L1; the z test found pixels beyond their noise"
+            )
+            lines.insert(-2, f"  gap               {gap}")
         if self.treated_as_identity:
             lines.append("  identity (opt-in) " + ", ".join(self.treated_as_identity))
         return "\n".join(lines + [f"  note              {note}" for note in self.notes])
@@ -479,11 +486,16 @@ def _judge(
     mass = float(np.abs(empirical).sum())
     l1_ok = l1 <= _L1_FACTOR * noise + 1e-9
     exact_ok = np.allclose(empirical[~noisy], scaled[~noisy], rtol=1e-9, atol=1e-12 * mass)
+    # each test with its outcome: "within" passed, "beyond" failed
     basis = [
-        f"normalised L1 within {_L1_FACTOR:g} Monte-Carlo noise levels ({_L1_FACTOR * noise:.3g})"
+        f"normalised L1 {l1:.3g} {_side(l1_ok)} {_L1_FACTOR:g} Monte-Carlo noise levels "
+        f"({_L1_FACTOR * noise:.3g})"
     ]
     if not noisy.all():
-        basis.append(f"{int((~noisy).sum())} pixel(s) without spread matching to rounding")
+        basis.append(
+            f"{int((~noisy).sum())} pixel(s) without spread "
+            + ("matching to rounding" if exact_ok else "NOT matching to rounding")
+        )
     if not noisy.any():
         return l1_ok and exact_ok, " and ".join(basis), False, ()
     limit = float(ndtri(1 - 0.0005 / int(noisy.sum()))) + 1
@@ -491,9 +503,15 @@ def _judge(
     if samples >= _Z_TEST_SAMPLES:
         above, below = float(np.max(z[noisy])), float(-np.min(z[noisy]))
         if not (linear and random):
-            basis.append(f"max |z| within {limit:.3g} (Bonferroni 0.1% level + 1)")
+            basis.append(
+                f"max |z| {max_z:.3g} {_side(max_z <= limit)} {limit:.3g} "
+                "(Bonferroni 0.1% level + 1)"
+            )
             return l1_ok and exact_ok and max_z <= limit, " and ".join(basis), True, ()
-        basis.append(f"max z above the theory within {limit:.3g} (Bonferroni 0.1% level + 1)")
+        basis.append(
+            f"max z above the theory {max(above, 0.0):.3g} {_side(above <= limit)} "
+            f"{limit:.3g} (Bonferroni 0.1% level + 1)"
+        )
         notes = ()
         if below > limit:
             notes = (
@@ -511,6 +529,11 @@ def _judge(
             "samples to test it",
         )
     return l1_ok and exact_ok, " and ".join(basis) + f" only; {skipped}", False, notes
+
+
+def _side(passed: bool) -> str:
+    """How a basis entry reads its test's outcome: within the limit (passed) or beyond it."""
+    return "within" if passed else "beyond"
 
 
 def _zero_estimate_message(net: Network, samples: int) -> str:

@@ -241,7 +241,8 @@ The ReLU row must be read with its labels. At 5 and 10 layers the L1 distance to
 below the noise level: the measured map is the theory's bump. At 20 and 40 layers the L1 is
 about the noise level itself (0.396 against 0.375 at 20 layers, 0.728 against 0.627 at 40):
 **what you see there is mostly Monte-Carlo noise**, neither a confirmation nor a refutation of the
-theory. The reason is the tail of $g^2$: at each pixel $g$ is a sum over paths of products of $L$
+theory, and `check` says so: its verdict there is `inconclusive`, with the number of samples it
+would need. The reason is the tail of $g^2$: at each pixel $g$ is a sum over paths of products of $L$
 random weights and $L$ gates, so with few channels and many layers $g^2$ is so heavy-tailed that
 its mean is carried by rare large draws which a few hundred samples barely see. More samples help
 only slowly, and a 40-layer network is costly to run.
@@ -301,7 +302,8 @@ sample, backpropagates from the centre unit and averages $g^2$. Its verdict rest
 and the field `basis` of the result says which ones ran:
 
 1. **L1**: the normalised L1 distance between the estimate and the theory (both scaled to sum 1)
-   must be within 3 times `noise_l1`, the distance the Monte-Carlo error alone would give;
+   must be within 2 times `noise_l1`, the distance the Monte-Carlo error alone would give (a
+   correct theory exceeded 2 in none of 2,450 measured runs);
 2. **max |z|**, run only from 500 samples on (`z_tested`): every pixel's z-score, the estimate
    minus the theory in units of its standard error, must stay within the Bonferroni 0.1% level
    for that many pixels, plus 1. Below 500 samples the standard errors are too rough for it;
@@ -309,7 +311,10 @@ and the field `basis` of the result says which ones ran:
 
 `agree` needs both. A linear network that fails is `disagree` (a bug somewhere); a nonlinear one
 gets `gap`: the theory is an approximation there (ReLU) or only a reference (tanh and sigmoid
-have no closed form, so they are compared with the linear network's map). Below, each row also
+have no closed form, so they are compared with the linear network's map). And a test must be
+able to fail: where two noise levels exceed 0.25 of L1, a theory misplacing an eighth of the mass
+could pass, so the verdict is `inconclusive` (as it is below 30 samples), with a note giving the
+samples needed. Below, each row also
 counts the pixels beyond the z limit, how many of them lie in the two outermost rings of the
 field, and how many sit *below* the theory.
 """,
@@ -348,7 +353,9 @@ for depth in (5, 10):
     (
         "md",
         r"""
-Read the rows with their basis. Every row passes the L1 test; every `gap` comes from the z test,
+Read the rows with their basis. Every row passes the L1 test, but three (tanh at 5 and 10 layers,
+sigmoid at 10) are `inconclusive`: their noise is so high that passing it means little. Every
+`gap` comes from the z test,
 and the pixels that fail it lie mostly in the outer rings of the field and all sit *below* the
 theory. That is the signature of undersampling, not of a wrong shape: the edge pixels are
 reached by few paths, their $g^2$ is a product of many random factors, and 800 samples rarely
@@ -381,10 +388,11 @@ for samples in (1000, 10000, 50000):
         "md",
         r"""
 As the samples grow, the edge pixel's estimate climbs to the theory (its rare large draws are
-finally seen), L1 stays within the falling noise, and the verdict turns from `gap` to `agree`: for
-this plain ReLU stack the independent-gate model holds within all the noise we can reach. A real
-modelling error behaves the other way: its L1 stays put while `noise_l1` falls, and the verdict
-turns to `gap` once three noise levels are smaller than it.
+finally seen), L1 stays within the falling noise, and the verdict turns from `inconclusive` (at
+1000 samples two noise levels are 0.53, too loose to reject anything) to `agree`: for this plain
+ReLU stack the independent-gate model holds within all the noise we can reach. A real modelling
+error behaves the other way: its L1 stays put while `noise_l1` falls, and the verdict turns to
+`gap` once two noise levels are smaller than it.
 
 The profiles through the centre at 10 layers, with their error bars:
 """,
@@ -482,14 +490,17 @@ measured = moments(mc.sq).std
 assert abs(predicted.std[0] - measured[0]) / predicted.std[0] < 0.05
 assert predicted.std[0] > plain.std[0]
 assert all(verdict == "agree" for depth, act, _, _, verdict, *_ in rows if act == "linear")
+assert {(depth, act) for depth, act, _, _, verdict, *_ in rows if verdict == "inconclusive"} == {
+    (5, "tanh"), (10, "tanh"), (10, "sigmoid")}
+assert all(relu_checks[d].verdict == "inconclusive" for d in (20, 40))
 # the statements of the text
 assert all(relu_checks[d].l1 < relu_checks[d].noise_l1 for d in (5, 10))
 assert [round(relu_checks[d].l1, 3) for d in (20, 40)] == [0.396, 0.728]
 assert [round(relu_checks[d].noise_l1, 3) for d in (20, 40)] == [0.375, 0.627]
 assert zero_relu > 0.1 and zero_linear == 0
-assert all(l1 <= 3 * noise for _, _, l1, noise, *_ in rows)
+assert all(l1 <= 2 * noise for _, _, l1, noise, *_ in rows)
 assert all(low == bad and 2 * outer >= bad for *_, verdict, bad, outer, low in rows if verdict == "gap")
-assert [c.verdict for c in growing] == ["gap", "agree", "agree"]
+assert [c.verdict for c in growing] == ["inconclusive", "agree", "agree"]
 assert all(profiles[a][0] < 2.5 for a in ("linear", "relu", "sigmoid")) and profiles["tanh"][0] > 4
 assert [round(profiles[a][1], 2) for a in ("linear", "relu", "sigmoid", "tanh")] == [0.05, 0.18, 0.23, 0.40]
 """,
@@ -613,8 +624,13 @@ fig
 
 1. Nothing: its whole field (13 pixels per axis) lies inside; units from 6 pixels away from the
    border on keep their whole ERF.
-2. Never, for linear networks: circular padding is a convolution on the torus. It looks
-   different only when the field is larger than the image and wraps onto itself.
+2. For a linear network without strides, never: circular padding is then a convolution on the
+   torus, and the map is the unbounded ERF wrapped (it only *looks* different when the field is
+   larger than the image and wraps onto itself). With strides, it is the wrapped ERF when the
+   image size is a multiple of the cumulative stride; otherwise the wrap at the border breaks
+   the shift structure: `1d: conv3/s2/p1, conv3/s2/p1` (cumulative stride 4) on 7 pixels gives
+   [2, 2, 1, 1, 0, 1, 2] for unit 0 against the wrapped [1, 2, 1, 1, 1, 1, 2], while on 8 pixels
+   the two agree (checked in the cell below).
 3. They widen and, once their width approaches their distance, merge into one Gaussian again.
 
 </details>
@@ -629,6 +645,19 @@ corner = results[((0, 0), "zeros")]
 assert corner.mass < 0.5 * corner.unbounded_mass
 assert abs(results[((0, 0), "circular")].mass - corner.unbounded_mass) < 1e-9
 assert maps.lost_fraction[6, 6] == 0 and maps.lost_fraction[5, 12] > 0
+
+
+def wrapped(arch, n):  # the unbounded ERF of unit 0 wrapped onto n pixels
+    out, rf = np.zeros(n), et.receptive_field(arch)
+    for i, v in enumerate(et.erf(arch).values):
+        out[(rf.start[0] + i) % n] += v
+    return out
+
+
+strided = "1d: conv3/s2/p1, conv3/s2/p1"
+for n, same in [(7, False), (8, True), (9, False), (12, True)]:
+    torus = finite_erf(strided, (n,), unit=(0,), padding_mode="circular").values
+    assert np.allclose(torus, wrapped(strided, n)) == same
 def modes(values):
     slope = np.sign(np.diff(values)[np.abs(np.diff(values)) > 1e-9])
     return int(np.sum((slope[:-1] > 0) & (slope[1:] < 0)))

@@ -56,8 +56,9 @@ def test_from_500_samples_the_z_test_is_part_of_the_basis():
     c = check("1d: conv3*3", samples=600, seed=2)
     limit = _bonferroni_limit(c.standard_error)
     # a linear network: one-sided, only pixels above the theory can fail it
-    assert c.z_tested and f"max z above the theory within {limit:.3g}" in c.basis
     above = float(np.max(c.z[c.standard_error > 0]))
+    side = "within" if above <= limit else "beyond"
+    assert c.z_tested and f"max z above the theory {above:.3g} {side} {limit:.3g}" in c.basis
     within = above <= limit and c.l1 <= 2 * c.noise_l1
     assert c.linear and c.verdict == ("agree" if within else "disagree")
     assert "not tested" not in str(c)
@@ -132,3 +133,35 @@ def test_the_seed_used_is_recorded_and_reproduces_the_run(capsys):
     assert check("conv3", samples=40, statistic="mean").seed == 0
     assert main(["check", "1d: conv3*2", "--samples", "400", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["seed"] == 0
+
+
+@pytest.mark.parametrize(
+    "arch, activation, samples",
+    [("1d: conv3*3", None, 600), ("1d: conv3*6", "tanh", 600), ("1d: conv3*4", "relu", 100)],
+)
+def test_the_basis_says_whether_each_test_passed(arch, activation, samples):
+    # the basis once listed the tests without their outcome ("max |z| within 5.46" next to a
+    # max |z| of 31): each entry now gives the value and "within" (passed) or "beyond" its
+    # limit, recomputed here from the result's own z-scores and noise level
+    c = check(arch, samples=samples, seed=3, activation=activation)
+    threshold = 2 * c.noise_l1
+    side = "within" if c.l1 <= threshold + 1e-9 else "beyond"
+    assert f"normalised L1 {c.l1:.3g} {side} 2 Monte-Carlo noise levels ({threshold:.3g})" in (
+        c.basis
+    )
+    if c.z_tested and not c.linear:
+        limit = _bonferroni_limit(c.standard_error)
+        max_z = float(np.max(np.abs(c.z[c.standard_error > 0])))
+        side = "within" if max_z <= limit else "beyond"
+        assert f"max |z| {max_z:.3g} {side} {limit:.3g}" in c.basis
+
+
+def test_a_gap_verdict_prints_its_gap():
+    # the verdict promised that "the gap is reported", but only the JSON carried it
+    c = check("conv3*10", samples=800, seed=10, channels=4, activation="relu")
+    assert c.verdict == "gap"
+    line = next(x for x in str(c).splitlines() if x.startswith("  gap "))
+    if c.l1 > c.noise_l1:
+        assert f"{c.l1 - c.noise_l1:.4g}" in line
+    else:  # within the L1 noise: the z test found it
+        assert "z test" in line
