@@ -579,8 +579,19 @@ def _check_alignment(paths, dims: int, where: str, names) -> None:
                     f"{where}: misaligned branches on axis {axis}: {names[0]} is centred at "
                     f"{twice[0] / 2:g} (field {first.size[axis]}, start {first.start[axis]}) "
                     f"but {name} at {twice[1] / 2:g} (field {state.size[axis]}, start "
-                    f"{state.start[axis]}); pad them so that their centres agree"
+                    f"{state.start[axis]}); " + _alignment_hint(twice)
                 )
+
+
+def _alignment_hint(twice: list[int]) -> str:
+    """How to align two branch centres (given doubled), or why padding cannot."""
+    if twice[0] % 2 == twice[1] % 2:
+        return "pad them so that their centres agree"
+    return (
+        "padding cannot align them: one centre is at a half-integer (an even field, as of "
+        "an even kernel) and padding, even asymmetric, moves a centre by whole pixels; make "
+        "both fields odd (an odd kernel such as conv3 for conv2, or two even layers), then pad"
+    )
 
 
 Layer = Union[

@@ -696,6 +696,11 @@ def _cmd_erf(args) -> int:
         thresholds=args.thresholds, luo_fraction=args.luo_fraction, mass_fraction=args.mass_fraction
     )
     check_options(**options)  # bad options: exit 2 before anything is computed or written
+    cf = None
+    if args.symbolic:  # (first: a mode without closed forms is refused before any work)
+        from .symbolic import closed_form
+
+        cf = closed_form(_arch(args), weights=args.weights)
 
     result = erf(
         _arch(args),
@@ -718,10 +723,7 @@ def _cmd_erf(args) -> int:
         report.update(result.analysis(**options))
     elif args.json:
         report["analysis_skipped"] = f"the map has over {ANALYSIS_MAX:,} entries"
-    if args.symbolic:
-        from .symbolic import closed_form
-
-        cf = closed_form(_arch(args))
+    if cf is not None:
         report["symbolic"] = {
             "n": None if cf.n is None else str(cf.n),
             "generating_function": [str(g) for g in cf.generating_function],

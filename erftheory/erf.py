@@ -368,17 +368,12 @@ def erf(
         return _fractional_result(net, rf, weights, normalize, exact, unit)
     if variance is not None and weights != "random":
         raise ERFError("variance= applies to weights='random' (the weights' variances)")
-    if variance is not None and not callable(variance):
-        v = np.asarray(variance, dtype=float)
-        if not np.all(np.isfinite(v)) or np.any(v < 0):
-            raise ERFError(
-                "variance= takes non-negative finite per-offset variances, with weights='random'"
-            )
     if variance is None:
         terms = _terms(net, weights, exact)
     else:
-        from .linearize import linearize
+        from .linearize import _checked_variance, linearize
 
+        variance = _checked_variance(variance, net)  # kept on the result (its analysis)
         terms = linearize(net, weights, exact, variance)
     if exact:
         _refuse_slow_exact(terms, size)
@@ -398,7 +393,9 @@ def erf(
     if exact:
         result = _exact_result(values, rf, weights, normalize, net)
         notes = _model_notes(net) if weights == "random" else ()
-        return dataclasses.replace(result, notes=notes) if notes else result
+        if notes or variance is not None:
+            result = dataclasses.replace(result, notes=notes, variance=variance)
+        return result
     if vectors is not None:
         # a non-negative outer product: its min, max and sum come from the vectors (fl is
         # monotone, so the extremes are exactly the map's), and the map is formed once
@@ -533,6 +530,7 @@ def erf(
         underflow_floor=float(floor),
         network=net,
         notes=_model_notes(net) if weights == "random" else (),
+        variance=variance,
     )
 
 
@@ -540,10 +538,13 @@ def _model_notes(net) -> tuple[str, ...]:
     """What random mode's model leaves out for this network (:attr:`ERFResult.notes`).
 
     A max pool routes each window's gradient to one of its inputs, modelled as a random
-    kernel of ``1/k`` per tap (THEORY.md section 4): routes of different windows count as
-    uncorrelated, which they are not where a later fixed kernel (an average pool, explicit
-    weights) adds them up; for iid inputs 1-D ``maxpool2/s1, avgpool2/s1`` reads ``1/4`` at
-    the centre against ``5/12``. Layers are taken in order, blocks included.
+    kernel of ``1/k`` per tap (THEORY.md section 4's literal rule): the routings of
+    different windows get zero covariance, so where a later fixed kernel (an average pool,
+    explicit weights) adds them up their cross terms are dropped. That is not a model of
+    independent windows (which keeps ``E[r] E[r']`` between them) and real max pools over
+    overlapping windows correlate them more: for iid inputs 1-D ``maxpool3/s1,
+    avgpool3/s1`` has mass ``1/3`` here, ``0.457`` with independent windows and about
+    ``0.60`` for the real pool. Layers are taken in order, blocks included.
     """
     from .architecture import AvgPool, Conv, MaxPool, _all_layers
     from .parse import describe
@@ -562,10 +563,12 @@ def _model_notes(net) -> tuple[str, ...]:
             continue
         if taps > 1:
             return (
-                f"{describe(pool)} routes each window to one input, modelled as independent "
-                f"of the other windows, but {describe(layer)} after it adds routes of "
-                "different windows, which correlate: the map leaves that out (THEORY.md "
-                "section 4); `erftheory check` measures the gap",
+                f"{describe(pool)} routes each window to one input, modelled as a 1/k "
+                "kernel with zero covariance between different windows' routings (THEORY.md "
+                f"section 4), but {describe(layer)} after it adds routes of different "
+                "windows, and a real max pool's overlapping windows correlate: the map "
+                "leaves those cross terms out (low, for non-negative weights); `erftheory check` "
+                "measures the gap",
             )
     return ()
 

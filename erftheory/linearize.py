@@ -212,6 +212,47 @@ def _variance_kernel(v, layer) -> np.ndarray:
     return array
 
 
+def _checked_variance(variance, net):
+    """``variance=`` of :func:`erftheory.erf` and ``predicted_moments``, checked once.
+
+    A callable is returned as is (its kernels are checked per layer); an array is returned
+    as a read-only float copy, after checking that it is finite, non-negative and shaped
+    like the kernel of at least one conv without explicit weights (the random convs it
+    applies to): one that fits none would be silently ignored.
+    """
+    if variance is None or callable(variance):
+        return variance
+    try:
+        array = np.array(variance, dtype=float)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.ndim == 0:
+        raise ERFError(
+            f"variance={variance!r} is not a kernel-shaped numeric array (or a function of "
+            "a conv layer returning one)"
+        )
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ERFError(
+            f"variance={array.tolist()!r}: variances must be finite and non-negative "
+            "(per-offset variances, with weights='random')"
+        )
+    shapes = sorted(
+        {
+            tuple(layer.kernel)
+            for layer in _all_layers(net.layers)
+            if isinstance(layer, Conv) and layer.weights is None
+        }
+    )
+    if array.shape not in shapes:
+        have = ", ".join(str(list(k)) for k in shapes) or "none (every conv has weights)"
+        raise ERFError(
+            f"variance= has shape {list(array.shape)}, which fits no conv of the network "
+            f"(kernels of its random convs: {have}); give an array of one of those shapes"
+        )
+    array.flags.writeable = False
+    return array
+
+
 class _Linearizer:
     def __init__(self, dims: int, mode: str, exact: bool, variance=None):
         self.dims, self.mode, self.exact = dims, mode, exact

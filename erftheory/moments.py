@@ -88,6 +88,13 @@ def _group(term, dims: int, mode: str):
         mean, cov = mean + m, cov + v
         log_mass += math.log10(total) + 2 * c.exponent * math.log10(2)
     for f in factors:
+        if mode == "ones" and np.min(f.kernel) < 0:
+            raise ERFError(
+                f"a kernel {np.asarray(f.kernel).tolist()} has negative weights: the moments of "
+                "|ERF| do not add over signed kernels, so they cannot be predicted from them "
+                "(only non-negative kernels, or weights='random'); take them from the map, "
+                "erf(arch).mean and .std"
+            )
         m, v, total = kernel_moments(f.kernel, f.scale)
         if total == 0:
             return None
@@ -100,21 +107,32 @@ def _group(term, dims: int, mode: str):
     return mean + shift, cov, log_mass + log10_coef
 
 
-def predicted_moments(arch, weights: str = "ones") -> PredictedMoments:
+def predicted_moments(arch, weights: str = "ones", variance=None) -> PredictedMoments:
     """The ERF's mean, covariance and mass from the layer kernels alone.
 
-    Exact for non-negative kernels (all-ones, pools, non-negative explicit weights, and every
-    ``weights="random"`` network, whose kernels are variances); with signed explicit weights
-    it gives the signed moments, which are not those of ``|ERF|``.
+    Exact for non-negative kernels: all-ones, pools, non-negative explicit weights, and every
+    ``weights="random"`` network (its kernels are variances, its fixed parts squared).
+    Signed explicit weights in ``weights="ones"`` mode are refused: the moments of ``|ERF|``
+    (what :class:`erftheory.ERFResult` reports) do not add over signed kernels, and the
+    signed ones they would give can be negative variances. Take those from the map.
 
     Parameters
     ----------
     arch : Network, dict, str or path
     weights : {"ones", "random"}
+    variance : array or callable, optional
+        With ``weights="random"``, the per-offset weight variances, as in
+        :func:`erftheory.erf` (another variance kernel per conv, THEORY.md section 4).
 
     Returns
     -------
     PredictedMoments
+
+    Raises
+    ------
+    ERFError
+        For an unknown ``weights``, a ``variance`` that is bad or fits no conv, kernels
+        that sum to zero, or signed kernels in ``weights="ones"`` mode.
 
     Examples
     --------
@@ -122,21 +140,28 @@ def predicted_moments(arch, weights: str = "ones") -> PredictedMoments:
     >>> round(m.std[0] ** 2, 12)  # n (k^2 - 1) / 12
     6.666666666667
     """
+    from .linearize import _checked_variance
     from .parse import as_network
 
+    if weights not in ("ones", "random"):
+        raise ERFError(f"weights={weights!r} is not one of 'ones', 'random'")
     net = as_network(arch)
-    return _predicted(net.layers, net.dims, weights)
+    if variance is not None and weights != "random":
+        raise ERFError("variance= applies to weights='random' (the weights' variances)")
+    variance = _checked_variance(variance, net)
+    return _predicted(net.layers, net.dims, weights, variance)
 
 
-def _predicted(layers: tuple, dims: int, weights: str = "ones") -> PredictedMoments:
+def _predicted(layers: tuple, dims: int, weights: str = "ones", variance=None) -> PredictedMoments:
     """:func:`predicted_moments` of already-resolved layers (no parsing, no validation)."""
     from .linearize import _linearize
 
-    groups = [g for g in (_group(t, dims, weights) for t in _linearize(layers, dims, weights)) if g]
+    terms = _linearize(layers, dims, weights, False, variance)
+    groups = [g for g in (_group(t, dims, weights) for t in terms) if g]
     if not groups:
         raise ERFError(
             "the kernels sum to zero, so the ERF's moments cannot be predicted from them "
-            "(signed weights); compute the ERF and take its moments instead"
+            "(all-zero weights); compute the ERF and take its moments instead"
         )
     top = max(g[2] for g in groups)
     masses = np.array([10.0 ** (g[2] - top) for g in groups])

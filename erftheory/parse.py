@@ -500,6 +500,13 @@ def _from_compact(text: str, identity: frozenset) -> Network:
         mode = m.group(2)
     elif m:
         parser.fail("a prefix is '2d:', 'circular:' or '2d circular:'", 0)
+    else:
+        other = parser.match(r"(\d+)\s*d\b[^:,()]*:")
+        if other:  # '4d:', '0d:': a prefix, but no dims we model
+            parser.fail(
+                f"dims must be 1, 2 or 3 (a prefix '1d:', '2d:' or '3d:'), got '{other.group(1)}d'",
+                0,
+            )
     items = parser.seq()
     parser.skip()
     if parser.pos != len(text):

@@ -66,9 +66,14 @@ def _fork(layer):
 def _mass(layers, dims: int, gain: str) -> float:
     if gain == "unit" or not layers:
         return 1.0
+    from .erf import _exact_total
     from .moments import predicted_moments
 
-    return 10 ** predicted_moments(Network(tuple(layers), dims)).log10_mass
+    net = Network(tuple(layers), dims)
+    total = _exact_total(net, "ones")  # the product of the kernels' sums, exact (signed too)
+    if total is not None:
+        return abs(float(total))
+    return 10 ** predicted_moments(net).log10_mass
 
 
 def path_lengths(arch, gain: str = "unit") -> list[float] | None:

@@ -164,7 +164,7 @@ class LayerRow:
         return tuple(s + (r - 1) / 2 for s, r in zip(self.start, self.size))
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (``erf_std``: the ones-weight ERF's std after this layer)."""
+        """A JSON-ready dict (``erf_std``: the ones-weight ``|ERF|``'s std after this layer)."""
         return {
             "index": self.index,
             "layer": self.layer,
@@ -221,10 +221,34 @@ class ReceptiveField:
         return tuple(s + (r - 1) / 2 for s, r in zip(self.start, self.size))
 
     def field_of(self, unit) -> list[tuple[int, int]]:
-        """First and last input pixel of the field of output unit ``unit`` (per axis)."""
+        """First and last input pixel of the field of output unit ``unit`` (per axis).
+
+        ``unit`` holds one integer index per axis (a bare integer for a 1-d field).
+
+        Raises
+        ------
+        ERFError
+            For a unit that is not one integer per axis.
+        """
+        dims, unit = len(self.size), _py(unit)
+        if isinstance(unit, int) and not isinstance(unit, bool) and dims == 1:
+            unit = (unit,)
+        try:
+            indices = list(unit)
+        except TypeError:
+            indices = None
+        if (
+            indices is None
+            or len(indices) != dims
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in map(_py, indices))
+        ):
+            raise ERFError(
+                f"unit={unit!r} is not {dims} integer index(es), one per axis of this "
+                f"{dims}-d field" + (" (or a bare integer)" if dims == 1 else "")
+            )
         return [
             (s + i * j, s + i * j + r - 1)
-            for s, i, j, r in zip(self.start, unit, self.effective_stride, self.size)
+            for s, i, j, r in zip(self.start, map(_py, indices), self.effective_stride, self.size)
         ]
 
     def to_dict(self) -> dict:
@@ -266,6 +290,13 @@ class ReceptiveField:
         if self.treated_as_identity:
             summary += "\ntreated as identity (opt-in): " + ", ".join(self.treated_as_identity)
         return table(header, body) + "\n" + summary
+
+
+def _py(index):
+    """A numpy integer as a Python int (anything else unchanged, for the check)."""
+    import numpy as np
+
+    return int(index) if isinstance(index, np.integer) else index
 
 
 def _axes_text(values) -> str:
@@ -314,12 +345,27 @@ def receptive_field(arch, input_shape=None) -> ReceptiveField:
 
 
 def _rows(net: Network) -> tuple[LayerRow, ...]:
-    """The TRF and the ones-weight ERF's std after each layer entry."""
+    """The TRF and the ones-weight ERF's std (of ``|ERF|``) after each layer entry.
+
+    Kernel covariances add while every kernel is non-negative; from the first entry with a
+    signed explicit weight on, ``|ERF|`` is no convolution of distributions, so its std is
+    taken from the composed map of the prefix (as :func:`erftheory.erf` would give it).
+    """
+    from .architecture import _all_layers
+
     state = _walk((), net.dims)
     growth = _ERFGrowth(net.dims)
+    signed = False
     rows = []
     for index, layer in enumerate(net.layers):
-        erf_std = growth.add(layer, state.jump)
+        signed = signed or any(
+            getattr(x, "weights", None) is not None and (x.weight_array < 0).any()
+            for x in _all_layers((layer,))
+        )
+        if signed:
+            erf_std = _map_std(Network(net.layers[: index + 1], net.dims))
+        else:
+            erf_std = growth.add(layer, state.jump)
         state = _apply(state, layer)
         rows.append(_row(index, layer, state.size, state.jump, state.start, erf_std))
     return tuple(rows)
@@ -354,6 +400,16 @@ class _ERFGrowth:
         scale = np.asarray(jump, dtype=float)
         self.cov = self.cov + cov * np.outer(scale, scale)
         return tuple(float(np.sqrt(max(self.cov[a, a], 0.0))) for a in range(self.dims))
+
+
+def _map_std(prefix: Network) -> tuple[float, ...] | None:
+    """The std of ``|ERF|`` of a network from its composed map; None where it has none."""
+    from .erf import erf
+
+    try:  # peak-normalised: a deep signed stack's raw values may leave float64
+        return erf(prefix, normalize="peak").std
+    except ERFError:  # an all-zero map, or one beyond the memory budget
+        return None
 
 
 def _row(index, layer, size, jump, start, erf_std) -> LayerRow:

@@ -53,6 +53,9 @@ class ERFResult:
     notes : tuple of str
         Where the model the map follows is known to leave something out (printed, and in
         the JSON): a max pool whose windows a fixed kernel recombines, in random mode.
+    variance : numpy.ndarray, callable or None
+        The ``variance=`` the map was computed with (random mode; None: unit variances), so
+        that :meth:`analysis` predicts the moments of this map, not of unit variances.
     """
 
     values: np.ndarray
@@ -69,6 +72,7 @@ class ERFResult:
     underflow_floor: float = float(np.finfo(float).tiny)
     network: object = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
+    variance: object = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -98,13 +102,15 @@ class ERFResult:
     def analysis(self, **metric_options) -> dict:
         """Covariance, predicted std, distances to the Gaussian and size metrics (JSON-ready).
 
-        ``predicted_std`` comes from the layer kernels alone (:mod:`erftheory.moments`; None
-        for an ERF with negative entries, whose signed moments are not those of ``|ERF|``);
+        ``predicted_std`` comes from the layer kernels alone (:mod:`erftheory.moments`, with
+        the ``variance=`` the map was computed with; None for an ERF with negative entries,
+        whose signed moments are not those of ``|ERF|``);
         ``gaussian`` holds the distances of the ERF to the moment-matched Gaussian and to its
         first Edgeworth correction (:mod:`erftheory.gaussian`), both sampled at the pixel
         centres (``discretisation: "point"``, the lattice form of the local limit theorem),
         and ``tv_gaussian_cell``, the total variation to the Gaussian integrated over pixel
-        cells; ``metrics`` the size measures
+        cells, ``lattice_index`` and ``lattice_basis`` the lattice the support lies on (index
+        > 1: gridding, product over axes or not); ``metrics`` the size measures
         of :func:`erftheory.metrics.all_metrics` (``metric_options`` are its keyword
         arguments; bad ones raise). A part that does not apply (an all-zero map) is None.
         """
@@ -125,15 +131,23 @@ class ERFResult:
         prepared = attempt(lambda: _prepare(self.values))
 
         def gaussian():
-            out = compare_to_gaussian(prepared).to_dict()  # point values (local CLT)
+            point = compare_to_gaussian(prepared)  # point values (local CLT)
             cell = compare_to_gaussian(prepared, "cell", edgeworth=False).gaussian
-            return {**out, "tv_gaussian_cell": cell.total_variation}
+            return {
+                **point.to_dict(),
+                "tv_gaussian_cell": cell.total_variation,
+                # gridding, product over axes or not (a checkerboard): index > 1
+                "lattice_index": point.lattice_index,
+                "lattice_basis": [list(row) for row in point.lattice_basis],
+            }
 
         moments = None if prepared is None else prepared.moments
         # the kernels give the signed moments of the ERF: those of |ERF| only if it is >= 0
         signed = self._signed
         predicted = (
-            None if signed else attempt(lambda: predicted_moments(self.network, self.weights))
+            None
+            if signed
+            else attempt(lambda: predicted_moments(self.network, self.weights, self.variance))
         )
         return {
             "covariance": None if moments is None else [list(r) for r in moments.covariance],
@@ -265,11 +279,17 @@ class ERFResult:
                 f"{g['tv_gaussian_cell']:.3g} integrated over pixel cells)"
                 + (f", with Edgeworth correction {edge:.3g}" if edge is not None else "")
             )
-            if any(step > 1 for step in g["lattice_span"]):
+            if g["lattice_index"] > 1 and g["lattice_index"] == math.prod(g["lattice_span"]):
                 lines.append(
                     f"  gridding          the support lies on a lattice of steps "
                     f"{_fmt(g['lattice_span'], 'd')} (zeros in between: dilation or stride); "
                     "the Gaussian is compared on that lattice"
+                )
+            elif g["lattice_index"] > 1:
+                lines.append(
+                    f"  gridding          the support lies on a sublattice of index "
+                    f"{g['lattice_index']}, basis {g['lattice_basis']}, not a product over "
+                    "axes (a checkerboard: zeros in between); the Gaussian is compared on it"
                 )
         if a["metrics"]:
             m = a["metrics"]

@@ -33,17 +33,29 @@ class ClosedForm:
     gaussian_limit: tuple
 
     def latex(self) -> str:
-        """All expressions as LaTeX, one line each."""
+        """All expressions as LaTeX, one line each.
+
+        An axis of zero variance (every kernel one tap wide on it) is a point mass, which
+        has no Gaussian limit: its ``g(p)`` line says so and is exact (a Kronecker delta).
+        """
         import sympy
 
         lines = []
         for axis in range(len(self.mean)):
             tag = f"axis {axis}: " if len(self.mean) > 1 else ""
+            limit = self.gaussian_limit[axis]
+            if limit.has(sympy.KroneckerDelta):
+                last = (
+                    f"{tag}g(p) = {sympy.latex(limit)} (zero variance: a point mass, "
+                    "no Gaussian limit)"
+                )
+            else:
+                last = f"{tag}g(p) \\approx {sympy.latex(limit)}"
             lines += [
                 f"{tag}G(x) = {sympy.latex(self.generating_function[axis])}",
                 f"{tag}\\mu = {sympy.latex(self.mean[axis])}",
                 f"{tag}\\sigma^2 = {sympy.latex(self.variance[axis])}",
-                f"{tag}g(p) \\approx {sympy.latex(self.gaussian_limit[axis])}",
+                last,
             ]
         return "\n".join(lines)
 
@@ -62,8 +74,12 @@ def _block(net):
     return None, None
 
 
-def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
+def closed_form(arch, symbolic_n: bool = True, weights: str = "ones") -> ClosedForm:
     """Generating function, mean, variance and Gaussian limit of the ``weights="ones"`` ERF.
+
+    On an axis where every kernel is one tap wide the variance is 0 and the ERF is a point
+    mass ``M^n delta(p - mu)``: ``gaussian_limit`` holds that exact expression (a
+    ``KroneckerDelta``) instead of a Gaussian, which does not exist there.
 
     Parameters
     ----------
@@ -71,10 +87,20 @@ def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
         A network whose layers compose to one separable kernel per axis (no tanh/sigmoid).
     symbolic_n : bool
         Keep the repeat count of a network that is one repeated entry as the symbol ``n``.
+    weights : {"ones"}
+        The ERF the forms describe. Only ``"ones"`` has them: ``"random"`` squares the
+        composition ``C`` of the fixed kernels after composing (THEORY.md section 4), which
+        is no product of per-layer generating functions, so it is refused.
 
     Returns
     -------
     ClosedForm
+
+    Raises
+    ------
+    ERFError
+        For ``weights="random"`` (or an unknown mode), signed, zero-sum or non-separable
+        kernels.
 
     Examples
     --------
@@ -84,6 +110,14 @@ def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
     >>> str(cf.generating_function[0])
     '(x**2 + x + 1)**n'
     """
+    if weights != "ones":
+        if weights == "random":
+            raise ERFError(
+                "closed forms are for weights='ones'; weights='random' squares the fixed "
+                "kernels' composition C after composing (THEORY.md section 4), so no closed "
+                "form is offered: use erf(..., weights='random') and its moments"
+            )
+        raise ERFError(f"weights={weights!r} is not one of 'ones' (closed forms), 'random'")
     import sympy
 
     from .architecture import Network
@@ -134,11 +168,14 @@ def closed_form(arch, symbolic_n: bool = True) -> ClosedForm:
         second = sympy.simplify((sympy.diff(g, x, 2) + sympy.diff(g, x)).subs(x, 1) / total)
         var = sympy.simplify(second - mu**2)
         mean_n, var_n = sympy.simplify(n * mu), sympy.simplify(n * var)
-        limit = (
-            total**n
-            / sympy.sqrt(2 * sympy.pi * var_n)
-            * sympy.exp(-((p - mean_n) ** 2) / (2 * var_n))
-        )
+        if var == 0:  # one tap on this axis in every kernel: a point mass, exactly
+            limit = total**n * sympy.KroneckerDelta(p, mean_n)
+        else:
+            limit = (
+                total**n
+                / sympy.sqrt(2 * sympy.pi * var_n)
+                * sympy.exp(-((p - mean_n) ** 2) / (2 * var_n))
+            )
         gens.append(gen)
         means.append(mean_n)
         variances.append(var_n)

@@ -518,3 +518,14 @@ def test_an_undefined_finite_centre_is_said_in_words(capsys):
         capsys, "erf", "1d: conv2/w[1,-1]/psame", "--input", "5", "--padding", "circular"
     )
     assert status == 0 and "['undefined']" in out and "nan" not in out
+
+
+def test_symbolic_refuses_random_weights_before_any_work(capsys):
+    # the closed forms are ones-mode; printed beside a random-mode map (std 1.775 for this
+    # net, against the ones-mode 2.0 of sigma^2 = 4n/3) they contradicted it
+    status, out, err = run(
+        capsys, "erf", "1d: (conv3, avgpool3/s1)*3", "--weights", "random", "--symbolic"
+    )
+    assert status == 2 and out == "" and "closed forms are for weights='ones'" in err
+    status, out, _ = run(capsys, "erf", "1d: conv3*3", "--symbolic", "--json")
+    assert status == 0 and json.loads(out)["symbolic"]["variance"] == ["2*n/3"]

@@ -114,7 +114,7 @@ def test_comparison_plots_take_a_named_display(display, capsys):
     }[display]
     np.testing.assert_allclose(shown, expected)
     assert display == "sum" or "shown as" in ax.get_title()
-    assert main(["check", "1d: conv3*3", "--samples", "32", "--display", display]) == 0
+    assert main(["check", "1d: conv3*3", "--samples", "1000", "--display", display]) == 0
     capsys.readouterr()
 
 
@@ -126,7 +126,7 @@ def test_gelu_and_silu_are_pointwise_for_the_trf_and_measured_by_monte_carlo(cap
         assert et.receptive_field(arch).size == plain.size
         with pytest.raises(et.ERFError, match="no closed form for gelu|no closed form for silu"):
             et.erf(arch)
-    argv = ["check", "1d: conv3*2", "--activation", "gelu", "--samples", "32", "--json"]
+    argv = ["check", "1d: conv3*2", "--activation", "gelu", "--samples", "1000", "--json"]
     assert main(argv) == 0
     assert main(["rf", "conv3", "--as-identity", "conv"]) == 2  # a modelled type: refused
     capsys.readouterr()

@@ -49,3 +49,12 @@ def test_projection_shortcuts_count_as_residual_blocks():
     assert et.erf(arch).log10_mass == pytest.approx(np.log10(3 * 10 * 16))
     # Inception-like joins of more than two branches are not forks
     assert path_lengths("add(conv1 | conv3 | conv5)") is None
+
+
+def test_a_signed_body_weighs_its_paths_by_the_magnitude_of_its_sum():
+    # body conv3/w[1,-4,1]: its kernel sums to -2, so the paths through j of two
+    # bodies carry C(2, j) 2^j of the mass (by magnitude): [1, 4, 4] / 9 (signed kernels once
+    # made the moments route refuse)
+    assert path_lengths("1d: res(conv3/w[1,-4,1])*2", gain="ones") == pytest.approx(
+        [1 / 9, 4 / 9, 4 / 9], rel=1e-12
+    )
