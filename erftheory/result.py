@@ -40,9 +40,10 @@ class ERFResult:
         holds. See :class:`erftheory.compose.Composition` for how it is counted.
     exact_values : numpy.ndarray or None
         With ``exact=True``, the values as Python ints / Fractions (object array).
-    float_exact : bool
-        Whether every entry of ``values`` equals the exact value (False where float64
-        cannot hold a count exactly).
+    float_exact : bool or None
+        With ``exact=True``, whether every entry of ``values`` equals the exact value (False
+        where float64 cannot hold a count exactly); None otherwise (not checked: a float run
+        states its error bounds instead, ``rel_error`` and ``abs_error``).
     underflow : int
         Entries of the support below ``underflow_floor``: they may read 0 or lose relative
         precision; the error bounds hold for the others. Exact mode has none.
@@ -67,7 +68,7 @@ class ERFResult:
     abs_error: float
     rel_error: float | None
     exact_values: np.ndarray | None = None
-    float_exact: bool = False
+    float_exact: bool | None = None
     underflow: int = 0
     underflow_floor: float = float(np.finfo(float).tiny)
     network: object = field(default=None, repr=False)

@@ -77,7 +77,11 @@ def test_exact_counts_beyond_float64_are_flagged():
     assert list(result.exact_values) == coeffs
     assert max(coeffs) > 2**53 and not result.float_exact
     small = et.erf("1d: conv3*10", exact=True)
-    assert small.float_exact
+    assert small.float_exact is True
+    # a float run does not check: unknown (null in JSON), not False for exact integers
+    floats = et.erf("1d: conv3*3")
+    assert floats.values.tolist() == [1, 3, 6, 7, 6, 3, 1] and floats.float_exact is None
+    assert floats.to_dict()["float_exact"] is None
 
 
 @pytest.mark.parametrize("method", ["auto", "fft", "direct"])
