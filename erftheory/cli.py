@@ -723,6 +723,10 @@ def _cmd_erf(args) -> int:
         report.update(result.analysis(**options))
     elif args.json:
         report["analysis_skipped"] = f"the map has over {ANALYSIS_MAX:,} entries"
+    if args.exact and args.json:  # as decimal strings ("p/q" for fractions): JSON numbers
+        if hasattr(sys, "set_int_max_str_digits"):  # would round them, and counts may have
+            sys.set_int_max_str_digits(0)  # thousands of digits
+        report["exact_values"] = np.vectorize(str, otypes=[object])(result.exact_values).tolist()
     if cf is not None:
         report["symbolic"] = {
             "n": None if cf.n is None else str(cf.n),

@@ -235,12 +235,18 @@ def _refuse_slow_exact(terms, size: int) -> None:
         den = max(den, sum(m * b[1] for m, b in sizes))
     work = ops * (1 + num / 64 + den / 512)
     if ops > _EXACT_MAX_OPS or work > _EXACT_MAX_WORK:
+        sizes = f"integers of up to {num:,} bits" + (
+            f" over {den:,}-bit denominators" if den else ""
+        )
+        over = (
+            f"about {ops:.2g} operations, over the limit of {_EXACT_MAX_OPS:.0g}"
+            if ops > _EXACT_MAX_OPS
+            else f"about {ops:.2g} operations on {sizes}: {work:.2g} operations times their "
+            f"64-bit words, over the limit of {_EXACT_MAX_WORK:.0g}"
+        )
         raise ERFError(
-            f"exact arithmetic would take about {ops:.2g} operations on Python numbers of "
-            f"up to {num:,} bits over {den:,}-bit denominators (limits: "
-            f"{_EXACT_MAX_OPS:.0g} operations, {_EXACT_MAX_WORK:.0g} operations times "
-            "their 64-bit words); drop exact=True (--exact) for float64 results with a "
-            "stated error bound"
+            f"exact arithmetic would take {over} (about ten seconds); drop exact=True "
+            "(--exact) for float64 results with a stated error bound"
         )
 
 

@@ -259,7 +259,10 @@ class ERFResult:
                 "--exact for them)"
             )
         if self.exact_values is not None and not self.float_exact:
-            lines.append("  note              float64 cannot hold every count: see exact_values")
+            lines.append(
+                "  note              float64 cannot hold every count: the exact ones are "
+                "exact_values (in --json, as decimal strings)"
+            )
         lines += [f"  model note        {note}" for note in self.notes]
         if self.values.size <= ANALYSIS_MAX:
             lines += self._analysis_lines(**metric_options)

@@ -529,3 +529,16 @@ def test_symbolic_refuses_random_weights_before_any_work(capsys):
     assert status == 2 and out == "" and "closed forms are for weights='ones'" in err
     status, out, _ = run(capsys, "erf", "1d: conv3*3", "--symbolic", "--json")
     assert status == 0 and json.loads(out)["symbolic"]["variance"] == ["2*n/3"]
+
+
+def test_exact_json_carries_the_exact_counts_as_strings(capsys):
+    # the CLI printed the exact counts for maps up to 400 entries only, and its note pointed
+    # at a Python attribute: --json now holds them, as decimal strings (JSON numbers round)
+    import sympy
+
+    x = sympy.symbols("x")
+    coeffs = [str(c) for c in sympy.Poly((1 + x + x**2) ** 40, x).all_coeffs()[::-1]]
+    status, out, _ = run(capsys, "erf", "1d: conv3*40", "--exact", "--json")
+    assert status == 0 and json.loads(out)["exact_values"] == coeffs
+    status, out, _ = run(capsys, "erf", "1d: conv3/w[1,0.5,1]*2", "--exact", "--json")
+    assert json.loads(out)["exact_values"] == ["1", "1", "9/4", "1", "1"]  # (1 + x/2 + x^2)^2

@@ -776,3 +776,15 @@ def test_maps_normalised_by_their_exact_total_stay_within_their_bound(arch):
     assert r.rel_error is not None
     assert_within_relative_bound(r, exact)
     assert abs(math.fsum(r.values.flat) - 1) <= r.rel_error + r.values.size * 2.0**-53
+
+
+def test_the_exact_refusal_names_the_limit_it_hit():
+    # 900 all-ones layers: 1801 entries x 3 taps x 900 layers = 4.9e6 operations, under the
+    # 5e6 limit on their count, but on numbers of ~1,430 bits (3^900): over the limit on
+    # operations times words. 3000 layers: 5.4e7 operations, over the count's own limit. The
+    # message once listed both limits and a '0-bit denominators' for plain integers
+    with pytest.raises(et.ERFError, match="over the limit of 1e\\+08") as err:
+        et.erf("1d: conv3*900", exact=True)
+    assert "denominator" not in str(err.value) and "4.9e+06 operations" in str(err.value)
+    with pytest.raises(et.ERFError, match="5.4e\\+07 operations, over the limit of 5e\\+06"):
+        et.erf("1d: conv3*3000", exact=True)
