@@ -304,7 +304,8 @@ def _parser() -> argparse.ArgumentParser:
         "--samples",
         type=int,
         default=1000,
-        help="random networks/inputs, at least 2; the per-pixel z test needs 500 (1000)",
+        help="random networks/inputs, at least 2; the per-pixel z test needs 500, a conclusive "
+        "verdict 30 and a noise level low enough (default 1000)",
     )
     c.add_argument("--seed", type=int, default=0, help="random seed, reported in the result (0)")
     c.add_argument("--channels", type=int, default=1, help="channels of every conv (1)")
@@ -610,7 +611,9 @@ def _cmd_finite(args) -> int:
     from .finite import finite_erf
 
     budget = args.max_memory or DEFAULT_MAX_BYTES
-    result = finite_erf(_arch(args), args.input, args.unit, args.padding, max_bytes=budget)
+    net = _arch(args)
+    result = finite_erf(net, args.input, args.unit, args.padding, max_bytes=budget)
+    _note_unpadded(net, args.padding)
     if args.save:
         _save_array(result.values, args.save)
     if args.plot:
@@ -672,9 +675,28 @@ def _cmd_borders(args) -> int:
     from .plot import plot_borders
 
     budget = args.max_memory or DEFAULT_MAX_BYTES
-    result = border_maps(_arch(args), args.input, args.padding, max_bytes=budget)
+    net = _arch(args)
+    result = border_maps(net, args.input, args.padding, max_bytes=budget)
+    _note_unpadded(net, args.padding)
     _finish(args, result, plot_borders)
     return 0
+
+
+def _note_unpadded(net, mode) -> None:
+    """Say on stderr when --padding cannot matter: no layer of the network pads."""
+    from .architecture import ConvTranspose, _all_layers, _Spatial
+
+    pads = [  # (a transposed conv's padding crops its output: the mode never reaches it)
+        x.padding
+        for x in _all_layers(net.layers)
+        if isinstance(x, _Spatial) and not isinstance(x, ConvTranspose)
+    ]
+    if mode is not None and not any(any(lo or hi for lo, hi in p) for p in pads):
+        print(
+            f"note: --padding {mode} changes nothing here: no layer of the network pads "
+            "(give layers padding, e.g. conv3/p1 or conv3/psame, for the mode to act)",
+            file=sys.stderr,
+        )
 
 
 def _cmd_erf(args) -> int:

@@ -246,7 +246,8 @@ class ERFResult:
             lines.append(
                 f"  path lengths      residual bodies per path: mean {mean:.3g} of "
                 f"{len(shares) - 1}, 90% of the mass through {low}-{high} "
-                "(Veit et al. 2016; unit-gain bodies)"
+                "(Veit et al. 2016; each body counted at unit gain, not at this map's "
+                "weights: paths.path_lengths(..., gain='ones') weighs them)"
             )
         if self.receptive_field.treated_as_identity:
             lines.append(

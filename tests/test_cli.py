@@ -542,3 +542,14 @@ def test_exact_json_carries_the_exact_counts_as_strings(capsys):
     assert status == 0 and json.loads(out)["exact_values"] == coeffs
     status, out, _ = run(capsys, "erf", "1d: conv3/w[1,0.5,1]*2", "--exact", "--json")
     assert json.loads(out)["exact_values"] == ["1", "1", "9/4", "1", "1"]  # (1 + x/2 + x^2)^2
+
+
+def test_a_padding_mode_on_an_unpadded_network_is_noted(capsys):
+    # --padding circular on conv3*10 changed nothing, silently: no layer pads
+    status, out, err = run(capsys, "erf", "conv3*3", "--input", "9,9", "--padding", "circular")
+    assert status == 0 and "changes nothing here: no layer of the network pads" in err
+    status, out, err = run(capsys, "erf", "conv3/p1*3", "--input", "9,9", "--padding", "circular")
+    assert status == 0 and "changes nothing" not in err
+    # and indeed the unpadded network's map is the same under every mode
+    maps = [et.finite_erf("conv3*3", (9, 9), padding_mode=m).values for m in ("zeros", "circular")]
+    np.testing.assert_array_equal(*maps)
