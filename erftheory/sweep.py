@@ -40,6 +40,11 @@ class SweepRow:
         }
 
 
+# below this depth std / TRF is visibly off its n^(-1/2) limit (for 3-tap layers the local
+# log-slope is -1/2 + 1/(2n + 1): -0.45 at n = 10)
+_SHALLOW = 10
+
+
 @dataclass(frozen=True)
 class Sweep:
     """Rows per depth and the fitted exponent of ``std / TRF`` against depth (per axis)."""
@@ -52,12 +57,30 @@ class Sweep:
         """The fitted exponent, averaged over axes (the paper predicts -1/2)."""
         return float(np.mean(self.exponent_per_axis))
 
+    @property
+    def note(self) -> str | None:
+        """Why a fit over shallow depths is not the asymptotic -1/2, or None.
+
+        ``std / TRF`` tends to ``n^(-1/2)`` only for deep stacks: for 3-tap layers it is
+        ``sqrt(2n/3) / (2n + 1)``, whose local log-slope is ``-1/2 + 1/(2n + 1)`` (-0.17 at
+        ``n = 1``, -0.41 at 5, -0.48 at 20), so a fit from depth 1 reads about -0.3.
+        """
+        depths = [r.depth for r in self.rows]
+        if not depths or min(depths) >= _SHALLOW:
+            return None
+        return (
+            f"depths below {_SHALLOW} are in the fit: the -1/2 law is asymptotic (for 3-tap "
+            "layers the local slope is -1/2 + 1/(2n + 1)), so a fit over shallow depths reads "
+            f"higher; fit from depth {_SHALLOW} on for the limit"
+        )
+
     def to_dict(self) -> dict:
         """``{"rows": [...], "exponent": ...}``, as ``erftheory sweep --json`` prints it."""
         return {
             "rows": [row.to_dict() for row in self.rows],
             "exponent": None if math.isnan(self.exponent) else self.exponent,
             "exponent_per_axis": [None if math.isnan(e) else e for e in self.exponent_per_axis],
+            "note": self.note,
         }
 
     def __str__(self) -> str:
@@ -83,7 +106,14 @@ class Sweep:
             if math.isfinite(self.exponent)
             else "fitted exponent: needs at least two depths with a non-zero ERF std"
         )
-        return table(header, body) + "\n" + fit + "\n(distances to the Gaussian at pixel centres)"
+        note = "" if self.note is None else f"\nnote: {self.note}"
+        return (
+            table(header, body)
+            + "\n"
+            + fit
+            + note
+            + "\n(distances to the Gaussian at pixel centres)"
+        )
 
 
 def _axes(values, spec: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 import erftheory as et
@@ -70,3 +71,15 @@ def test_an_error_at_one_depth_names_the_architecture_as_typed():
     # the parser saw 'conv3*3*3'; the user typed 'conv3*n*n'
     with pytest.raises(et.ERFError, match=r"'conv3\*n\*n' at depth n = \d+"):
         et.sweep("conv3*n*n", "1:3")
+
+
+def test_a_fit_over_shallow_depths_is_noted_and_matches_the_closed_form():
+    # std/TRF of n 3-tap layers is sqrt(2n/3) / (2n + 1): its least-squares log-log slope over
+    # 1..5 is about -0.31, not the asymptotic -1/2, and the sweep says why
+    n = np.arange(1, 6)
+    closed = np.polyfit(np.log(n), np.log(np.sqrt(2 * n / 3) / (2 * n + 1)), 1)[0]
+    shallow = sweep("1d: conv3*n", list(range(1, 6)))
+    assert shallow.exponent == pytest.approx(closed, rel=1e-9)
+    assert shallow.note is not None and "asymptotic" in shallow.to_dict()["note"]
+    deep = sweep("1d: conv3*n", [10, 20, 40])
+    assert deep.note is None and deep.to_dict()["note"] is None
