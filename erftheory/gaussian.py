@@ -963,6 +963,13 @@ def without_rounding_cross_terms(covariance) -> np.ndarray:
 
     Moments of a separable map carry ~1e-17 cross terms from rounding; correlations below
     1e-9 are set to 0 so that the exact diagonal (product over axes) code paths apply.
+
+    Examples
+    --------
+    >>> without_rounding_cross_terms([[2.0, 1e-17], [1e-17, 3.0]]).tolist()
+    [[2.0, 0.0], [0.0, 3.0]]
+    >>> without_rounding_cross_terms([[2.0, 0.5], [0.5, 3.0]]).tolist()  # a real correlation
+    [[2.0, 0.5], [0.5, 3.0]]
     """
     cov = np.array(covariance, dtype=float)
     var = np.diag(cov)

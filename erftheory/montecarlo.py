@@ -85,8 +85,15 @@ _Z_TEST_SAMPLES = 500
 def with_activation(net: Network, activation: str) -> Network:
     """The network with its activations replaced: one ``activation`` after every conv.
 
-    ``"linear"`` removes them all. Examples: ``conv3, relu, conv3`` with ``"tanh"`` becomes
-    ``conv3, tanh, conv3, tanh``.
+    ``"linear"`` removes them all.
+
+    Examples
+    --------
+    >>> from erftheory.parse import as_network, to_compact
+    >>> to_compact(with_activation(as_network("1d: conv3, relu, conv3"), "tanh"))
+    '1d: conv3, tanh, conv3, tanh'
+    >>> to_compact(with_activation(as_network("1d: conv3, relu, conv3"), "linear"))
+    '1d: conv3, conv3'
     """
     if activation not in ACTIVATIONS:
         raise ERFError(f"activation={activation!r} is not one of {', '.join(ACTIVATIONS)}")
