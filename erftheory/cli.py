@@ -393,7 +393,36 @@ def _parser() -> argparse.ArgumentParser:
         type=_floats,
         default=None,
         metavar="I,J",
-        help="input position of the unit's field centre (default: centre of mass)",
+        help="input position of the field's centre (default: fitted near the centre of mass)",
+    )
+    v.add_argument(
+        "--layout",
+        choices=["channels-first", "channels-last"],
+        default="channels-first",
+        help="where a stack's channel axis is: (images, channels, *spatial) as PyTorch, or "
+        "(images, *spatial, channels) as JAX/Flax and TensorFlow",
+    )
+    v.add_argument(
+        "--output-unit",
+        type=_ints,
+        default=None,
+        metavar="I,J",
+        help="the output unit whose ERF the theory gives; matters only with upsampling or "
+        "transposed convs (default: every phase is tried and the best is reported)",
+    )
+    v.add_argument(
+        "--as-identity",
+        type=_names,
+        default=(),
+        metavar="TYPES",
+        help="treat these layer types as identity (opt-in, reported), e.g. se,attention",
+    )
+    v.add_argument(
+        "--max-memory",
+        type=_memory,
+        default=None,
+        metavar="SIZE",
+        help="refuse a map whose working memory would exceed this, e.g. 8GB (default 4GiB)",
     )
     v.add_argument("--key", default=None, help="array name inside an .npz file")
     v.add_argument("--json", action="store_true", help="print JSON")
@@ -488,16 +517,20 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_validate(args) -> int:
+    from .erf import DEFAULT_MAX_BYTES
     from .validate import validate
 
     result = validate(
         args.empirical,
-        args.arch,
+        _arch(args),
         aggregate=args.aggregate,
         unit=args.unit,
         log_scale=args.log_scale,
         key=args.key,
         theory=args.theory,
+        layout=args.layout.replace("-", "_"),
+        output_unit=args.output_unit,
+        max_bytes=args.max_memory or DEFAULT_MAX_BYTES,
     )
     from .plot import plot_validation
 

@@ -46,6 +46,7 @@ __all__ = [
     "all_metrics",
     "area_ratio",
     "area_ratio_rectangle",
+    "replknet_area_ratio",
     "effective_area",
     "luo_size",
     "mass_region",
@@ -642,3 +643,34 @@ def all_metrics(
     except ERFError:
         out["trf_fraction_2sigma"] = None
     return out
+
+
+def replknet_area_ratio(erf, threshold: float, log_scale: bool = True) -> AreaRatio | None:
+    """RepLKNet's ``get_rectangle`` exactly, as their ``erf/analyze_erf.py`` runs it.
+
+    On the map as given (the whole input-sized map, not a crop): ``x = |erf|``, with
+    ``log_scale`` log-scaled as ``log10(x + 1)`` and divided by its maximum (scale
+    dependent); for ``i`` in ``1 .. h // 2 - 1`` the square of side ``2i + 1`` centred at
+    ``shape // 2`` per axis, the first whose sum exceeds (strictly) ``threshold`` of the
+    total. Its ``ratio`` is its area over the map's area, ``(2i + 1)^2 / (h w)``. None where
+    no square does, as their function returns. ``i`` stops where it does for a square map
+    (``h // 2 - 1``; for a non-square map at the shorter axis's, where their slices would
+    wrap). 1-d and 3-d maps use an interval or cube.
+
+    Examples
+    --------
+    >>> spike = np.zeros((64, 64)); spike[32, 32] = 1.0
+    >>> r = replknet_area_ratio(spike, 0.5)
+    >>> r.side, r.ratio == 9 / 4096, replknet_area_ratio(np.ones((8, 8)), 0.99)
+    (3, True, None)
+    """
+    threshold = _fraction(threshold, "threshold")
+    prepared = _prepare(erf)
+    a, sums, total = _prepare_boxes(prepared, log_scale)
+    last = min(min(a.shape) // 2 - 1, min(sums.shape) - 1)
+    for i in range(1, last + 1):
+        held = float(_held(sums[(i,) * a.ndim], total))
+        if held > threshold:
+            sides = (2 * i + 1,) * a.ndim
+            return AreaRatio(threshold, log_scale, sides, math.prod(sides) / a.size, held, False)
+    return None

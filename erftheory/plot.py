@@ -234,7 +234,10 @@ def plot_validation(result, ax=None, display: str = "sum"):
     >>> plot_validation(v).figure.get_suptitle().startswith("theory:")
     True
     """
-    return plot_comparison(result.empirical, result.theoretical, result.theory, ax, display)
+    measured = "measured, log10(x + 1)" if result.protocol.endswith("log10(x + 1)") else "measured"
+    return plot_comparison(
+        result.empirical, result.theoretical, result.theory, ax, display, measured=measured
+    )
 
 
 def plot_check(result, ax=None, display: str = "sum"):
@@ -257,7 +260,9 @@ def plot_check(result, ax=None, display: str = "sum"):
     return plot_comparison(result.empirical, result.predicted, theory, ax, display)
 
 
-def plot_comparison(empirical, theoretical, theory: str, ax=None, display: str = "sum"):
+def plot_comparison(
+    empirical, theoretical, theory: str, ax=None, display: str = "sum", measured: str = "measured"
+):
     """A measured map with the theory's contours, and both centre profiles.
 
     For 3-D maps the centre slice of axis 0 is drawn; 1-D maps are two curves. Both maps
@@ -275,6 +280,9 @@ def plot_comparison(empirical, theoretical, theory: str, ax=None, display: str =
     display : str
         A name from :data:`erftheory.normalization.NORMALIZATIONS` (sum, peak, log,
         pow0.25, minmax, raw; raw and sum both show the sum-1 maps).
+    measured : str
+        What the measured map is, for titles and legends (``"measured, log10(x + 1)"`` where
+        a validation compared the log-scaled map).
 
     Returns
     -------
@@ -303,7 +311,7 @@ def plot_comparison(empirical, theoretical, theory: str, ax=None, display: str =
         ax.set(
             xlabel="position in the receptive field",
             ylabel=f"share ({label})",
-            title=f"measured vs theory ({label})",
+            title=f"{measured} vs theory ({label})",
         )
         ax.legend(fontsize="small")
         return ax
@@ -316,7 +324,7 @@ def plot_comparison(empirical, theoretical, theory: str, ax=None, display: str =
         lines = ax.contour(theo, levels=sorted(names), colors="cyan", linewidths=0.8)
         ax.clabel(lines, fmt=names, fontsize="x-small")
     ax.set(
-        title=f"measured ({label}), theory contours",
+        title=f"{measured} ({label}), theory contours",
         xlabel="column (axis -1)",
         ylabel="row (axis -2)",
     )

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
 
 __all__ = ["Validation", "validate", "THEORY_FOR"]
@@ -90,6 +91,16 @@ class Validation:
     metrics: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     receptive_field: tuple[int, ...] = ()
+    field_start: tuple[int, ...] = ()
+    window_start: tuple[int, ...] = ()
+    field_centre: tuple[float, ...] = ()
+    centre_of_mass: tuple[float, ...] = ()
+    images: int = 0
+    channels: int = 0
+    layout: str = "channels_first"
+    output_unit: tuple[int, ...] | None = None
+    std_ratio_interval: tuple[tuple[float, float], ...] | None = None
+    verdict: str = "undetermined"
 
     @property
     def note(self) -> str:
@@ -108,11 +119,25 @@ class Validation:
             "alignment": self.alignment,
             "receptive_field": list(self._field()),
             "compared_shape": list(self.theoretical.shape),
+            "field_start": list(self.field_start),
+            "window_start": list(self.window_start),
+            "field_centre": list(self.field_centre),
+            "centre_of_mass": list(self.centre_of_mass),
+            "images": self.images,
+            "channels": self.channels,
+            "layout": self.layout,
+            "output_unit": None if self.output_unit is None else list(self.output_unit),
             "empirical_mean": list(self.empirical_mean),
             "empirical_covariance": [list(r) for r in self.empirical_covariance],
             "empirical_std": list(self.empirical_std),
             "theoretical_std": list(self.theoretical_std),
             "std_ratio": self._std_ratio(),
+            "std_ratio_interval": (
+                None
+                if self.std_ratio_interval is None
+                else [list(i) for i in self.std_ratio_interval]
+            ),
+            "verdict": self.verdict,
             "tv": self.tv,
             "correlation": self.correlation if math.isfinite(self.correlation) else None,
             "gaussian_fit": self.gaussian_fit,
@@ -120,6 +145,22 @@ class Validation:
             "note": self.note,
             "notes": list(self.notes),
         }
+
+    def _area_lines(self) -> list[str]:
+        """RepLKNet's area ratios on both sides, with their denominator."""
+        emp, theo = self.metrics.get("empirical", {}), self.metrics.get("theoretical", {})
+        if "area_ratio_denominator" not in emp:
+            return []
+
+        def sides(m):
+            return ", ".join("none" if s is None else str(s) for s in m["area_ratio_side"])
+
+        shape = " x ".join(map(str, emp["area_ratio_map_shape"]))
+        return [
+            f"  area ratio sides  {sides(emp)} (measured), {sides(theo)} (theory), thresholds "
+            f"{', '.join(f'{t:g}' for t in emp['area_ratio_thresholds'])}, log10(x + 1) step; "
+            f"area over the whole {shape} map ({emp['area_ratio_denominator']} pixels)"
+        ]
 
     def _std_ratio(self) -> list[float | None]:
         """Empirical over theoretical std per axis; None on an axis the theory does not spread."""
@@ -133,6 +174,11 @@ class Validation:
             else "undefined (a map is constant over the field)"
         )
         fmt = " x ".join
+        interval = (
+            "n/a (fewer than 10 images)"
+            if self.std_ratio_interval is None
+            else fmt(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in self.std_ratio_interval)
+        )
         return "\n".join(
             [
                 f"empirical ERF vs theory ({self.theory})",
@@ -142,9 +188,12 @@ class Validation:
                 f"  empirical std     {fmt(f'{v:.4g}' for v in self.empirical_std)}",
                 f"  theoretical std   {fmt(f'{v:.4g}' for v in self.theoretical_std)}",
                 f"  ratio             {fmt(ratio)}",
+                f"  95% interval      {interval}",
+                f"  verdict           {self.verdict}",
                 f"  total variation   {self.tv:.4g}",
                 f"  correlation       {correlation}",
             ]
+            + self._area_lines()
             + [f"  note              {note}" for note in self.notes]
         )
 
@@ -289,6 +338,9 @@ def validate(
     log_scale: bool = False,
     key: str | None = None,
     theory: str | None = None,
+    layout: str = "channels_first",
+    output_unit=None,
+    max_bytes: float = DEFAULT_MAX_BYTES,
 ) -> Validation:
     """Compare an empirical ERF (array or file) with the analytic ERF of ``arch``.
 
@@ -303,13 +355,26 @@ def validate(
     aggregate : {"abs", "sq", "relu", "raw", "none"}
         The protocol; it also picks the matching theory (module docstring).
     unit : sequence of float, optional
-        Input position of the centre of the unit's field; default the centre of mass.
+        Input position of the centre of the unit's field. Default: fitted, one nuisance
+        parameter per axis (:func:`erftheory.empirical.align`): the placement near the
+        centre of mass with the least total variation from the theory; the result reports
+        it (``field_centre``, input coordinates).
     log_scale : bool
         Apply the RepLKNet ``log10(x + 1)`` step (scale-dependent: say so when you report it).
     key : str, optional
         The array to read from an ``.npz`` file.
     theory : {"random", "random-sqrt", "ones"}, optional
         The analytic map to compare with, instead of the one the protocol implies.
+    layout : {"channels_first", "channels_last"}
+        Where a stack's channel axis is: ``(images, channels, *spatial)`` (PyTorch) or
+        ``(images, *spatial, channels)`` (JAX/Flax, TensorFlow).
+    output_unit : sequence of int, or int for a 1-d network, optional
+        The output unit whose ERF the theory gives (:func:`erftheory.erf`'s ``unit``). It
+        matters only for networks with upsampling or transposed convs, whose ERF depends on
+        the unit's phase: there, by default, every phase is tried and the one with the least
+        total variation is reported (``output_unit``).
+    max_bytes : float
+        Refuse, before loading a file, a map whose working memory would exceed this.
 
     Returns
     -------
@@ -319,8 +384,10 @@ def validate(
     ------
     ERFError
         A map that is not real finite numbers (strings, complex), an unreadable file, a colour
-        PNG, an unknown protocol or theory, a map that does not fit the architecture, is all
-        zero or has mass outside the receptive field, a negative map with ``log_scale``.
+        PNG, an unknown protocol, theory or layout, a map that does not fit the architecture
+        (or looks channels-last when read channels-first), is all zero or has mass outside
+        the receptive field, a negative map with ``log_scale``, a map beyond float64 once
+        aggregated, a map over the memory budget.
 
     Examples
     --------
@@ -330,42 +397,60 @@ def validate(
     >>> round(v.tv, 12), [round(s / t, 6) for s, t in zip(v.empirical_std, v.theoretical_std)]
     (0.0, [1.0, 1.0])
     """
-    from .empirical import _cut, _log_scaled, align, load_map
-    from .empirical import aggregate as aggregate_stack
-    from .gaussian import _prepare
+    from .budget import _check_budget
+    from .empirical import _aggregate, _log_scaled, _read
     from .parse import as_network
 
+    _check_budget(max_bytes)
     net = as_network(arch)
-    # a file is checked as it is read; an array (or nested list) by aggregate, once
-    stack = load_map(empirical, key) if isinstance(empirical, (str, os.PathLike)) else empirical
-    values, protocol = aggregate_stack(stack, net.dims, aggregate)  # before any log step
-    analytic, theory_text = _analytic(net, aggregate, theory)
-    compared = values
+    mode, theory_text = _theory(aggregate, theory)
+    phases = _phases(net, output_unit)
+    analytics = [_analytic(net, mode, u, max_bytes) for u in phases]
+    if isinstance(empirical, (str, os.PathLike)):
+        _refuse_large_file(empirical, key, net.dims, max_bytes)
+        stack = _read(empirical, key)
+    else:
+        stack = empirical
+    read, values, protocol = _aggregate(stack, net.dims, aggregate, layout, analytics[0].shape)
     if log_scale:
-        compared, protocol = _log_scaled(values, protocol)
-    aligned = align(compared, analytic.shape, unit)
-    window, coverage = _covered(values.shape, analytic, aligned.start)
-    empirical_map = _prepare(aligned.values[window])  # normalised once for every measure below
-    # the size metrics read the map at its own scale, before any log step: RepLKNet's
-    # log10(x + 1) area ratio depends on it (at sum 1 the log step would do nothing)
-    own_scale = (
-        _prepare(_cut(values, analytic.shape, aligned.start)[window])
-        if log_scale
-        else empirical_map
-    )
-    theory_part = analytic[window]
-    theory_map = _prepare(np.abs(theory_part) / np.abs(theory_part).sum())
+        protocol = _log_scaled(values, protocol)[1]  # (refuses a negative map, before any fit)
+    best, errors = None, []
+    for u, analytic in zip(phases, analytics):
+        try:
+            candidate = _compare(values, analytic, unit, log_scale)
+        except ERFError as err:
+            errors.append(err)
+            continue
+        if best is None or candidate["tv"] < best[1]["tv"]:
+            best = (u, candidate, analytic)
+    if best is None:
+        raise errors[0]
+    chosen, comparison, analytic = best
+    aligned, window = comparison["aligned"], comparison["window"]
+    compared_input = tuple(slice(s + w.start, s + w.stop) for s, w in zip(aligned.start, window))
     notes = [
         note
         for note in (
-            _sign_note(aligned.values[window], "the empirical map", "-map"),
-            _sign_note(theory_part, f"the theory ({theory_text})", "-theory"),
-            coverage,
+            _sign_note(comparison["signed"], "the empirical map", "-map"),
+            _sign_note(analytic[window], f"the theory ({theory_text})", "-theory"),
+            comparison["coverage"],
+            _padding_note(net, values.shape) if comparison["coverage"] else "",
             _NOTE_LOG if log_scale else "",
+            _phase_note(phases, chosen, output_unit),
         )
         if note
     ]
-    centre = [round(c - w.start, 3) for c, w in zip(aligned.centre, window)]
+    empirical_map, theory_map = comparison["p"], comparison["q"]
+    per_image = _images(read, aggregate, compared_input)
+    noise = _zero_mean_note(per_image) if aggregate == "raw" and per_image is not None else ""
+    notes.append(noise)
+    interval, verdict, why = _bootstrap(
+        None if noise else per_image, read, aggregate, log_scale, theory_map.moments.std
+    )
+    if why:
+        notes.append(why)
+    metrics, area_note = _all_metrics(values, analytic, aligned.start, window, comparison)
+    notes.append(area_note)
     p, q = empirical_map.p, theory_map.p
     m = empirical_map.moments
     flat_map = p.size > 1 and (np.ptp(p) == 0 or np.ptp(q) == 0)  # Pearson's r undefined
@@ -374,29 +459,67 @@ def validate(
         if flat_map
         else (float(np.corrcoef(p.reshape(-1), q.reshape(-1))[0, 1]) if p.size > 1 else 1.0)
     )
+    field_centre = [round(c, 3) for c in aligned.field_centre]
+    alignment = f"{aligned.how}: field centre at input position {field_centre}"
     return Validation(
         empirical=p,
         theoretical=q,
         protocol=protocol,
         theory=theory_text,
-        alignment=f"{aligned.how}, field centre at {centre}",
+        alignment=alignment,
         empirical_mean=m.mean,
         empirical_covariance=m.covariance,
         empirical_std=m.std,
         theoretical_std=theory_map.moments.std,
-        tv=float(0.5 * np.abs(p - q).sum()),
+        tv=comparison["tv"],
         correlation=corr,
         gaussian_fit=_fit_gaussian(p, np.array(m.mean), np.array(m.covariance)),
-        metrics=_metrics(own_scale, theory_map),
-        notes=tuple(notes),
+        metrics=metrics,
+        notes=tuple(n for n in notes if n),
         receptive_field=tuple(analytic.shape),
+        field_start=tuple(aligned.start),
+        window_start=tuple(s.start for s in compared_input),
+        field_centre=tuple(aligned.field_centre),
+        centre_of_mass=tuple(aligned.centre_of_mass),
+        images=read.images,
+        channels=read.channels,
+        layout=layout,
+        output_unit=chosen,
+        std_ratio_interval=interval,
+        verdict=verdict,
     )
 
 
-def _analytic(net, aggregate: str, theory: str | None) -> tuple[np.ndarray, str]:
-    """The analytic map that ``aggregate`` (or ``theory``) compares with, and what it is."""
-    from .erf import erf
+def _compare(values, analytic, unit, log_scale: bool) -> dict:
+    """Align ``values`` with ``analytic`` and compare them over the window the map covers."""
+    from .empirical import _cut, _log_scaled, align
+    from .gaussian import _prepare
 
+    aligned = align(values, analytic.shape, unit, template=None if unit is not None else analytic)
+    window, coverage = _covered(values.shape, analytic, aligned.start)
+    own = aligned.values[window]  # at the map's own scale, before any log step
+    compared = (
+        _cut(_log_scaled(values, "")[0], analytic.shape, aligned.start)[window]
+        if (log_scale)
+        else own
+    )
+    p = _prepare(compared)  # normalised once for every measure below
+    part = np.abs(analytic[window])
+    q = _prepare(part / part.sum())
+    return {
+        "aligned": aligned,
+        "window": window,
+        "coverage": coverage,
+        "signed": compared,
+        "own": own,
+        "p": p,
+        "q": q,
+        "tv": float(0.5 * np.abs(p.p - q.p).sum()),
+    }
+
+
+def _theory(aggregate: str, theory: str | None) -> tuple[str, str]:
+    """The analytic map that ``aggregate`` (or ``theory``) compares with, and what it is."""
     if aggregate not in THEORY_FOR:
         raise ERFError(f"aggregate={aggregate!r} is not one of {', '.join(THEORY_FOR)}")
     mode, text = THEORY_FOR[aggregate]
@@ -404,9 +527,268 @@ def _analytic(net, aggregate: str, theory: str | None) -> tuple[np.ndarray, str]
         if theory not in _THEORIES:
             raise ERFError(f"theory={theory!r} is not one of {', '.join(_THEORIES)}")
         mode, text = theory, _THEORIES[theory]
+    return mode, text
+
+
+def _analytic(net, mode: str, output_unit, max_bytes) -> np.ndarray:
+    """The analytic map of ``mode`` for ``output_unit`` (its shape; any scale)."""
+    from .erf import erf
+
     weights = "ones" if mode == "ones" else "random"
-    analytic = erf(net, weights=weights, normalize="peak").values  # its shape (any sum)
-    return (np.sqrt(analytic) if mode == "random-sqrt" else analytic), text
+    analytic = erf(
+        net, weights=weights, normalize="peak", unit=output_unit, max_bytes=max_bytes
+    ).values
+    return np.sqrt(analytic) if mode == "random-sqrt" else analytic
+
+
+# phases tried at most, over all axes, when the output unit of a fractional network is fitted
+_MAX_PHASES = 64
+
+
+def _phases(net, output_unit) -> list:
+    """The output units to try: the one given, or every phase of a fractional network.
+
+    A network with upsampling or transposed convs repeats its ERF with a period dividing
+    the product of their factors and strides per axis; other networks give every unit the
+    same ERF (unit 0 is enough).
+    """
+    import itertools
+
+    from .architecture import ConvTranspose, Upsample, _all_layers
+
+    if output_unit is not None:
+        return [output_unit]
+    if not net.fractional:
+        return [None]
+    period = [1] * net.dims
+    for layer in _all_layers(net.layers):
+        if isinstance(layer, (Upsample, ConvTranspose)):
+            factor = layer.factor if isinstance(layer, Upsample) else layer.stride
+            period = [p * f**layer.repeat for p, f in zip(period, factor)]
+    if math.prod(period) > _MAX_PHASES:
+        return [(0,) * net.dims]
+    return list(itertools.product(*(range(p) for p in period)))
+
+
+def _phase_note(phases, chosen, output_unit) -> str:
+    """Which output unit the theory is of, for a network whose ERF depends on it."""
+    if output_unit is not None or phases == [None]:
+        return ""
+    if len(phases) == 1:
+        return (
+            f"The theory is the ERF of output unit {list(chosen)}: this network's ERF depends on "
+            "the output unit's phase (upsampling or transposed convs) and it has too many "
+            "phases to try each; pass the measured unit as output_unit (--output-unit)."
+        )
+    return (
+        f"The output unit's phase was fitted: of the {len(phases)} phases of this network "
+        "(upsampling or transposed convs make the ERF depend on it), output unit "
+        f"{list(chosen)} has the least total variation; pass output_unit (--output-unit) to "
+        "compare with the unit measured."
+    )
+
+
+def _padding_note(net, map_shape) -> str:
+    """Why a field cut by the map's edge differs inside the image too, where the net pads."""
+    from .architecture import _all_layers
+
+    pads = any(
+        any(any(pair) for pair in getattr(layer, "padding", None) or ())
+        for layer in _all_layers(net.layers)
+    )
+    if not pads:
+        return ""
+    shape = "x".join(map(str, map_shape))
+    return (
+        "The network pads and its field reaches past the map: paths through the padding of "
+        "the intermediate feature maps are lost, so even the values inside the image differ "
+        "from the unbounded theory compared here. The exact reference is the finite-input "
+        f"ERF: erftheory.finite_erf(arch, {tuple(map_shape)}) (erftheory erf ARCH --input "
+        f"{shape}), all-ones weights."
+    )
+
+
+def _refuse_large_file(path, key, dims: int, max_bytes: float) -> None:
+    """Refuse, from its header, a file whose validation would exceed ``max_bytes``.
+
+    Counted: the array as stored, a float64 chunk of images and its transform
+    (:func:`erftheory.empirical._aggregate`), about eight float64 maps of the input's size
+    (the map, its magnitude, the theory placed on it, the area ratios' box sums) and the
+    per-image maps of the compared window (at most ``_PER_IMAGE_BYTES``).
+    """
+    from .budget import _estimated_bytes, _refuse_over_budget
+    from .empirical import _CHUNK_VALUES, _stored_shape
+
+    stored = _stored_shape(path, key)
+    if stored is None:
+        return
+    shape, itemsize = stored
+    spatial = max(math.prod(shape[-dims:]), math.prod(shape[-dims - 1 : -1] or (1,)))
+    needed = (
+        math.prod(shape) * itemsize
+        + _estimated_bytes(3 * _CHUNK_VALUES + 8 * spatial)
+        + _PER_IMAGE_BYTES
+    )
+    _refuse_over_budget(
+        f"validating {str(path)!r} (shape {list(shape)})",
+        needed,
+        max_bytes,
+        "crop or subsample the stack",
+    )
+
+
+def _images(read, aggregate: str, window) -> np.ndarray | None:
+    """Each image's map over ``window`` (input slices), or None (a single map, too large)."""
+    from .empirical import _per_image
+
+    if read.images < 2 or aggregate == "none":
+        return None
+    size = read.images * math.prod(s.stop - s.start for s in window)
+    if 8 * size > _PER_IMAGE_BYTES:
+        return None
+    return _per_image(read, aggregate, window)
+
+
+# the per-image maps over the compared window (standard errors, the bootstrap) at most
+_PER_IMAGE_BYTES = 256 * 2**20
+BOOTSTRAP_RESAMPLES = 200
+BOOTSTRAP_MIN_IMAGES = 10
+
+
+def _zero_mean_note(per_image: np.ndarray) -> str:
+    """A note where a ``raw`` mean map is indistinguishable from zero ("" otherwise).
+
+    The test: with ``n`` images and ``k`` compared pixels of non-zero spread, the sum of
+    squared z-scores ``Q = sum (mean / se)^2`` (``se = sd / sqrt(n)``) has, were every
+    pixel's mean zero, expectation ``k (n - 1) / (n - 3)`` and standard deviation about
+    ``sqrt(2 k) (n - 1) / (n - 3)`` (Student t with ``n - 1`` degrees of freedom, squared);
+    a ``Q`` below expectation + 3 sd is indistinguishable from noise.
+    """
+    n = per_image.shape[0]
+    if n < 4:
+        return ""
+    flat = per_image.reshape(n, -1)
+    mean, sd = flat.mean(axis=0), flat.std(axis=0, ddof=1)
+    spread = sd > 0
+    k = int(spread.sum())
+    if k == 0:
+        return ""
+    q = float(((mean[spread] / (sd[spread] / math.sqrt(n))) ** 2).sum())
+    factor = (n - 1) / (n - 3) if n > 3 else math.inf
+    expected, limit = k * factor, k * factor + 3 * math.sqrt(2 * k) * factor
+    if q >= limit:
+        return ""
+    return (
+        f"aggregate='raw': the mean map is indistinguishable from zero over the {k} compared "
+        f"pixels (sum of squared z-scores {q:.4g}, expected {expected:.4g} and below "
+        f"{limit:.4g} were every mean zero, {n} images): with random weights E[g] = 0 and "
+        "this mean is noise; compare aggregate='sq' (E[g^2]) instead."
+    )
+
+
+def _bootstrap(per_image, read, aggregate: str, log_scale: bool, theory_std):
+    """95% bootstrap intervals of the std ratio per axis, the verdict, and a note.
+
+    Over images (``BOOTSTRAP_RESAMPLES`` resamples, seed 0), the window and position held
+    fixed; with fewer than ``BOOTSTRAP_MIN_IMAGES`` images the verdict is "undetermined".
+    """
+    if per_image is None or per_image.shape[0] < BOOTSTRAP_MIN_IMAGES:
+        return None, "undetermined", ""
+    if any(t == 0 for t in theory_std):
+        return None, "undetermined", ""
+    n = per_image.shape[0]
+    flat = per_image.reshape(n, -1)
+    rng = np.random.default_rng(0)
+    power = 2 if aggregate == "sq" else 1
+    ratios = []
+    step = max(1, 2**22 // flat.shape[1])
+    for first in range(0, BOOTSTRAP_RESAMPLES, step):
+        rows = min(step, BOOTSTRAP_RESAMPLES - first)
+        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(rows)])
+        means = (counts @ flat) / n
+        if log_scale:
+            with np.errstate(over="ignore", under="ignore"):
+                means = np.log10(np.maximum(np.ldexp(means, power * read.exponent), 0) + 1.0)
+        means = np.abs(means).reshape((rows,) + per_image.shape[1:])
+        ratios.append(_stds(means) / np.asarray(theory_std))
+    ratio = np.concatenate(ratios)
+    low, high = np.percentile(ratio, [2.5, 97.5], axis=0)
+    interval = tuple((float(lo), float(hi)) for lo, hi in zip(low, high))
+    wider = [lo > 1 for lo, _ in interval]
+    narrower = [hi < 1 for _, hi in interval]
+    if not any(wider) and not any(narrower):
+        verdict = "consistent"
+    elif not any(narrower):
+        verdict = "wider"
+    elif not any(wider):
+        verdict = "narrower"
+    else:
+        verdict = "mixed"
+    note = (
+        f"The std ratio's 95% intervals are bootstrap percentiles over the {n} images "
+        f"({BOOTSTRAP_RESAMPLES} resamples, seed 0, the field's position held fixed); the "
+        "verdict is 'consistent' where every axis's interval holds 1."
+    )
+    if aggregate in ("abs", "relu") and verdict != "consistent":
+        note += (
+            f" With {aggregate!r} the theory sqrt(E[g^2]) is exact only for Gaussian gradients:"
+            " with few channels E|g| is a few percent narrower (module docstring), so confirm "
+            "the verdict with aggregate='sq'."
+        )
+    return interval, verdict, note
+
+
+def _stds(maps: np.ndarray) -> np.ndarray:
+    """The std per axis of each map (``maps[b]``) as a distribution: shape ``(b, d)``."""
+    total = maps.reshape(maps.shape[0], -1).sum(axis=1)
+    out = []
+    for axis in range(1, maps.ndim):
+        line = maps.sum(axis=tuple(a for a in range(1, maps.ndim) if a != axis)) / total[:, None]
+        x = np.arange(line.shape[1])
+        mean = line @ x
+        out.append(np.sqrt(np.maximum(line @ x**2 - mean**2, 0.0)))
+    return np.stack(out, axis=1)
+
+
+def _all_metrics(values, analytic, start, window, comparison) -> tuple[dict, str]:
+    """The size metrics on both sides, and a note on the area ratios' denominator.
+
+    Every measure but the area ratios reads the compared window (``empirical`` at the map's
+    own scale, before any log step; the theory there at the same total). The area ratios
+    (RepLKNet's :func:`erftheory.metrics.replknet_area_ratio` and its scale-free variant)
+    read the whole measured map, as their scripts do: squares centred at the map's centre,
+    over the map's area; the theory side is the theory placed where the field was found,
+    at the map's absolute scale (its total over the compared pixels), cut to the map.
+    """
+    from .metrics import REPLKNET_THRESHOLDS, all_metrics, replknet_area_ratio
+
+    own = np.abs(comparison["own"])
+    part = np.abs(analytic[window])
+    peak = float(own.max())  # (sums of a map near float64's largest would overflow)
+    with np.errstate(over="ignore"):
+        theory_here = (part / part.sum()) * float((own / peak).sum()) * peak
+    if not np.all(np.isfinite(theory_here)):
+        theory_here = part / part.sum()  # beyond float64 at the map's scale: at sum 1
+    out = {"empirical": all_metrics(own), "theoretical": all_metrics(theory_here)}
+    canvas = np.zeros(values.shape)
+    canvas[tuple(slice(s + w.start, s + w.stop) for s, w in zip(start, window))] = theory_here
+    centre = [n // 2 for n in values.shape]
+    for side, whole in (("empirical", np.abs(values)), ("theoretical", canvas)):
+        for key, log in (("area_ratio", True), ("area_ratio_raw", False)):
+            regions = [replknet_area_ratio(whole, t, log) for t in REPLKNET_THRESHOLDS]
+            out[side][f"{key}_side"] = [None if r is None else r.side for r in regions]
+            out[side][key] = [None if r is None else r.ratio for r in regions]
+        out[side]["area_ratio_map_shape"] = list(values.shape)
+        out[side]["area_ratio_centre"] = centre
+        out[side]["area_ratio_denominator"] = math.prod(values.shape)
+    field_centre = [round(s + (r - 1) / 2, 2) for s, r in zip(start, analytic.shape)]
+    if all(abs(c - f) < 1 for c, f in zip(centre, field_centre)):
+        return out, ""
+    return out, (
+        f"The area ratios' squares are centred at the map's centre {centre}, as RepLKNet's "
+        f"are, not at the field's centre {field_centre}: they measure the mass around the "
+        "map's centre (the theory's, of the theory placed where the field was found)."
+    )
 
 
 _NOTE_LOG = (
@@ -478,18 +860,3 @@ def _covered(map_shape, analytic: np.ndarray, start) -> tuple[tuple[slice, ...],
         "the map were not measured), so std, tv, correlation, fit and metrics describe the "
         "window, not the whole field; positions are indices into the window."
     )
-
-
-def _metrics(p, q) -> dict:
-    """ERF size metrics on both sides (from :mod:`erftheory.metrics`).
-
-    ``p`` is the empirical map at its own (aggregated) scale, where RepLKNet's log-scaled
-    area ratio is what their scripts compute; ``q`` the theory at sum 1, whose scale is
-    arbitrary: compare the scale-free variants (``area_ratio_raw`` and the others) across.
-    Either may be an array or a prepared map (:func:`erftheory.gaussian._prepare`).
-    """
-    try:
-        from .metrics import all_metrics
-    except ImportError:  # pragma: no cover - the metrics module is part of the package
-        return {}
-    return {"empirical": all_metrics(p), "theoretical": all_metrics(q)}

@@ -553,3 +553,25 @@ def test_a_padding_mode_on_an_unpadded_network_is_noted(capsys):
     # and indeed the unpadded network's map is the same under every mode
     maps = [et.finite_erf("conv3*3", (9, 9), padding_mode=m).values for m in ("zeros", "circular")]
     np.testing.assert_array_equal(*maps)
+
+
+def test_validate_reads_a_channels_last_stack_and_takes_the_identity_opt_in(capsys, tmp_path):
+    # a channels-last stack (N, W, C) of the exact 1-D map of conv3*3 ([1,3,6,7,6,3,1],
+    # by hand) on every channel: refused as channels-first (its last axis looks like
+    # channels), read right with --layout channels-last
+    row = np.zeros(15)
+    row[4:11] = [1, 3, 6, 7, 6, 3, 1]
+    stack = np.repeat(np.stack([row, row])[:, :, None], 3, axis=2)  # (2 images, 15, 3)
+    path = tmp_path / "g.npy"
+    np.save(path, stack)
+    status, _, err = run(capsys, "validate", str(path), "--arch", "1d: conv3*3")
+    assert status == 2 and "channels-last" in err
+    argv = ["validate", str(path), "--arch", "1d: conv3*3", "--layout", "channels-last"]
+    status, out, _ = run(capsys, *argv, "--aggregate", "raw", "--json")
+    data = json.loads(out)
+    assert status == 0 and data["layout"] == "channels_last"
+    assert data["std_ratio"] == pytest.approx([1.0], rel=1e-9)
+    # --as-identity reaches validate too (the README says every ARCH command takes it)
+    argv = ["validate", str(path), "--arch", "1d: conv3*3, se", "--as-identity", "se"]
+    status, out, _ = run(capsys, *argv, "--layout", "channels-last", "--aggregate", "raw")
+    assert status == 0

@@ -96,16 +96,34 @@ def test_cli(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
-def test_replknet_area_ratio_reads_the_map_at_its_own_scale():
-    from erftheory.metrics import area_ratio
+def _get_rectangle(data, thresh):
+    """RepLKNet's erf/analyze_erf.py get_rectangle, as published (log step done by the caller)."""
+    h, w = data.shape
+    all_sum = np.sum(data)
+    for i in range(1, h // 2):
+        sel = data[h // 2 - i : h // 2 + 1 + i, w // 2 - i : w // 2 + 1 + i]
+        if sel.sum() / all_sum > thresh:
+            return i * 2 + 1, (i * 2 + 1) / h * (i * 2 + 1) / w
+    return None
 
+
+def _replknet(m, log=True):
+    """Their pipeline on the whole map: log10(x + 1), divided by its maximum, then rectangles."""
+    data = np.log10(np.abs(m) + 1) if log else np.abs(m)
+    data = data / data.max()
+    out = [_get_rectangle(data, t) for t in (0.2, 0.3, 0.5, 0.99)]
+    return [None if r is None else r[0] for r in out], [None if r is None else r[1] for r in out]
+
+
+def test_replknet_area_ratio_reads_the_whole_map_at_its_own_scale():
     m = np.zeros((21, 21))
     m[5:16, 5:16] = et.erf("conv3*5", weights="random").values
     for scale in (1.0, 1e4):
         v = validate(scale * m, "conv3*5", aggregate="none", theory="random")
-        # the log-scaled area ratio of the aligned map at its own scale, by the metrics module
-        expected = [area_ratio(scale * m[5:16, 5:16], t).side for t in (0.2, 0.3, 0.5, 0.99)]
-        assert v.metrics["empirical"]["area_ratio_side"] == expected
+        sides, ratios = _replknet(scale * m)
+        assert v.metrics["empirical"]["area_ratio_side"] == sides
+        assert v.metrics["empirical"]["area_ratio"] == pytest.approx(ratios, rel=1e-12)
+        assert v.metrics["empirical"]["area_ratio_map_shape"] == [21, 21]
     small = validate(m, "conv3*5", aggregate="none", theory="random").metrics["empirical"]
     large = validate(1e4 * m, "conv3*5", aggregate="none", theory="random").metrics["empirical"]
     assert small["area_ratio_side"] != large["area_ratio_side"]  # scale-dependent, as stated
@@ -125,9 +143,11 @@ def test_log_scale_metrics_read_the_map_from_before_the_log_step():
     m = np.zeros((25, 27))
     m[6:17, 9:20] = field
     v = validate(m, "conv3*5", aggregate="none", theory="random", log_scale=True)
-    assert v.metrics["empirical"] == all_metrics(field)
+    window = {k: x for k, x in all_metrics(field).items() if not k.startswith("area_ratio")}
+    assert {k: v.metrics["empirical"][k] for k in window} == window
+    assert v.metrics["empirical"]["area_ratio_side"] == _replknet(m)[0]  # the whole map
     plain = validate(m, "conv3*5", aggregate="none", theory="random")
-    assert plain.metrics["empirical"] == all_metrics(field)
+    assert {k: plain.metrics["empirical"][k] for k in window} == window
     logged = np.log10(field + 1)
     assert v.empirical == pytest.approx(logged / logged.sum(), rel=1e-12)
     assert v.protocol.endswith("then log10(x + 1)")
