@@ -561,10 +561,15 @@ def _zero_estimate_message(net: Network, samples: int) -> str:
 
 def _fixed_convs(net: Network) -> Network:
     """``net`` with every conv without explicit weights given all-ones weights (fixed)."""
+    return _random_convs_as(net, np.ones)
+
+
+def _random_convs_as(net: Network, fill) -> Network:
+    """``net`` with every conv without explicit weights given ``fill(kernel)`` as weights."""
 
     def fixed(layer):
         if isinstance(layer, Conv) and layer.weights is None:
-            return replace(layer, weights=np.ones(layer.kernel).tolist())
+            return replace(layer, weights=fill(layer.kernel).tolist())
         return layer
 
     return replace(net, layers=_map_layers(net.layers, fixed))
@@ -600,13 +605,7 @@ def _layers(net):
 
 def _without_random_convs(net: Network) -> Network:
     """``net`` with every random conv's weights zero: the paths that keep a mean."""
-
-    def zeroed(layer):
-        if isinstance(layer, Conv) and layer.weights is None:
-            return replace(layer, weights=np.zeros(layer.kernel).tolist())
-        return layer
-
-    return replace(net, layers=_map_layers(net.layers, zeroed))
+    return _random_convs_as(net, np.zeros)
 
 
 def _unmodelled(mc: MonteCarlo, statistic: str, reason: str, linear: bool) -> Check:

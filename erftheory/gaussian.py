@@ -912,45 +912,20 @@ def compare_to_gaussian(
             basis,
         )
     g = _restrict(gaussian_prediction(shape, mean, var, discretisation), mask)
-    if not edgeworth:
-        note = "; ".join(notes)
-        return GaussianComparison(
-            m,
-            discretisation,
-            distances(prepared, g),
-            None,
-            g.outside_mass,
-            None,
-            note,
-            span_all,
-            index,
-            basis,
-        )
-    skew = [m.skewness[a] for a in keep]
-    kurt = [m.excess_kurtosis[a] for a in keep]
-    e = _restrict(edgeworth_prediction(shape, mean, var, skew, kurt, discretisation), mask)
-    if e is None:  # the series' terms outweigh its Gaussian on every lattice point
-        notes.append("Edgeworth series not positive on the support's lattice: not computed")
-        note = "; ".join(notes)
-        return GaussianComparison(
-            m,
-            discretisation,
-            distances(prepared, g),
-            None,
-            g.outside_mass,
-            None,
-            note,
-            span_all,
-            index,
-            basis,
-        )
+    e = None
+    if edgeworth:
+        skew = [m.skewness[a] for a in keep]
+        kurt = [m.excess_kurtosis[a] for a in keep]
+        e = _restrict(edgeworth_prediction(shape, mean, var, skew, kurt, discretisation), mask)
+        if e is None:  # the series' terms outweigh its Gaussian on every lattice point
+            notes.append("Edgeworth series not positive on the support's lattice: not computed")
     return GaussianComparison(
         m,
         discretisation,
         distances(prepared, g),
-        distances(prepared, e),
+        None if e is None else distances(prepared, e),
         g.outside_mass,
-        e.negative_mass,
+        None if e is None else e.negative_mass,
         "; ".join(notes),
         span_all,
         index,

@@ -104,3 +104,14 @@ def assert_within_relative_bound(result, exact_values) -> None:
             assert got == 0
         elif want >= floor * 2:
             assert abs(Fraction(float(got)) - want) <= bound * want
+
+
+def get_rectangle(data, thresh):
+    """RepLKNet's erf/analyze_erf.py get_rectangle, as published (log step done by the caller)."""
+    h, w = data.shape
+    all_sum = np.sum(data)
+    for i in range(1, h // 2):
+        sel = data[h // 2 - i : h // 2 + 1 + i, w // 2 - i : w // 2 + 1 + i]
+        if sel.sum() / all_sum > thresh:
+            return i * 2 + 1, (i * 2 + 1) / h * (i * 2 + 1) / w
+    return None

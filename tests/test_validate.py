@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from oracle import get_rectangle as _get_rectangle
 
 import erftheory as et
 from erftheory.cli import main
@@ -94,17 +95,6 @@ def test_cli(tmp_path, capsys):
     assert png.stat().st_size > 1000
     assert main(["validate", str(tmp_path / "missing.npy"), "--arch", "conv3"]) == 2
     assert "cannot read" in capsys.readouterr().err
-
-
-def _get_rectangle(data, thresh):
-    """RepLKNet's erf/analyze_erf.py get_rectangle, as published (log step done by the caller)."""
-    h, w = data.shape
-    all_sum = np.sum(data)
-    for i in range(1, h // 2):
-        sel = data[h // 2 - i : h // 2 + 1 + i, w // 2 - i : w // 2 + 1 + i]
-        if sel.sum() / all_sum > thresh:
-            return i * 2 + 1, (i * 2 + 1) / h * (i * 2 + 1) / w
-    return None
 
 
 def _replknet(m, log=True):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracle import get_rectangle as _get_rectangle
 
 import erftheory as et
 from erftheory.cli import main
@@ -38,17 +39,6 @@ def _sq2d(depth: int) -> np.ndarray:
 def _tv(p, q) -> float:
     p, q = np.abs(p) / np.abs(p).sum(), np.abs(q) / np.abs(q).sum()
     return 0.5 * float(np.abs(p - q).sum())
-
-
-def _get_rectangle(data, thresh):
-    """RepLKNet's erf/analyze_erf.py get_rectangle, as published."""
-    h, w = data.shape
-    all_sum = np.sum(data)
-    for i in range(1, h // 2):
-        sel = data[h // 2 - i : h // 2 + 1 + i, w // 2 - i : w // 2 + 1 + i]
-        if sel.sum() / all_sum > thresh:
-            return i * 2 + 1, (i * 2 + 1) / h * (i * 2 + 1) / w
-    return None
 
 
 def _replknet(m):
