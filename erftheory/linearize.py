@@ -193,22 +193,32 @@ def _too_many_groups():
     )
 
 
+def _float_array(value) -> np.ndarray | None:
+    """``value`` as a float array (a copy), or None where it is not one."""
+    try:
+        return np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
+def _refuse_bad_variances(array: np.ndarray, said: str) -> None:
+    """Refuse variances that are not finite and non-negative; ``said`` names where they came."""
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ERFError(
+            f"{said}{array.tolist()!r}: variances must be finite and non-negative "
+            "(per-offset variances, with weights='random')"
+        )
+
+
 def _variance_kernel(v, layer) -> np.ndarray:
     """A variance kernel returned by a user's ``variance(layer)``, checked."""
-    try:
-        array = np.asarray(v, dtype=float)
-    except (TypeError, ValueError):
-        array = None
+    array = _float_array(v)
     if array is None or array.shape != tuple(layer.kernel):
         raise ERFError(
             f"variance(layer) returned {v!r} for a conv of kernel {list(layer.kernel)}: it must "
             "return an array of that shape (or None for unit variances)"
         )
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ERFError(
-            f"variance(layer) returned {array.tolist()!r}: variances must be finite and "
-            "non-negative"
-        )
+    _refuse_bad_variances(array, "variance(layer) returned ")
     return array
 
 
@@ -222,20 +232,13 @@ def _checked_variance(variance, net):
     """
     if variance is None or callable(variance):
         return variance
-    try:
-        array = np.array(variance, dtype=float)
-    except (TypeError, ValueError):
-        array = None
+    array = _float_array(variance)
     if array is None or array.ndim == 0:
         raise ERFError(
             f"variance={variance!r} is not a kernel-shaped numeric array (or a function of "
             "a conv layer returning one)"
         )
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ERFError(
-            f"variance={array.tolist()!r}: variances must be finite and non-negative "
-            "(per-offset variances, with weights='random')"
-        )
+    _refuse_bad_variances(array, "variance=")
     shapes = sorted(
         {
             tuple(layer.kernel)
