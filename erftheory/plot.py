@@ -383,8 +383,12 @@ def plot_growth(rf, ax=None, title: str = ""):
     return ax
 
 
-def plot_map(values, title: str = "", ax=None, log: bool = False):
+def plot_map(values, title: str = "", ax=None, log: bool = False, low: float | None = None):
     """A heat map of any 1-D to 3-D array (3-D: the centre slice of axis 0).
+
+    ``low``: the colour scale's least value for a quantity that cannot go below it (a
+    fraction, a distance: 0); the scale then runs from it to the largest value, and to
+    ``low + 1`` where every value is ``low``, not around it into values it cannot take.
 
     Examples
     --------
@@ -406,7 +410,12 @@ def plot_map(values, title: str = "", ax=None, log: bool = False):
 
     positive = values[values > 0]
     norm = LogNorm(positive.min(), positive.max()) if log and positive.size else None
-    image = ax.imshow(values, origin="upper", cmap="viridis", norm=norm)
+    limits = {}
+    if low is not None and norm is None:
+        finite = values[np.isfinite(values)]
+        high = float(finite.max()) if finite.size else low
+        limits = {"vmin": low, "vmax": high if high > low else low + 1}
+    image = ax.imshow(values, origin="upper", cmap="viridis", norm=norm, **limits)
     ax.figure.colorbar(image, ax=ax, shrink=0.85)
     ax.set(title=title, xlabel="column (axis -1)", ylabel="row (axis -2)")
     return ax
@@ -432,10 +441,16 @@ def plot_borders(maps, ax=None):
     >>> len(ax.figure.axes) >= 2
     True
     """
+    lost = "fraction of ERF mass lost to padding"
+    if not np.any(maps.lost_fraction > 0):
+        lost += "\n(none: no unit loses mass)"
     if ax is not None:
-        return plot_map(maps.lost_fraction, "fraction of ERF mass lost to padding", ax)
+        return plot_map(maps.lost_fraction, lost, ax, low=0.0)
     axes = _new_axes(2)
-    plot_map(maps.lost_fraction, "fraction of ERF mass lost to padding", axes[0])
+    plot_map(maps.lost_fraction, lost, axes[0], low=0.0)
+    # the pull's length: how far (in pixels) the centre sits from the unit's TRF centre
     pull = np.sqrt(np.sum(np.nan_to_num(maps.pull) ** 2, axis=0))
-    plot_map(pull, "pull of the ERF centre (pixels)", axes[1])
+    plot_map(
+        pull, "distance of the ERF centre from\nthe unit's TRF centre (pixels)", axes[1], low=0.0
+    )
     return axes[0]

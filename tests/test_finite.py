@@ -284,3 +284,25 @@ def test_a_dilated_strided_max_pool_shares_among_the_taps_inside():
     np.testing.assert_allclose(
         finite_erf("1d: maxpool3/s2/p1/d2", (7,), unit=(0,)).values, [0, 0.5, 0, 0.5, 0, 0, 0]
     )
+
+
+def test_borders_plot_scales_start_at_zero_and_say_when_nothing_is_lost():
+    # lost mass and the centre's distance cannot be negative: their colour scales start at 0
+    # (matplotlib's default centres a constant map's scale on it, showing -0.1 .. 0.1)
+    from erftheory.plot import plot_borders
+
+    padded = border_maps("conv3/p1*3", (10, 10))
+    ax = plot_borders(padded)
+    low, high = ax.images[0].get_clim()
+    assert (low, high) == (0.0, float(np.nanmax(padded.lost_fraction)))
+    # the second map is the pull's length: at a corner both axes pull by the same amount
+    corner = abs(float(padded.pull[0][0, 0]))
+    assert corner > 0
+    distance = ax.figure.axes[1].images[0].get_array()[0, 0]
+    assert distance == pytest.approx(math.sqrt(2) * corner, rel=1e-12)
+    assert "none" not in ax.get_title()
+
+    circular = border_maps("conv3/p1*3", (10, 10), "circular")
+    ax = plot_borders(circular)
+    assert ax.images[0].get_clim() == (0.0, 1.0)
+    assert "none: no unit loses mass" in ax.get_title()
