@@ -340,7 +340,14 @@ def plot_comparison(
     return ax
 
 
-def plot_growth(rf, ax=None, title: str = ""):
+def plot_growth(
+    rf,
+    ax=None,
+    title: str = "",
+    pixel_size: float | None = None,
+    unit: str = "px",
+    input_shape=None,
+):
     """TRF size and ERF width (4 sigma, ones weights) after every layer of a network.
 
     Parameters
@@ -350,6 +357,12 @@ def plot_growth(rf, ax=None, title: str = ""):
     ax : matplotlib.axes.Axes, optional
     title : str
         A name for the title (e.g. the zoo entry).
+    pixel_size : float, optional
+        The physical size of one input pixel: the sizes are then drawn in ``unit``.
+    unit : str
+        The name of ``pixel_size``'s unit (e.g. ``"mm"``).
+    input_shape : sequence of int, optional
+        The input's size: drawn as a line (its largest axis), where the fields outgrow it.
 
     Returns
     -------
@@ -358,29 +371,63 @@ def plot_growth(rf, ax=None, title: str = ""):
     Examples
     --------
     >>> from erftheory import receptive_field
-    >>> ax = plot_growth(receptive_field("conv3*4, maxpool2, conv3*4"))
-    >>> ax.get_yscale()
-    'log'
+    >>> ax = plot_growth(receptive_field("conv3*4, maxpool2, conv3*4"), pixel_size=0.5, unit="mm")
+    >>> ax.get_yscale(), ax.get_ylabel()
+    ('log', 'input size (mm)')
     """
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
     ax = ax if ax is not None else _new_axes(width=7.0)[0]
+    scale = 1.0 if pixel_size is None else float(pixel_size)
     index = np.arange(len(rf.rows))
-    trf = np.array([max(r.size) for r in rf.rows], dtype=float)
-    width = np.array([4 * max(r.erf_std) if r.erf_std else np.nan for r in rf.rows])
+    trf = scale * np.array([max(r.size) for r in rf.rows], dtype=float)
+    width = scale * np.array([4 * max(r.erf_std) if r.erf_std else np.nan for r in rf.rows])
     ax.semilogy(index, trf, "o-", label="TRF size (largest axis)")
     ax.semilogy(index, width, "s-", label="ERF width, 4 sigma (ones weights)")
+    if input_shape is not None:
+        ax.axhline(scale * max(input_shape), color="grey", ls="--", label="input (largest axis)")
+    ylabel = "input pixels" if pixel_size is None else f"input size ({unit})"
     ax.set(
         xlabel="layer entry",
-        ylabel="input pixels",
+        ylabel=ylabel,
         title=f"growth of the receptive field{': ' + title if title else ''}",
     )
+    # plain numbers on the log axis (8, 20, 60), not 6 x 10^1
+    plain = ScalarFormatter()
+    plain.set_scientific(False)
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(plain)
     if len(rf.rows) <= 30:
-        # long names are blocks: their kind is enough (res(...), add(...), cat(...))
-        names = [
-            r.layer if len(r.layer) <= 16 else r.layer.split("(")[0] + "(...)" for r in rf.rows
-        ]
-        ax.set_xticks(index, names, rotation=70, fontsize="x-small")
+        ax.set_xticks(index, [_short(r.layer) for r in rf.rows], rotation=70, fontsize="x-small")
     ax.legend(fontsize="small")
     return ax
+
+
+def _short(name: str, most: int = 16) -> str:
+    """A tick label for a layer entry: long names are blocks, whose kind is enough.
+
+    ``(res(conv1, relu, conv3), relu)`` reads ``res(...), ...``: a group by its first item,
+    a block by its kind (res, add, cat).
+
+    Examples
+    --------
+    >>> _short("(conv7/s2/p3, relu)"), _short("(add(conv1, relu, conv3 | conv1), relu)")
+    ('conv7/s2/p3, ...', 'add(...), ...')
+    """
+    if len(name) <= most:
+        return name
+    body, more = name, ""
+    if name.startswith("(") and name.endswith(")"):
+        depth, body = 0, name[1:-1]
+        for i, c in enumerate(body):  # the group's first top-level item
+            depth += (c == "(") - (c == ")")
+            if c == "," and depth == 0:
+                body, more = body[:i], ", ..."
+                break
+    if len(body) > most or "(" in body:
+        body = body.split("(")[0] + "(...)"
+    return body + more
 
 
 def plot_map(values, title: str = "", ax=None, log: bool = False, low: float | None = None):

@@ -49,6 +49,21 @@ def test_rf_growth_plot(tmp_path, capsys):
     assert png.stat().st_size > 1000
 
 
+def test_growth_plot_in_physical_units_with_the_input_drawn():
+    # conv3*4 after conv7/s2: the TRF is 7 + 2 * 4 * 2 = 23 pixels (each conv3 adds 2 jumps
+    # of 2), 11.5 mm at 0.5 mm a pixel; the input's line at 64 * 0.5 = 32 mm
+    from erftheory.plot import plot_growth
+
+    rf = et.receptive_field("conv7/s2/p3, conv3*4")
+    ax = plot_growth(rf, pixel_size=0.5, unit="mm", input_shape=(64, 48))
+    trf, _, line = ax.get_lines()
+    assert trf.get_ydata().tolist() == [3.5, 11.5]
+    assert list(line.get_ydata()) == [32.0, 32.0]
+    assert ax.get_ylabel() == "input size (mm)"
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["conv7/s2/p3", "conv3*4"]
+
+
 def test_too_small_inputs_name_the_repeat_that_fails():
     # 8 -> 6 -> 4 -> 2 -> 0: the fourth copy of conv3 is the one with no output position
     net = et.as_network("conv3*10")
