@@ -31,6 +31,14 @@ from .gaussian_grid import (
 __all__ = ["edgeworth_prediction"]
 
 
+class NoPositiveMass(ERFError):
+    """The Edgeworth series is negative (or zero) on every point of the grid.
+
+    A very skewed map's correction terms outweigh its Gaussian everywhere: there is no
+    prediction to normalise (:func:`erftheory.gaussian.compare_to_gaussian` then notes it).
+    """
+
+
 def _edgeworth_1d(n, mu, sd, g1, g2, discretisation):
     """Per axis: (values, log phi / sd, polynomial factor, mass outside the grid).
 
@@ -146,7 +154,7 @@ def edgeworth_prediction(
         return GridPrediction(raw, discretisation, "hermite", outside, negative, False)
     total = float(clipped.sum())
     if total <= 0:
-        raise ERFError("the Edgeworth prediction has no positive mass on this grid")
+        raise NoPositiveMass("the Edgeworth prediction has no positive mass on this grid")
     log_values = None
     if discretisation == "point":  # log|phi poly| per axis, without underflow of phi
         with np.errstate(divide="ignore"):

@@ -31,7 +31,7 @@ import numpy as np
 from .distances import Distances, distances
 from .distribution import Moments, _json, _prepare, moments
 from .distribution import _PreparedMap as _PreparedMap  # re-exported for erftheory.metrics
-from .edgeworth import edgeworth_prediction
+from .edgeworth import NoPositiveMass, edgeworth_prediction
 from .gaussian_grid import Discretisation, GridPrediction, gaussian_prediction
 from .gaussian_grid import _check_positive_definite as _check_positive_definite  # (the same)
 from .lattice import _lattice, _restrict
@@ -171,8 +171,13 @@ def compare_to_gaussian(
         if edgeworth:
             skew = [m.skewness[a] for a in keep]
             kurt = [m.excess_kurtosis[a] for a in keep]
-            e = _restrict(edgeworth_prediction(shape, mean, var, skew, kurt, discretisation), mask)
-            if e is None:  # the series' terms outweigh its Gaussian on every lattice point
+            try:
+                e = edgeworth_prediction(shape, mean, var, skew, kurt, discretisation)
+            except NoPositiveMass:
+                e = None
+            else:
+                e = _restrict(e, mask)
+            if e is None:  # the series' terms outweigh its Gaussian on every (lattice) point
                 notes.append("Edgeworth series not positive on the support's lattice: not computed")
     return GaussianComparison(
         m,
