@@ -6,6 +6,8 @@ gain as the network draws it), compares the two as shapes and gives a verdict: `
 ``disagree`` (a linear network whose exact theory failed), ``gap`` (a nonlinear network, or
 an approximate theory, whose distance is reported, not hidden), ``inconclusive`` (too few
 samples to reject a substantially wrong theory) or ``unmodelled`` (no theory to compare with).
+The prediction is made in :mod:`erftheory.prediction`, the tests behind the verdict and their
+thresholds live in :mod:`erftheory.verdicts`.
 """
 
 from __future__ import annotations
@@ -15,47 +17,25 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .architecture import (
-    Conv,
-    Dropout,
-    MaxPool,
-    Network,
-    ReLU,
-    Smooth,
-    _map_layers,
-)
+from .architecture import Conv, Dropout, MaxPool, Network, ReLU, Smooth
 from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
-from .montecarlo import (
-    _STATISTICS,
+from .montecarlo import _STATISTICS, MonteCarlo, monte_carlo
+from .prediction import _predict, _reference
+from .rewrites import _layers
+from .verdicts import _L1_FACTOR as _L1_FACTOR  # (tests import the thresholds here)
+from .verdicts import _MIN_SAMPLES as _MIN_SAMPLES
+from .verdicts import _RESOLVABLE_L1 as _RESOLVABLE_L1
+from .verdicts import (
     _Z_TEST_SAMPLES,
-    MonteCarlo,
-    _channels,
-    _groups,
-    _Sampler,
-    _unrolled,
-    monte_carlo,
-    with_activation,
+    VERDICTS,
+    _conclusive,
+    _judge,
+    _shape_distances,
+    _std_ratio,
 )
 
 __all__ = ["Check", "check", "VERDICTS"]
-
-VERDICTS = ("agree", "disagree", "gap", "inconclusive", "unmodelled")
-
-# The L1 test passes when L1 <= _L1_FACTOR * noise_l1. Under a correct theory L1 / noise_l1
-# was measured over 200 seeds at 500 samples and 150 seeds at 1000 samples for seven
-# networks (conv3*3, conv3*20, 2d conv3*3, res(conv3, conv3)*3, the pool stack of THEORY.md,
-# cat(conv3 | id), conv3 with He weights on 2 channels, conv3, dropout0.5, conv3): its 99th
-# percentile was 1.24-1.89 and its maximum 1.99, so none of the 2,450 runs exceeded 2 (a
-# false "disagree" rate below 1% per network); 3, the former factor, let clearly wrong
-# theories pass (E[g]^2 for conv3*3 at 200 samples agreed in 30 runs of 30).
-_L1_FACTOR = 2.0
-# A test whose L1 threshold exceeds this cannot reject a theory that misplaces an eighth of
-# the mass (L1 = 2 x 0.125): its "agree" would be vacuous, so the verdict is "inconclusive".
-_RESOLVABLE_L1 = 0.25
-# Below this many samples the standard errors are too rough for the L1 noise level itself
-# (with 2 samples a correct theory failed 15 runs in 100): the verdict is "inconclusive".
-_MIN_SAMPLES = 30
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,39 +167,6 @@ def _text(value: float) -> str:
     return "undefined" if math.isnan(value) else f"{value:.4g}"
 
 
-def _variance_kernels(sampler: _Sampler, net: Network):
-    """Each random conv's variance kernel as the Monte-Carlo network draws it, with its gain.
-
-    Summed over channels, E[g^2] passes a random conv with the factor ``C_in Var(w)`` per
-    tap, while identities and fixed kernels pass it unchanged: in residual and branching
-    networks the theory must carry that gain, or the identity is misweighted against the
-    body (for plain stacks it is a global factor and cancels). After a concatenation the conv
-    reads ``channels`` channels per branch, each group through its own weights: the analytic
-    model adds the branches with unit weight, so the gain per group is ``C Var(w)``, with
-    ``Var(w)`` the variance at the conv's own fan-in (Xavier and He scale it). A grouped conv
-    reads ``C / groups`` channels per output: its gain is ``C / groups Var(w)``.
-
-    Returns
-    -------
-    tuple of (Network, callable)
-        ``net``, its repeats written out where a conv runs at different fan-ins (see
-        :func:`_unrolled`), and the variance function to give the theory for it.
-    """
-    fan_ins: dict = {}
-    _channels(net.layers, sampler.channels, sampler.channels, True, fan_ins)
-    if sampler.init in ("xavier", "he") and any(len(f) > 1 for f in fan_ins.values()):
-        net = _unrolled(net)
-        fan_ins = {}
-        _channels(net.layers, sampler.channels, sampler.channels, True, fan_ins)
-    fan = {key: max(counts) for key, counts in fan_ins.items()}
-
-    def gain(layer):  # a grouped conv reads channels / groups of them, at that fan-in
-        g = _groups(layer, fan[id(layer)], sampler.channels)
-        return sampler.channels // g * sampler.variance(layer, fan[id(layer)] // g)
-
-    return net, gain
-
-
 def _finite_or_none(value: float) -> float | None:
     """NaN (undefined for E[g] = 0) becomes null in JSON."""
     return None if math.isnan(value) else float(value)
@@ -229,12 +176,6 @@ def _is_linear(net: Network) -> bool:
     from .architecture import _all_layers
 
     return not any(isinstance(x, (ReLU, Smooth, MaxPool)) for x in _all_layers(net.layers))
-
-
-def _shape_std(p: np.ndarray) -> np.ndarray:
-    from .result import _moments
-
-    return np.array(_moments(p)[1])
 
 
 def check(
@@ -327,66 +268,17 @@ def check(
 
 def _compare(mc: MonteCarlo, init: str, channels: int, statistic: str, variance_map) -> Check:
     """The prediction for ``mc``'s network and the verdict (see :func:`check`)."""
-    from .erf import erf
-
     net, samples = mc.network, mc.samples
     linear = _is_linear(net)
-    reference = (
-        net
-        if not any(isinstance(x, Smooth) for x in _layers(net))
-        else (with_activation(net, "linear"))
-    )
-    label = (
-        ""
-        if reference is net
-        else " of the linear network (no closed form for tanh, sigmoid, GELU, SiLU)"
-    )
+    reference, label = _reference(net)
     random = init != "ones"
     has_random = random and any(
         isinstance(x, Conv) and x.weights is None for x in _layers(reference)
     )
-    dropout = any(isinstance(x, Dropout) for x in _layers(net))
-    approximate = False  # E|g| against sqrt(E[g^2]): reported, never failed
     try:
-        if statistic == "mean":
-            # E[g]: the paths without a random conv (each random one has mean zero); inverted
-            # dropout keeps every mask's mean at 1
-            predicted = erf(_without_random_convs(reference) if random else reference).values
-            theory = "E[g], ones weights" + label
-            if random and not predicted.any():
-                theory = "E[g] = 0 (zero-mean weights)" + label
-        elif random:
-            sampler = _Sampler(init, channels, None, variance_map)
-            unrolled, gain = _variance_kernels(sampler, reference)
-            var = erf(unrolled, weights="random", normalize="sum", variance=gain).values
-            predicted = var if statistic == "sq" else np.sqrt(var)
-            approximate = statistic == "abs"
-            theory = (
-                "E[g^2], random weights" if statistic == "sq" else "sqrt(E[g^2]), random weights"
-            ) + label
-        elif dropout:
-            if statistic == "abs" and _non_negative(reference):
-                predicted = erf(reference).values  # g >= 0, so E|g| = E[g]
-                theory = "E|g| = E[g] (non-negative kernels), ones weights" + label
-            else:
-                try:
-                    var = erf(_fixed_convs(reference), weights="random", normalize="sum").values
-                except ERFError as err:
-                    raise ERFError(
-                        "E[g^2] of fixed weights through dropout masks is the random-mode ERF "
-                        f"of the network with every conv fixed, which refuses it: {err}"
-                    ) from None
-                predicted = var if statistic == "sq" else np.sqrt(var)
-                approximate = statistic == "abs"
-                theory = (
-                    ("E[g^2]" if statistic == "sq" else "sqrt(E[g^2]) (a kernel has signs)")
-                    + ", ones weights with dropout masks"
-                    + label
-                )
-        else:
-            g = erf(reference).values
-            predicted = g * g if statistic == "sq" else np.abs(g)
-            theory = ("E[g]^2" if statistic == "sq" else "|E[g]|") + ", ones weights" + label
+        predicted, theory, approximate = _predict(
+            net, reference, label, init, channels, statistic, variance_map
+        )
     except ERFError as err:  # the theory does not model this network: the measurement stands
         return _unmodelled(mc, statistic, str(err), linear)
     empirical, se = getattr(mc, statistic), getattr(mc, f"{statistic}_se")
@@ -395,17 +287,7 @@ def _compare(mc: MonteCarlo, init: str, channels: int, statistic: str, variance_
     mass = float(np.abs(empirical).sum())
     if mass == 0:
         raise ERFError(_zero_estimate_message(net, samples))
-    theory_mass = float(np.abs(predicted).sum())
-    p = empirical / mass
-    q = predicted / theory_mass if theory_mass else np.zeros(predicted.shape)
-    scaled = q * mass
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(se > 0, (empirical - scaled) / se, np.where(empirical == scaled, 0.0, np.inf))
-    l1 = float(np.abs(p - q).sum())
-    # each pixel's error moves it by sqrt(2/pi) se on average; where the theory is zero it
-    # also inflates the estimate's L1 norm by as much (a signed E[g] with zero pixels),
-    # which shifts every other pixel of p: those pixels count twice
-    noise = float(math.sqrt(2 / math.pi) * (se.sum() + se[q == 0].sum()) / mass)
+    p, q, scaled, z, l1, noise = _shape_distances(empirical, se, predicted, mass)
     exact = linear and not approximate
     within, basis, z_tested, notes = _judge(
         empirical, se, scaled, z, l1, noise, samples, exact, has_random
@@ -435,116 +317,6 @@ def _compare(mc: MonteCarlo, init: str, channels: int, statistic: str, variance_
     )
 
 
-def _conclusive(verdict, se, l1, noise, samples, exact, notes):
-    """``"inconclusive"`` where the test could not have rejected a substantially wrong theory.
-
-    With spread (``se > 0`` somewhere), fewer than ``_MIN_SAMPLES`` samples, or an L1
-    threshold above ``_RESOLVABLE_L1``, turn a verdict into ``"inconclusive"`` with a note
-    on the samples needed; a linear network already beyond the threshold from
-    ``_MIN_SAMPLES`` samples stays ``"disagree"``. Pixels without spread that fail to match
-    keep their verdict (they are exact at any sample count).
-    """
-    if not (se > 0).any() or verdict == "unmodelled":
-        return verdict, notes
-    threshold = _L1_FACTOR * noise
-    if samples < _MIN_SAMPLES:
-        return "inconclusive", notes + (
-            f"only {samples} samples: below {_MIN_SAMPLES} the standard errors are too rough "
-            f"to judge; rerun with at least {_MIN_SAMPLES} samples",
-        )
-    if threshold <= _RESOLVABLE_L1 or (exact and verdict == "disagree" and l1 > threshold):
-        return verdict, notes
-    needed = math.ceil(samples * (threshold / _RESOLVABLE_L1) ** 2)
-    return "inconclusive", notes + (
-        f"the L1 threshold {threshold:.3g} ({_L1_FACTOR:g} noise levels) is above "
-        f"{_RESOLVABLE_L1:g}: a theory misplacing {_RESOLVABLE_L1 / 2:.1%} of the mass could "
-        f"pass; the noise falls like 1/sqrt(samples): about {needed} samples are needed",
-    )
-
-
-def _judge(
-    empirical, se, scaled, z, l1: float, noise: float, samples: int, linear: bool, random: bool
-):
-    """Whether the estimate agrees with the theory, on what basis, and notes on the z test.
-
-    Agreement needs a small L1 (within ``_L1_FACTOR`` noise levels) and no pixel far outside
-    its own noise: the largest |z| of ``npix`` standard normals stays below the Bonferroni
-    0.1% level, plus 1 for standard errors estimated from heavy-tailed samples (mean z^2 is
-    not robust to those). For a linear network with random weights, whose theory is exact,
-    the test is one-sided: where the rare large draws of a heavy-tailed g^2 were not seen, a
-    pixel's estimate and its standard error are both too small, so a pixel far *below* the
-    theory is expected of undersampling (a note says so), while the theory is scaled to the
-    estimate's mass, so a wrong shape always puts pixels above it too. Without random
-    weights (fixed kernels, dropout masks: bounded gradients) and for a nonlinear network both
-    sides count. Below ``_Z_TEST_SAMPLES`` samples those standard errors are too rough for any
-    z test: L1 alone decides, and the result says so. Pixels with no spread (deterministic
-    gradients) must match to rounding, except, with random weights, those no sample reached
-    (an estimate of 0 there is undersampling: ResNet-18 at 64 samples has thousands).
-    """
-    from scipy.special import ndtri
-
-    noisy = se > 0
-    mass = float(np.abs(empirical).sum())
-    l1_ok = l1 <= _L1_FACTOR * noise + 1e-9
-    # with random weights a pixel that no sample reached (estimate 0, no spread) is
-    # undersampled, not deterministic: only the L1 test and the notes speak for it
-    unreached = (~noisy & (empirical == 0)) if random else np.zeros(se.shape, dtype=bool)
-    fixed = ~noisy & ~unreached
-    exact_ok = np.allclose(empirical[fixed], scaled[fixed], rtol=1e-9, atol=1e-12 * mass)
-    # each test with its outcome: "within" passed, "beyond" failed
-    basis = [
-        f"normalised L1 {l1:.3g} {_side(l1_ok)} {_L1_FACTOR:g} Monte-Carlo noise levels "
-        f"({_L1_FACTOR * noise:.3g})"
-    ]
-    if unreached.any():
-        basis.append(
-            f"{int(unreached.sum())} pixel(s) no sample reached (random weights: not tested)"
-        )
-    if fixed.any():
-        basis.append(
-            f"{int(fixed.sum())} pixel(s) without spread "
-            + ("matching to rounding" if exact_ok else "NOT matching to rounding")
-        )
-    if not noisy.any():
-        return l1_ok and exact_ok, " and ".join(basis), False, ()
-    limit = float(ndtri(1 - 0.0005 / int(noisy.sum()))) + 1
-    max_z = float(np.max(np.abs(z[noisy])))
-    if samples >= _Z_TEST_SAMPLES:
-        above, below = float(np.max(z[noisy])), float(-np.min(z[noisy]))
-        if not (linear and random):
-            basis.append(
-                f"max |z| {max_z:.3g} {_side(max_z <= limit)} {limit:.3g} "
-                "(Bonferroni 0.1% level + 1)"
-            )
-            return l1_ok and exact_ok and max_z <= limit, " and ".join(basis), True, ()
-        basis.append(
-            f"max z above the theory {max(above, 0.0):.3g} {_side(above <= limit)} "
-            f"{limit:.3g} (Bonferroni 0.1% level + 1)"
-        )
-        notes = ()
-        if below > limit:
-            notes = (
-                f"a pixel lies {below:.3g} standard errors below the theory: expected where "
-                "rare large draws of a heavy-tailed g^2 (random weights) were not seen (its "
-                "estimate and its error are both too small); more samples resolve it",
-            )
-        return l1_ok and exact_ok and above <= limit, " and ".join(basis), True, notes
-    skipped = f"z test skipped below {_Z_TEST_SAMPLES} samples"
-    notes = ()
-    if max_z > limit:
-        notes = (
-            f"max |z| {max_z:.3g} is beyond the {limit:.3g} level but was not tested (too few "
-            f"samples for reliable standard errors): rerun with at least {_Z_TEST_SAMPLES} "
-            "samples to test it",
-        )
-    return l1_ok and exact_ok, " and ".join(basis) + f" only; {skipped}", False, notes
-
-
-def _side(passed: bool) -> str:
-    """How a basis entry reads its test's outcome: within the limit (passed) or beyond it."""
-    return "within" if passed else "beyond"
-
-
 def _zero_estimate_message(net: Network, samples: int) -> str:
     """Why a Monte-Carlo estimate is identically zero, where the cause is known."""
     rates = [x.p for x in _layers(net) if isinstance(x, Dropout)]
@@ -557,55 +329,6 @@ def _zero_estimate_message(net: Network, samples: int) -> str:
         "the Monte-Carlo estimate is identically zero (every gradient of every sample is 0): "
         "nothing to compare"
     )
-
-
-def _fixed_convs(net: Network) -> Network:
-    """``net`` with every conv without explicit weights given all-ones weights (fixed)."""
-    return _random_convs_as(net, np.ones)
-
-
-def _random_convs_as(net: Network, fill) -> Network:
-    """``net`` with every conv without explicit weights given ``fill(kernel)`` as weights."""
-
-    def fixed(layer):
-        if isinstance(layer, Conv) and layer.weights is None:
-            return replace(layer, weights=fill(layer.kernel).tolist())
-        return layer
-
-    return replace(net, layers=_map_layers(net.layers, fixed))
-
-
-def _non_negative(net: Network) -> bool:
-    """Whether every fixed kernel is non-negative (convs without weights are all ones)."""
-    return all(
-        not (isinstance(x, Conv) and x.weights is not None and (x.weight_array < 0).any())
-        for x in _layers(net)
-    )
-
-
-def _std_ratio(p: np.ndarray, q: np.ndarray) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """Per-axis std of ``p`` over std of ``q``; NaN, with a note, where ``q`` has no spread."""
-    empirical, theory = _shape_std(np.abs(p)), _shape_std(np.abs(q))
-    flat = [axis for axis, t in enumerate(theory) if not t > 0]
-    ratio = tuple(math.nan if not t > 0 else float(e / t) for e, t in zip(empirical, theory))
-    if not flat:
-        return ratio, ()
-    axes = ", ".join(str(a) for a in flat)
-    return ratio, (
-        f"std ratio undefined along {'axes' if len(flat) > 1 else 'axis'} {axes}: the "
-        f"theory's map (shape {list(q.shape)}) has no spread there to divide by",
-    )
-
-
-def _layers(net):
-    from .architecture import _all_layers
-
-    return list(_all_layers(net.layers))
-
-
-def _without_random_convs(net: Network) -> Network:
-    """``net`` with every random conv's weights zero: the paths that keep a mean."""
-    return _random_convs_as(net, np.zeros)
 
 
 def _unmodelled(mc: MonteCarlo, statistic: str, reason: str, linear: bool) -> Check:
