@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import defaultdict
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -66,102 +64,28 @@ from .architecture import (
     _all_layers,
     _Spatial,
 )
-from .bounds import U as _U
-from .bounds import gamma
+from .branch_sums import _summed_factor
 from .compose import Factor
 from .errors import ERFError
+from .path_traits import (
+    _has_fixed,
+    _has_random,
+    _reader,
+    _refuse_concat_in_sum,
+    _refuse_correlated_sum,
+)
+from .terms import Term, _powered, _product, _shifted, _unique_displacements
+from .variances import _checked_variance as _checked_variance  # (re-exported: erf, moments)
+from .variances import _variance_kernel
 
 __all__ = ["Term", "linearize"]
 
 # random mode keeps path groups apart; beyond this many products of groups the composition
-# (one per group, over the whole field) is refused before it starts
+# (one per group, over the whole field) is refused before it starts (by _times, kept beside
+# these limits)
 _MAX_GROUPS = 4096
 _FLOAT_TINY = float(np.finfo(float).tiny)  # below it floats are subnormal
 _MAX_PRODUCTS = 16 * _MAX_GROUPS  # products of two group lists formed before merging
-
-
-@dataclass(frozen=True, eq=False)
-class Term:
-    """A group of paths: ``coef * compose(random) * compose(fixed) ** 2`` (random mode).
-
-    While a network is being linearised a group may also hold ``closed`` blocks of fixed
-    factors, each composed and squared on its own (the pairs of paths it counts agree in
-    their displacement at a gate between the blocks), and ``closes``: its paths pass such a
-    gate before any fixed factor of their own, so the fixed factors below it, in whatever
-    precedes the group, become a closed block (see :func:`_product`). In random mode a group
-    is then ``coef * compose(random) * C_1^2 * ... * compose(fixed)^2`` over its closed blocks
-    ``C_b``; ``closes`` is resolved by the time :func:`linearize` returns.
-    """
-
-    coef: float | Fraction
-    random: tuple  # ((Factor), ...)
-    fixed: tuple
-    shift: tuple = ()  # input offset of the group's index 0 within the whole field
-    closed: tuple = ()  # ((Factor, ...), ...): fixed blocks squared apart
-    closes: bool = False
-
-    def key(self):
-        """Identity of the factor multiset and position (for merging equal groups)."""
-        blocks = tuple(_multiset(b) for b in self.closed)
-        return (_multiset(self.random), _multiset(self.fixed), self.shift, blocks, self.closes)
-
-
-def _fkey(f: Factor):
-    support = None if f.support is None else tuple(f.support.flat)
-    accuracy = (f.roundings, f.tiny, support, f.cancels, f.l1, f.exponent, f.total)
-    return (f.scale, f.kernel.shape, tuple(f.kernel.flat), accuracy)
-
-
-def _multiset(factors) -> frozenset:
-    powers = defaultdict(int)
-    for f in factors:
-        powers[_fkey(f)] += f.power
-    return frozenset(powers.items())
-
-
-def _merge_factors(factors) -> tuple:
-    kept = {}
-    for f in factors:
-        k = _fkey(f)
-        kept[k] = dataclasses.replace(f, power=kept[k].power + f.power) if k in kept else f
-    return tuple(kept.values())
-
-
-def _powered(factors, n: int) -> tuple:
-    return tuple(dataclasses.replace(f, power=f.power * n) for f in factors)
-
-
-def _add(a: tuple, b: tuple) -> tuple:
-    return tuple(x + y for x, y in zip(a, b)) if a and b else (a or b)
-
-
-def _joined(a: tuple, b: tuple) -> tuple:
-    """The factors of two groups, equal ones merged (a group's own factors are distinct)."""
-    return _merge_factors(a + b) if a and b else (a or b)
-
-
-def _product(s: Term, t: Term) -> Term:
-    """The group of ``s``'s paths followed by ``t``'s.
-
-    ``s``'s open fixed factors join ``t``'s first fixed block, unless ``t`` closes them (its
-    pairs of paths agree in displacement at a gate before any fixed factor of ``t``): then
-    they are a block of their own. A group with no fixed factor yet passes ``t``'s closing on.
-    """
-    if t.closes and s.fixed:
-        closed, fixed = s.closed + (s.fixed,) + t.closed, t.fixed
-    elif t.closed:
-        closed = s.closed + (_joined(s.fixed, t.closed[0]),) + t.closed[1:]
-        fixed = t.fixed
-    else:
-        closed, fixed = s.closed, _joined(s.fixed, t.fixed)
-    return Term(
-        s.coef * t.coef,
-        _joined(s.random, t.random),
-        fixed,
-        _add(s.shift, t.shift),
-        closed,
-        s.closes or (t.closes and not s.fixed and not s.closed),
-    )
 
 
 def _times(a: list[Term], b: list[Term]) -> list[Term]:
@@ -193,70 +117,14 @@ def _too_many_groups():
     )
 
 
-def _float_array(value) -> np.ndarray | None:
-    """``value`` as a float array (a copy), or None where it is not one."""
-    try:
-        return np.array(value, dtype=float)
-    except (TypeError, ValueError):
-        return None
-
-
-def _refuse_bad_variances(array: np.ndarray, said: str) -> None:
-    """Refuse variances that are not finite and non-negative; ``said`` names where they came."""
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ERFError(
-            f"{said}{array.tolist()!r}: variances must be finite and non-negative "
-            "(per-offset variances, with weights='random')"
-        )
-
-
-def _variance_kernel(v, layer) -> np.ndarray:
-    """A variance kernel returned by a user's ``variance(layer)``, checked."""
-    array = _float_array(v)
-    if array is None or array.shape != tuple(layer.kernel):
-        raise ERFError(
-            f"variance(layer) returned {v!r} for a conv of kernel {list(layer.kernel)}: it must "
-            "return an array of that shape (or None for unit variances)"
-        )
-    _refuse_bad_variances(array, "variance(layer) returned ")
-    return array
-
-
-def _checked_variance(variance, net):
-    """``variance=`` of :func:`erftheory.erf` and ``predicted_moments``, checked once.
-
-    A callable is returned as is (its kernels are checked per layer); an array is returned
-    as a read-only float copy, after checking that it is finite, non-negative and shaped
-    like the kernel of at least one conv without explicit weights (the random convs it
-    applies to): one that fits none would be silently ignored.
-    """
-    if variance is None or callable(variance):
-        return variance
-    array = _float_array(variance)
-    if array is None or array.ndim == 0:
-        raise ERFError(
-            f"variance={variance!r} is not a kernel-shaped numeric array (or a function of "
-            "a conv layer returning one)"
-        )
-    _refuse_bad_variances(array, "variance=")
-    shapes = sorted(
-        {
-            tuple(layer.kernel)
-            for layer in _all_layers(net.layers)
-            if isinstance(layer, Conv) and layer.weights is None
-        }
-    )
-    if array.shape not in shapes:
-        have = ", ".join(str(list(k)) for k in shapes) or "none (every conv has weights)"
-        raise ERFError(
-            f"variance= has shape {list(array.shape)}, which fits no conv of the network "
-            f"(kernels of its random convs: {have}); give an array of one of those shapes"
-        )
-    array.flags.writeable = False
-    return array
-
-
 class _Linearizer:
+    """Builds the path groups of a sequence of layers, one layer at a time (see the module).
+
+    ``no_fixed``: the network has no fixed layer at all; ``reader``: what reads the end of the
+    sequence being built (see :func:`erftheory.path_traits._reader`); ``split``: dropout
+    splits groups (see :meth:`gate`).
+    """
+
     def __init__(self, dims: int, mode: str, exact: bool, variance=None):
         self.dims, self.mode, self.exact = dims, mode, exact
         self.no_fixed, self.reader = False, None  # reader: see _reader
@@ -430,40 +298,10 @@ class _Linearizer:
             # weights are independent: their paths never correlate, whatever they hold (a
             # conv with explicit weights reads every channel with them: a sum, as in add)
             return self._apart(paths, states, union, jump), out_jump
-        meaned = [not _zero_mean(p) for p in paths]
-        mixed = [m and r for m, r in zip(meaned, random)]
-        if self.mode == "random" and any(mixed) and sum(meaned) > 1:
-            # a path that is random but not zero-mean (a max pool routes with mean 1/K; a
-            # residual inside keeps its identity) correlates with the other paths of non-zero
-            # mean, and its second moment is not its mean squared: not modelled
-            raise ERFError(
-                f"weights='random': a {_join_name(layer)} joins a random path whose mean is not "
-                "zero (a max pool without a random-weight conv after it, or a residual block "
-                "inside a branch) with another path of non-zero mean; they correlate, and "
-                "their sum's second moment is not modelled (weights='ones' is exact in "
-                "expectation; `erftheory check` measures the random case)"
-            )
-        fixed_paths = [p for p, r in zip(paths, random) if not r]
-        if self.mode == "random" and len(fixed_paths) > 1 and any(map(_has_gate, fixed_paths)):
-            # their sum is squared after the gates are averaged: E[(1 + D)^2] != (1 + E[D])^2
-            raise ERFError(
-                f"weights='random': a {_join_name(layer)} joins paths without random-weight "
-                "layers, one of them through a ReLU or dropout gate; the gate's randomness does "
-                "not factor out of their sum, so this is not modelled (weights='ones' is exact; "
-                "`erftheory check` measures the random case)"
-            )
+        if self.mode == "random":
+            _refuse_correlated_sum(layer, paths, random)
         if self.mode == "random" and any(random) and not self.no_fixed:
-            # paths through different random layers never correlate: keep the groups apart;
-            # the branches without a random layer are one fixed kernel between them
-            kept = [(p, st) for p, st, r in zip(paths, states, random) if r]
-            out = self._apart(*zip(*kept), union, jump)
-            fixed = [(p, st) for p, st, r in zip(paths, states, random) if not r]
-            if len(fixed) == 1:  # its own groups: a gate on it enters by its second moment
-                out += self._apart(*zip(*fixed), union, jump)
-            elif fixed:
-                _refuse_concat_in_sum(layer, [p for p, _ in fixed])
-                out.append(Term(self.one, (), (self.collapse(fixed, union, "ones", jump),)))
-            return out, out_jump
+            return self._random_apart(layer, paths, states, random, union, jump), out_jump
         # E[g] in ones mode; in random mode with nothing fixed anywhere E[g^2] factorises into
         # one random kernel; branches with no random layer at all are one fixed kernel
         mode = self.mode if any(random) else "ones"
@@ -471,6 +309,22 @@ class _Linearizer:
             _refuse_concat_in_sum(layer, paths)
         f = (self.collapse(list(zip(paths, states)), union, mode, jump),)
         return [Term(self.one, f, ()) if mode == "random" else Term(self.one, (), f)], out_jump
+
+    def _random_apart(self, layer, paths, states, random, union, jump) -> list[Term]:
+        """Random mode: the groups of joined paths, some of them through random layers.
+
+        Paths through different random layers never correlate: their groups are kept apart;
+        the branches without a random layer are one fixed kernel between them.
+        """
+        kept = [(p, st) for p, st, r in zip(paths, states, random) if r]
+        out = self._apart(*zip(*kept), union, jump)
+        fixed = [(p, st) for p, st, r in zip(paths, states, random) if not r]
+        if len(fixed) == 1:  # its own groups: a gate on it enters by its second moment
+            out += self._apart(*zip(*fixed), union, jump)
+        elif fixed:
+            _refuse_concat_in_sum(layer, [p for p, _ in fixed])
+            out.append(Term(self.one, (), (self.collapse(fixed, union, "ones", jump),)))
+        return out
 
     def _apart(self, paths, states, union, jump) -> list[Term]:
         """Each path's own groups, placed within the union field (paths that never correlate).
@@ -524,151 +378,7 @@ class _Linearizer:
             sums.append(None if self.exact else _exact_sum(terms, mode, 0))
         if not evaluated:
             return None
-        return self._factor(evaluated, union.size, jump, sums)
-
-    def _factor(self, evaluated, size, jump, sums) -> Factor:
-        """Evaluated kernels ``(offset, *_evaluate(...))`` summed into a field of ``size``."""
-        from .erf import scale2
-
-        kernel = np.zeros(size, dtype=object if self.exact else float)
-        pattern = np.zeros(size, dtype=bool)
-        total = None if None in sums else sum(sums, Fraction(0))  # the branches' sums add
-        if self.exact:
-            for offset, values, *_ in evaluated:
-                kernel[tuple(slice(o, o + n) for o, n in zip(offset, values.shape))] += values
-            return Factor(kernel, jump)
-        # one exponent for the sum (the largest branch's): a branch's raw floats could
-        # overflow or flush where the composition does not
-        top = max((e for _, v, e, *_ in evaluated if v.any()), default=0)
-        counts, tiny, cancels, l1_terms, l1_error = [], 0.0, False, 0.0, 0.0
-        for offset, values, exponent, _, error, count, support, fraction in evaluated:
-            values = scale2(values, exponent - top)
-            cancels = cancels or bool((values < 0).any())
-            counts.append(count)
-            tiny += fraction
-            l1 = float(np.abs(values).sum())
-            l1_terms += l1
-            # the branch's error in L1: relative (gamma per entry) or, for an absolute bound
-            # per entry (signed, FFT), its size times that
-            scaled = float(scale2(error, exponent - top))
-            l1_error += gamma(count) * l1 if count is not None else values.size * scaled
-            where = tuple(slice(o, o + n) for o, n in zip(offset, values.shape))
-            kernel[where] += values
-            pattern[where] |= True if support is None else support
-        if None not in counts:
-            count = max(counts) + len(counts)
-        else:  # as roundings of the terms' L1 (compose.Factor's unit), plus one per sum
-            count = math.ceil(l1_error / (_U * l1_terms)) + len(counts) if l1_terms else 0
-        l1 = float(np.abs(kernel).sum())
-        # scaling a smaller branch to the largest may flush a tail: u tiny 2^9 each, at most
-        tiny += len(counts) * 2.0**9 * np.finfo(float).tiny / l1 if l1 else 0.0
-        return Factor(
-            kernel,
-            jump,
-            roundings=count,
-            tiny=tiny,
-            support=pattern,
-            cancels=cancels,
-            l1=l1_terms,
-            exponent=top,
-            total=total,
-        )
-
-
-def _unique_displacements(factors, dims: int) -> bool:
-    """Whether every displacement through the factors is reached by one choice of taps.
-
-    Then squaring the composition equals composing the squares, at any split: a gate's
-    split group equals its group. Per axis, for factors whose supports are products of
-    per-axis supports (others: False); counts are capped at 2 (only ``<= 1`` matters).
-    """
-    counts = [np.ones(1, dtype=np.int64) for _ in range(dims)]
-    for f in factors:
-        support = np.asarray(f.kernel != 0)
-        lines = [support.any(axis=tuple(b for b in range(dims) if b != a)) for a in range(dims)]
-        if np.count_nonzero(support) != math.prod(map(np.count_nonzero, lines)):
-            return False  # not a product of per-axis supports
-        for axis, line in enumerate(lines):
-            taps = np.zeros((line.size - 1) * f.scale[axis] + 1, dtype=np.int64)
-            taps[:: f.scale[axis]] = line
-            for _ in range(min(f.power, 2)):  # (a second copy of 2+ taps repeats a sum)
-                counts[axis] = np.minimum(np.convolve(counts[axis], taps), 2)
-                if counts[axis].max() > 1:
-                    return False
-    return True
-
-
-def _shifted(term: Term, shift: tuple) -> Term:
-    return dataclasses.replace(term, shift=_add(term.shift, shift))
-
-
-def _has_random(layers, mode: str) -> bool:
-    """Whether a path holds a random layer (random mode: a conv without weights, a max pool)."""
-    return mode == "random" and any(
-        (isinstance(x, Conv) and x.weights is None) or isinstance(x, MaxPool)
-        for x in _all_layers(layers)
-    )
-
-
-def _join_name(layer) -> str:
-    return "residual block" if isinstance(layer, Residual) else "join of branches"
-
-
-def _zero_mean(layers) -> bool:
-    """Whether every route through a sequence of layers passes a zero-mean random conv."""
-    for x in layers:
-        if isinstance(x, Conv) and x.weights is None:
-            return True
-        if isinstance(x, Branches) and all(_zero_mean(b) for b in x.branches):
-            return True
-        if isinstance(x, Block) and not isinstance(x, Residual) and _zero_mean(x.layers):
-            return True
-    return False  # a residual keeps its identity; pools, gates and fixed kernels have a mean
-
-
-def _reader(rest, outer: str | None) -> str | None:
-    """The first layer after a point that mixes channels: a ``"random"`` or ``"fixed"`` conv.
-
-    Average pools, normalisations and identities act alike on every channel and are looked
-    through; a gate or max pool acts per channel with a random mask, so a fixed conv after
-    one is ``"gated"``. None where a join or block comes first (not looked into) or nothing
-    does (the output).
-    """
-    gated = False
-    for x in rest:
-        if isinstance(x, Conv):
-            return "random" if x.weights is None else ("gated" if gated else "fixed")
-        if isinstance(x, (Branches, Block)):
-            return None
-        gated = gated or isinstance(x, (ReLU, Dropout, MaxPool))
-    return "gated" if gated and outer == "fixed" else outer
-
-
-def _refuse_concat_in_sum(layer, paths) -> None:
-    """Random mode: paths summed into one fixed kernel must not hold a concatenation.
-
-    Its channel groups reach the next random conv through independent weights, each group
-    with the other paths added to it; one summed kernel would correlate the groups.
-    """
-    if any(isinstance(x, Branches) and x.join == "concat" for p in paths for x in _all_layers(p)):
-        raise ERFError(
-            f"weights='random': a {_join_name(layer)} adds a concatenation without "
-            "random-weight layers to another path; each of its channel groups would get that "
-            "path added on its own, which is not modelled (a real network cannot add them: "
-            "the concatenation has more channels). weights='ones' sums over the channels"
-        )
-
-
-def _has_gate(layers) -> bool:
-    """Whether a path passes a random gate (ReLU, dropout)."""
-    return any(isinstance(x, (ReLU, Dropout)) for x in _all_layers(layers))
-
-
-def _has_fixed(layers) -> bool:
-    return any(
-        isinstance(x, AvgPool) or (isinstance(x, Conv) and x.weights is not None)
-        for x in _all_layers(layers)
-    )
+        return _summed_factor(evaluated, union.size, jump, sums, self.exact)
 
 
 def linearize(net, mode: str = "ones", exact: bool = False, variance=None) -> list[Term]:
