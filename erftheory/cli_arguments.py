@@ -47,11 +47,12 @@ def _memory(text: str) -> float:
 
 
 def _ints(text: str) -> tuple[int, ...]:
+    """Integers separated by commas or by x, as sizes are written: ``224,224`` or ``224x224``."""
     try:
-        return tuple(int(v) for v in text.split(","))
+        return tuple(int(v) for v in re.split(r"[,xX]", text))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of sizes"
+            f"{text!r} is not a list of integers such as 224,224 or 224x224"
         ) from None
 
 

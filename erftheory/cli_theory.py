@@ -34,7 +34,10 @@ def _cmd_rf(args) -> int:
     if args.plot:
         from .plot import plot_growth
 
-        _write_figure(plot_growth(rf, title=args.arch[:40]).figure, args.plot)
+        growth = plot_growth(
+            rf, None, args.arch[:40], args.pixel_size, args.unit, input_shape=args.input
+        )
+        _write_figure(growth.figure, args.plot)
     if args.input is not None:
         from .resolution import resolution_report
 

@@ -49,6 +49,20 @@ def test_rf_growth_plot(tmp_path, capsys):
     assert png.stat().st_size > 1000
 
 
+def test_sizes_on_the_command_line_may_be_written_with_x(capsys, tmp_path):
+    # 224x224 is how sizes are written; it reads as 224,224 (the same report)
+    assert main(["rf", "conv3*4", "--input", "32,32", "--json"]) == 0
+    with_comma = json.loads(capsys.readouterr().out)
+    png = tmp_path / "growth.png"
+    args = ["rf", "conv3*4", "--input", "32x32", "--json", "--pixel-size", "0.5", "--unit", "mm"]
+    assert main([*args, "--plot", str(png)]) == 0
+    with_x = json.loads(capsys.readouterr().out)
+    assert with_x["resolution"]["input"] == with_comma["resolution"]["input"] == [32, 32]
+    assert png.stat().st_size > 1000
+    assert main(["rf", "conv3*4", "--input", "32y32"]) == 2
+    assert "'32y32' is not a list of integers such as 224,224 or 224x224" in capsys.readouterr().err
+
+
 def test_growth_plot_in_physical_units_with_the_input_drawn():
     # conv3*4 after conv7/s2: the TRF is 7 + 2 * 4 * 2 = 23 pixels (each conv3 adds 2 jumps
     # of 2), 11.5 mm at 0.5 mm a pixel; the input's line at 64 * 0.5 = 32 mm
