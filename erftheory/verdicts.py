@@ -139,10 +139,17 @@ def _judge(
     skipped = f"z test skipped below {_Z_TEST_SAMPLES} samples"
     notes = ()
     if max_z > limit:
+        below = float(-np.min(z[noisy]))
+        why = "too few samples for reliable standard errors"
+        if random and below >= max_z:  # (the largest |z| lies below the theory)
+            why = (
+                "it lies below the theory, as where a heavy-tailed g^2 (random weights) is "
+                "undersampled: a pixel that one or a few draws reached has an estimate and a "
+                "standard error both far too small"
+            )
         notes = (
-            f"max |z| {max_z:.3g} is beyond the {limit:.3g} level but was not tested (too few "
-            f"samples for reliable standard errors): rerun with at least {_Z_TEST_SAMPLES} "
-            "samples to test it",
+            f"max |z| {max_z:.3g} is beyond the {limit:.3g} level but was not tested ({why}): "
+            f"rerun with at least {_Z_TEST_SAMPLES} samples to test it",
         )
     return l1_ok and exact_ok, " and ".join(basis) + f" only; {skipped}", False, notes
 
