@@ -71,20 +71,22 @@ def cold(function):
     """``function`` with erftheory's memo caches emptied first (a first call on a network).
 
     erftheory memoises what depends on the network alone (its parse, receptive field, path
-    groups, kernel splits, exact blocks and composition plans), so a repeated call skips it;
+    groups, kernel splits, exact blocks, the recurrence's block exponents and composition
+    plans), so a repeated call skips it;
     this times a first call.
     """
     import sys
 
     def run():
-        sys.modules["erftheory.parse"]._from_compact.cache_clear()
+        sys.modules["erftheory.compact"]._from_compact.cache_clear()
         sys.modules["erftheory.erf"]._receptive_field.cache_clear()
-        sys.modules["erftheory.erf"]._terms.cache_clear()
-        sys.modules["erftheory.erf"]._exact_total.cache_clear()
-        sys.modules["erftheory.compose"]._split_memo.cache_clear()
+        sys.modules["erftheory.path_sum"]._terms.cache_clear()
+        sys.modules["erftheory.exact"]._exact_total.cache_clear()
+        sys.modules["erftheory.rank_one"]._split_memo.cache_clear()
         sys.modules["erftheory.direct"]._exact_ladder_memo.cache_clear()
-        sys.modules["erftheory.compose"]._axis_support_memo.cache_clear()
-        sys.modules["erftheory.compose"]._plan_memo.cache_clear()
+        sys.modules["erftheory.recurrence"]._exponents_memo.cache_clear()
+        sys.modules["erftheory.support"]._axis_support_memo.cache_clear()
+        sys.modules["erftheory.plan"]._plan_memo.cache_clear()
         sys.modules["erftheory.bounds"].split_coefficient.cache_clear()
         return function()
 

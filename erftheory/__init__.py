@@ -13,37 +13,30 @@ Examples
 [1.0, 2.0, 3.0, 2.0, 1.0]
 """
 
-from .architecture import (
-    GELU,
-    AdaptiveAvgPool,
-    AvgPool,
-    BatchNorm,
-    Block,
-    Branches,
-    Conv,
-    ConvTranspose,
-    Dropout,
-    GlobalAvgPool,
-    Identity,
-    LayerNorm,
-    LocallyConnected,
-    MaxPool,
-    Network,
-    ReLU,
-    Residual,
-    Sigmoid,
-    SiLU,
-    Tanh,
-    Upsample,
-)
+from .architecture import Network
+from .blocks import Block, Branches, Residual
+from .borders import border_maps
+from .compact import from_compact, to_compact
 from .crosscheck import check
 from .erf import erf
 from .errors import ERFError
-from .finite import border_maps, finite_erf
+from .finite import finite_erf
+from .json_format import from_dict, to_dict
+from .layers import (
+    AdaptiveAvgPool,
+    AvgPool,
+    Conv,
+    ConvTranspose,
+    GlobalAvgPool,
+    LocallyConnected,
+    MaxPool,
+    Upsample,
+)
 from .moments import predicted_moments
 from .montecarlo import monte_carlo
-from .parse import as_network, from_compact, from_dict, to_compact, to_dict
+from .parse import as_network
 from .paths import path_lengths
+from .pointwise import GELU, BatchNorm, Dropout, Identity, LayerNorm, ReLU, Sigmoid, SiLU, Tanh
 from .receptive_field import ReceptiveField, receptive_field
 from .resolution import resolution_report
 from .result import ERFResult

@@ -136,19 +136,9 @@ def _backward(layers, g, offset, absolute=False):
 
 
 def _layer(layer, g, offset, absolute=False):
-    from .architecture import (
-        AvgPool,
-        Block,
-        Branches,
-        Conv,
-        ConvTranspose,
-        Dropout,
-        LocallyConnected,
-        MaxPool,
-        ReLU,
-        Residual,
-        Upsample,
-    )
+    from .blocks import Block, Branches, Residual
+    from .layers import AvgPool, Conv, ConvTranspose, LocallyConnected, MaxPool, Upsample
+    from .pointwise import Dropout, ReLU
 
     if isinstance(layer, (Residual, Branches)):
         out = None

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from typing import Union
 
 from .blocks import Block, Branches, Residual, _all_layers, _depth, _map_layers, _resolve_layer
-from .blocks import _fractional_jump as _fractional_jump  # (re-exported: receptive_field)
 from .errors import ERFError
 from .layers import (
     PADDING_MODES,
@@ -46,7 +45,6 @@ from .pointwise import (
     SiLU,
     Tanh,
 )
-from .pointwise import Smooth as Smooth  # (re-exported: crosscheck, finite, montecarlo)
 
 __all__ = [
     "Conv",

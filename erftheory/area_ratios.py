@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .gaussian import _prepare, _PreparedMap
+from .distribution import _prepare, _PreparedMap
 from .sizes import _fraction
 
 __all__ = [

@@ -15,7 +15,7 @@ import numpy as np
 
 from .bounds import U as _U
 from .bounds import gamma
-from .compose import Factor
+from .factor import Factor
 
 
 def _summed_factor(evaluated, size, jump, sums, exact: bool) -> Factor:
@@ -23,7 +23,7 @@ def _summed_factor(evaluated, size, jump, sums, exact: bool) -> Factor:
 
     ``sums``: each branch's exact sum (None in exact mode); ``exact``: Fraction kernels.
     """
-    from .erf import scale2
+    from .path_sum import scale2
 
     kernel = np.zeros(size, dtype=object if exact else float)
     pattern = np.zeros(size, dtype=bool)

@@ -46,6 +46,17 @@ def _memory(text: str) -> float:
     return size
 
 
+def _add_identity(parser: argparse.ArgumentParser) -> None:
+    """The ``--as-identity`` option every command that reads an architecture takes."""
+    parser.add_argument(
+        "--as-identity",
+        type=_names,
+        default=(),
+        metavar="TYPES",
+        help="treat these layer types as identity (opt-in, reported), e.g. se,attention",
+    )
+
+
 def _ints(text: str) -> tuple[int, ...]:
     """Integers separated by commas or by x, as sizes are written: ``224,224`` or ``224x224``."""
     try:

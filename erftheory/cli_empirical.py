@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_arguments import _ARCH_HELP, _arch, _floats, _ints, _memory, _names
+from .cli_arguments import _ARCH_HELP, _add_identity, _arch, _floats, _ints, _memory
 from .cli_output import _finish, _save_array
 from .normalization import NORMALIZATIONS
 
@@ -33,13 +33,7 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("arch", metavar="ARCH")
-    c.add_argument(
-        "--as-identity",
-        type=_names,
-        default=(),
-        metavar="TYPES",
-        help="treat these layer types as identity (opt-in, reported)",
-    )
+    _add_identity(c)
     _add_check_sampling_options(c)
     _add_check_output_options(c)
 
@@ -173,13 +167,7 @@ def _add_validate_alignment_options(v: argparse.ArgumentParser) -> None:
 
 def _add_validate_output_options(v: argparse.ArgumentParser) -> None:
     """Identity opt-in, memory budget, .npz key, and what ``validate`` prints and plots."""
-    v.add_argument(
-        "--as-identity",
-        type=_names,
-        default=(),
-        metavar="TYPES",
-        help="treat these layer types as identity (opt-in, reported), e.g. se,attention",
-    )
+    _add_identity(v)
     v.add_argument(
         "--max-memory",
         type=_memory,
@@ -200,8 +188,8 @@ def _add_validate_output_options(v: argparse.ArgumentParser) -> None:
 
 def _cmd_check(args) -> int:
     from .crosscheck import check
-    from .empirical import load_map
     from .erf import DEFAULT_MAX_BYTES
+    from .map_files import load_map
 
     array = load_map(args.input_array) if args.input_array else None
     vmap = load_map(args.variance_map) if args.variance_map else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_arguments import _ARCH_HELP, _floats, _ints, _memory, _names, _Parser
+from .cli_arguments import _ARCH_HELP, _add_identity, _floats, _ints, _memory, _Parser
 from .cli_empirical import _add_check, _add_validate
 from .normalization import NORMALIZATIONS
 
@@ -49,13 +49,7 @@ def _add_rf(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rf.add_argument("arch", metavar="ARCH")
-    rf.add_argument(
-        "--as-identity",
-        type=_names,
-        default=(),
-        metavar="TYPES",
-        help="treat these layer types as identity (opt-in, reported), e.g. se,attention",
-    )
+    _add_identity(rf)
     rf.add_argument("--json", action="store_true", help="print JSON")
     rf.add_argument(
         "--format",
@@ -90,13 +84,7 @@ def _add_erf(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     e.add_argument("arch", metavar="ARCH")
-    e.add_argument(
-        "--as-identity",
-        type=_names,
-        default=(),
-        metavar="TYPES",
-        help="treat these layer types as identity (opt-in, reported), e.g. se,attention",
-    )
+    _add_identity(e)
     e.add_argument(
         "--weights",
         choices=["ones", "random"],
@@ -205,13 +193,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sw.add_argument("arch", metavar="ARCH")
-    sw.add_argument(
-        "--as-identity",
-        type=_names,
-        default=(),
-        metavar="TYPES",
-        help="treat these layer types as identity (opt-in, reported), e.g. se,attention",
-    )
+    _add_identity(sw)
     sw.add_argument(
         "--depth",
         required=True,
@@ -244,13 +226,7 @@ def _add_borders(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     b.add_argument("arch", metavar="ARCH")
-    b.add_argument(
-        "--as-identity",
-        type=_names,
-        default=(),
-        metavar="TYPES",
-        help="treat these layer types as identity (opt-in, reported)",
-    )
+    _add_identity(b)
     b.add_argument("--input", type=_ints, required=True, metavar="H,W", help="the input size")
     b.add_argument(
         "--padding",

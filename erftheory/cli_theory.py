@@ -214,8 +214,8 @@ def _refuse_with_input(args) -> None:
 
 
 def _cmd_borders(args) -> int:
+    from .borders import border_maps
     from .erf import DEFAULT_MAX_BYTES
-    from .finite import border_maps
     from .plot import plot_borders
 
     budget = args.max_memory or DEFAULT_MAX_BYTES
@@ -228,7 +228,8 @@ def _cmd_borders(args) -> int:
 
 def _note_unpadded(net, mode) -> None:
     """Say on stderr when --padding cannot matter: no layer of the network pads."""
-    from .architecture import ConvTranspose, _all_layers, _Spatial
+    from .blocks import _all_layers
+    from .layers import ConvTranspose, _Spatial
 
     pads = [  # (a transposed conv's padding crops its output: the mode never reaches it)
         x.padding

@@ -31,24 +31,20 @@ import functools
 import json
 import re
 
-from .architecture import (
-    PADDING_MODES,
-    AdaptiveAvgPool,
-    Block,
-    Branches,
-    Conv,
-    ConvTranspose,
-    Dropout,
-    GlobalAvgPool,
-    Identity,
-    Network,
-    Residual,
-    Upsample,
-    _Spatial,
-    with_padding_mode,
-)
+from .architecture import Network, with_padding_mode
+from .blocks import Block, Branches, Residual
 from .errors import ERFError
 from .json_format import _POINTWISE, _SPATIAL, _UNMODELLED, _layers
+from .layers import (
+    PADDING_MODES,
+    AdaptiveAvgPool,
+    Conv,
+    ConvTranspose,
+    GlobalAvgPool,
+    Upsample,
+    _Spatial,
+)
+from .pointwise import Dropout, Identity
 
 __all__ = ["from_compact", "to_compact", "describe"]
 

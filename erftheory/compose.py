@@ -48,12 +48,8 @@ from .bounds import U as _U
 from .direct import _direct, _direct_1d, run_power
 from .factor import Factor, composed_shape
 from .plan import _DIRECT_FLOPS, _DIRECT_OPS, _direct_affordable, _Plan, _plan, _plan_of
-from .plan import _plan_memo as _plan_memo  # (re-exported: tests and benchmarks clear it here)
 from .rank_one import _outer
-from .rank_one import _rank_one as _rank_one  # (re-exported: erftheory.symbolic imports it here)
-from .rank_one import _split_memo as _split_memo  # (re-exported: benchmarks clear it here)
 from .spectral import _clean, _fft
-from .support import _axis_support_memo as _axis_support_memo  # (re-exported: tests, benchmarks)
 from .support import _support
 
 __all__ = ["Factor", "Composition", "compose", "composed_shape", "gamma"]

@@ -17,15 +17,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .architecture import Conv, Dropout, MaxPool, Network, ReLU, Smooth
+from .architecture import Network
 from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
+from .layers import Conv, MaxPool
 from .montecarlo import _STATISTICS, MonteCarlo, monte_carlo
+from .pointwise import Dropout, ReLU, Smooth
 from .prediction import _predict, _reference
 from .rewrites import _layers
-from .verdicts import _L1_FACTOR as _L1_FACTOR  # (tests import the thresholds here)
-from .verdicts import _MIN_SAMPLES as _MIN_SAMPLES
-from .verdicts import _RESOLVABLE_L1 as _RESOLVABLE_L1
 from .verdicts import (
     _Z_TEST_SAMPLES,
     VERDICTS,
@@ -173,7 +172,7 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def _is_linear(net: Network) -> bool:
-    from .architecture import _all_layers
+    from .blocks import _all_layers
 
     return not any(isinstance(x, (ReLU, Smooth, MaxPool)) for x in _all_layers(net.layers))
 

@@ -24,7 +24,7 @@ from .progress import progress
 from .recurrence import power_three_tap
 
 if TYPE_CHECKING:
-    from .compose import Factor
+    from .factor import Factor
 
 # 1-D runs of a positive 3-tap kernel go to the recurrence (O(n) per run, about this many
 # multiply-adds per entry) where it is faster than applying the layers (or exact blocks of

@@ -21,15 +21,11 @@ import numpy as np
 from .budget import _check_budget
 from .errors import ERFError
 from .exact import _exact_result, _refuse_slow_exact
-from .exact import _exact_sum as _exact_sum  # (re-exported: erftheory.linearize imports it here)
-from .exact import _exact_total as _exact_total  # (re-exported: erftheory.paths, benchmarks)
 from .float_result import _float_result
-from .float_result import _normalised_error as _normalised_error  # (re-exported: tests)
 from .fractional import _fractional_result
 from .model_notes import _model_notes
 from .parse import as_network
 from .path_sum import _evaluate, _terms
-from .path_sum import scale2 as scale2  # (re-exported: erftheory.branch_sums imports it here)
 from .receptive_field import ReceptiveField, receptive_field
 from .result import ERFResult
 
@@ -185,7 +181,8 @@ def _path_groups(net, weights: str, exact: bool, variance):
     if variance is None:
         terms = _terms(net, weights, exact)
     else:
-        from .linearize import _checked_variance, linearize
+        from .linearize import linearize
+        from .variances import _checked_variance
 
         variance = _checked_variance(variance, net)  # kept on the result (its analysis)
         terms = linearize(net, weights, exact, variance)

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import autograd as ag
-from .architecture import PADDING_MODES, Network
+from .architecture import Network
 from .borders import BorderMaps, border_maps  # (re-exported: __init__, cli_theory, tests)
 from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
 from .finite_moments import _circular_centre, _position_dependent, _unbounded_mass, _wraps
 from .finite_pass import _forward, _prepare
-from .finite_pass import _working_bytes as _working_bytes  # (re-exported: test_memory_guards)
+from .layers import PADDING_MODES
 from .resolution import _indices
 
 __all__ = ["FiniteERF", "BorderMaps", "finite_erf", "border_maps", "PADDING_MODES"]

@@ -13,8 +13,10 @@ import math
 
 import numpy as np
 
-from .architecture import LocallyConnected, Network, _all_layers, _Spatial
+from .architecture import Network
+from .blocks import _all_layers
 from .errors import ERFError
+from .layers import LocallyConnected, _Spatial
 
 
 def _wraps(net: Network) -> bool:

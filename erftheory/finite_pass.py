@@ -17,26 +17,12 @@ import math
 import numpy as np
 
 from . import autograd as ag
-from .architecture import (
-    AvgPool,
-    BatchNorm,
-    Block,
-    Branches,
-    Conv,
-    Dropout,
-    Identity,
-    LayerNorm,
-    LocallyConnected,
-    MaxPool,
-    Network,
-    ReLU,
-    Residual,
-    Smooth,
-    _all_layers,
-    with_padding_mode,
-)
+from .architecture import Network, with_padding_mode
+from .blocks import Block, Branches, Residual, _all_layers
 from .budget import _check_budget, _estimated_bytes, _refuse_over_budget, _Tally
 from .errors import ERFError
+from .layers import AvgPool, Conv, LocallyConnected, MaxPool
+from .pointwise import BatchNorm, Dropout, Identity, LayerNorm, ReLU, Smooth
 from .resolution import _indices
 
 

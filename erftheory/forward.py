@@ -11,26 +11,12 @@ from __future__ import annotations
 import math
 
 from . import autograd as ag
-from .architecture import (
-    GELU,
-    AvgPool,
-    BatchNorm,
-    Block,
-    Branches,
-    Conv,
-    Dropout,
-    Identity,
-    LayerNorm,
-    MaxPool,
-    Network,
-    ReLU,
-    Residual,
-    Sigmoid,
-    SiLU,
-    Tanh,
-)
+from .architecture import Network
+from .blocks import Block, Branches, Residual
 from .budget import _estimated_bytes, _Tally
 from .errors import ERFError
+from .layers import AvgPool, Conv, MaxPool
+from .pointwise import GELU, BatchNorm, Dropout, Identity, LayerNorm, ReLU, Sigmoid, SiLU, Tanh
 from .sampler import _Sampler
 
 _GATES = {ReLU: ag.relu, Tanh: ag.tanh, Sigmoid: ag.sigmoid, GELU: ag.gelu, SiLU: ag.silu}

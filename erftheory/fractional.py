@@ -81,7 +81,7 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
 
 def _adjoint_ops(layers) -> int:
     """Roundings per path of the adjoint pass: taps per layer, nested repeats multiplied."""
-    from .architecture import Block, Branches
+    from .blocks import Block, Branches
 
     total = 0
     for layer in layers:
@@ -99,7 +99,7 @@ def _adjoint_ops(layers) -> int:
 
 def _has_negative_weight(layers) -> bool:
     """Whether any explicit weight (conv, transposed or locally connected) is negative."""
-    from .architecture import _all_layers
+    from .blocks import _all_layers
 
     return any(
         getattr(layer, "weights", None) is not None and (layer.weight_array < 0).any()

@@ -30,10 +30,8 @@ import numpy as np
 
 from .distances import Distances, distances
 from .distribution import Moments, _json, _prepare, moments
-from .distribution import _PreparedMap as _PreparedMap  # re-exported for erftheory.metrics
 from .edgeworth import NoPositiveMass, edgeworth_prediction
 from .gaussian_grid import Discretisation, GridPrediction, gaussian_prediction
-from .gaussian_grid import _check_positive_definite as _check_positive_definite  # (the same)
 from .lattice import _lattice, _restrict
 
 __all__ = [

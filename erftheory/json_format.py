@@ -8,33 +8,22 @@ into these layer objects too, so both formats share one validation.
 
 from __future__ import annotations
 
-from .architecture import (
-    GELU,
+from .architecture import Network, with_padding_mode
+from .blocks import Block, Branches, Residual
+from .errors import ERFError
+from .layers import (
     PADDING_MODES,
     AdaptiveAvgPool,
     AvgPool,
-    BatchNorm,
-    Block,
-    Branches,
     Conv,
     ConvTranspose,
-    Dropout,
     GlobalAvgPool,
-    Identity,
-    LayerNorm,
     LocallyConnected,
     MaxPool,
-    Network,
-    ReLU,
-    Residual,
-    Sigmoid,
-    SiLU,
-    Tanh,
     Upsample,
     _Spatial,
-    with_padding_mode,
 )
-from .errors import ERFError
+from .pointwise import GELU, BatchNorm, Dropout, Identity, LayerNorm, ReLU, Sigmoid, SiLU, Tanh
 
 __all__ = ["from_dict", "to_dict"]
 

@@ -10,8 +10,9 @@ with fractional strides has its rows from exact backpropagation (:func:`_fractio
 
 from __future__ import annotations
 
-from .architecture import Network, _Spatial
+from .architecture import Network
 from .errors import ERFError
+from .layers import _Spatial
 from .receptive_field import LayerRow, ReceptiveField, _apply, _walk
 
 
@@ -22,7 +23,7 @@ def _rows(net: Network) -> tuple[LayerRow, ...]:
     signed explicit weight on, ``|ERF|`` is no convolution of distributions, so its std is
     taken from the composed map of the prefix (as :func:`erftheory.erf` would give it).
     """
-    from .architecture import _all_layers
+    from .blocks import _all_layers
 
     state = _walk((), net.dims)
     growth = _ERFGrowth(net.dims)
@@ -84,7 +85,7 @@ def _map_std(prefix: Network) -> tuple[float, ...] | None:
 
 
 def _row(index, layer, size, jump, start, erf_std) -> LayerRow:
-    from .parse import describe
+    from .compact import describe
 
     spatial = isinstance(layer, _Spatial)
     return LayerRow(
@@ -112,7 +113,7 @@ def _fractional(net: Network) -> ReceptiveField:
     import numpy as np
 
     from .adjoint import backpropagate
-    from .architecture import _fractional_jump
+    from .blocks import _fractional_jump
     from .result import _moments
 
     rows = []

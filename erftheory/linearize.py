@@ -49,24 +49,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from .architecture import (
-    AvgPool,
-    BatchNorm,
-    Block,
-    Branches,
-    Conv,
-    Dropout,
-    Identity,
-    LayerNorm,
-    MaxPool,
-    ReLU,
-    Residual,
-    _all_layers,
-    _Spatial,
-)
+from .blocks import Block, Branches, Residual, _all_layers
 from .branch_sums import _summed_factor
-from .compose import Factor
 from .errors import ERFError
+from .factor import Factor
+from .layers import AvgPool, Conv, MaxPool, _Spatial
 from .path_traits import (
     _has_fixed,
     _has_random,
@@ -74,8 +61,8 @@ from .path_traits import (
     _refuse_concat_in_sum,
     _refuse_correlated_sum,
 )
+from .pointwise import BatchNorm, Dropout, Identity, LayerNorm, ReLU
 from .terms import Term, _powered, _product, _shifted, _unique_displacements
-from .variances import _checked_variance as _checked_variance  # (re-exported: erf, moments)
 from .variances import _variance_kernel
 
 __all__ = ["Term", "linearize"]
@@ -362,7 +349,8 @@ class _Linearizer:
         absolute values); the branches' underflow errors; and the exact pattern (a tail
         flushed to zero is still in it).
         """
-        from .erf import _evaluate, _exact_sum  # the one place that turns terms into an array
+        from .exact import _exact_sum  # the one place that turns terms into an array
+        from .path_sum import _evaluate
 
         inner = _Linearizer(self.dims, mode, self.exact, self.variance)
         inner.no_fixed, inner.reader, inner.split = self.no_fixed, self.reader, self.split

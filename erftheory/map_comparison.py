@@ -18,7 +18,7 @@ def _compare(values, analytic, unit, log_scale: bool) -> dict:
     """Align ``values`` with ``analytic`` and compare them over the window the map covers."""
     from .aggregation import _log_scaled
     from .alignment import _cut, align
-    from .gaussian import _prepare
+    from .distribution import _prepare
 
     aligned = align(values, analytic.shape, unit, template=None if unit is not None else analytic)
     window, coverage = _covered(values.shape, analytic, aligned.start)
@@ -89,7 +89,8 @@ def _all_metrics(values, analytic, start, window, comparison) -> tuple[dict, str
     over the map's area; the theory side is the theory placed where the field was found,
     at the map's absolute scale (its total over the compared pixels), cut to the map.
     """
-    from .metrics import REPLKNET_THRESHOLDS, all_metrics, replknet_area_ratio
+    from .area_ratios import REPLKNET_THRESHOLDS, replknet_area_ratio
+    from .metrics import all_metrics
 
     own = np.abs(comparison["own"])
     part = np.abs(analytic[window])

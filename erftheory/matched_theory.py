@@ -65,7 +65,8 @@ def _phases(net, output_unit) -> list:
     """
     import itertools
 
-    from .architecture import ConvTranspose, Upsample, _all_layers
+    from .blocks import _all_layers
+    from .layers import ConvTranspose, Upsample
 
     if output_unit is not None:
         return [output_unit]
@@ -101,7 +102,7 @@ def _phase_note(phases, chosen, output_unit) -> str:
 
 def _padding_note(net, map_shape) -> str:
     """Why a field cut by the map's edge differs inside the image too, where the net pads."""
-    from .architecture import _all_layers
+    from .blocks import _all_layers
 
     pads = any(
         any(any(pair) for pair in getattr(layer, "padding", None) or ())

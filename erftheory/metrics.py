@@ -2,7 +2,7 @@
 
 Every measure takes an ERF map (1-, 2- or 3-d float array; index 0 = first input pixel of the
 receptive field) and uses ``|erf|``; `all_metrics` prepares the map once
-(:class:`erftheory.gaussian._PreparedMap`, which every measure also accepts) and hands it to
+(:class:`erftheory.distribution._PreparedMap`, which every measure also accepts) and hands it to
 each. Which number is which:
 
 - `std_radius`: the standard deviation per axis of the map taken as a distribution, and the
@@ -42,9 +42,8 @@ from .area_ratios import (
     area_ratio_rectangle,
     replknet_area_ratio,
 )
+from .distribution import _prepare
 from .errors import ERFError
-from .gaussian import _prepare
-from .sizes import LUO_FRACTION as LUO_FRACTION  # (re-exported, as before the split)
 from .sizes import (
     TWO_SIGMA_MASS,
     LuoSize,
@@ -110,7 +109,7 @@ def all_metrics(
 
     ``thresholds`` (area ratio), ``luo_fraction`` and ``mass_fraction`` default to the
     published settings; each must lie in (0, 1]. The map is checked and normalised once
-    (``erf`` may already be a prepared map, :class:`erftheory.gaussian._PreparedMap`) and
+    (``erf`` may already be a prepared map, :class:`erftheory.distribution._PreparedMap`) and
     shared by every measure.
 
     Keys: ``mean``, ``std``, ``std_over_trf`` (std / array size per axis), ``radius_2sigma``;

@@ -22,8 +22,9 @@ def _model_notes(net) -> tuple[str, ...]:
     avgpool3/s1`` has mass ``1/3`` here, ``0.457`` with independent windows and about
     ``0.60`` for the real pool. Layers are taken in order, blocks included.
     """
-    from .architecture import AvgPool, Conv, MaxPool, _all_layers
-    from .parse import describe
+    from .blocks import _all_layers
+    from .compact import describe
+    from .layers import AvgPool, Conv, MaxPool
 
     pool = None
     for layer in _all_layers(net.layers):

@@ -140,8 +140,8 @@ def predicted_moments(arch, weights: str = "ones", variance=None) -> PredictedMo
     >>> round(m.std[0] ** 2, 12)  # n (k^2 - 1) / 12
     6.666666666667
     """
-    from .linearize import _checked_variance
     from .parse import as_network
+    from .variances import _checked_variance
 
     if weights not in ("ones", "random"):
         raise ERFError(f"weights={weights!r} is not one of 'ones', 'random'")

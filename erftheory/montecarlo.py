@@ -42,11 +42,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import autograd as ag
-from .architecture import MaxPool, Network, ReLU, Smooth
+from .architecture import Network
 from .budget import _check_budget, _refuse_over_budget
 from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
 from .forward import _forward, _monte_carlo_bytes
+from .layers import MaxPool
+from .pointwise import ReLU, Smooth
 from .rewrites import ACTIVATIONS, _unpadded, with_activation
 from .sampler import INITS, _channels, _float_array, _Sampler
 
@@ -387,6 +389,6 @@ def _estimates(sums: dict, squares: dict, samples: int, top: int) -> dict:
 
 
 def _all_layers_of(layers):
-    from .architecture import _all_layers
+    from .blocks import _all_layers
 
     return _all_layers(layers)

@@ -16,9 +16,9 @@ import os
 import re
 from pathlib import Path
 
-from .architecture import Block, Branches, Network
+from .architecture import Network
+from .blocks import Block, Branches
 from .compact import _ALIASES, _SHORT, describe, from_compact, to_compact
-from .compact import _from_compact as _from_compact  # (its memo: benchmarks/run.py clears it)
 from .errors import ERFError
 from .json_format import _KEYS, _SPATIAL, _UNMODELLED, from_dict, to_dict
 from .zoo import ZOO, zoo_network  # (zoo reads this module only inside its functions)

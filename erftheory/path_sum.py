@@ -16,7 +16,8 @@ import numpy as np
 
 from .bounds import TINY as _TINY
 from .bounds import split_coefficient
-from .compose import Factor, compose
+from .compose import compose
+from .factor import Factor
 from .progress import progress
 
 

@@ -8,18 +8,10 @@ moment is not modelled, refused by name (see :mod:`erftheory.linearize`).
 
 from __future__ import annotations
 
-from .architecture import (
-    AvgPool,
-    Block,
-    Branches,
-    Conv,
-    Dropout,
-    MaxPool,
-    ReLU,
-    Residual,
-    _all_layers,
-)
+from .blocks import Block, Branches, Residual, _all_layers
 from .errors import ERFError
+from .layers import AvgPool, Conv, MaxPool
+from .pointwise import Dropout, ReLU
 
 
 def _has_random(layers, mode: str) -> bool:

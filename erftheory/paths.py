@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .architecture import Block, Branches, Network, Residual
+from .architecture import Network
+from .blocks import Block, Branches, Residual
 
 __all__ = ["path_lengths"]
 
@@ -52,7 +53,7 @@ def _fork(layer):
     Residual blocks, and two-branch additions whose shorter branch is one conv or pool (the
     strided projection shortcut of ResNets).
     """
-    from .architecture import _depth
+    from .blocks import _depth
 
     if isinstance(layer, Residual):
         return (), layer.layers
@@ -66,7 +67,7 @@ def _fork(layer):
 def _mass(layers, dims: int, gain: str) -> float:
     if gain == "unit" or not layers:
         return 1.0
-    from .erf import _exact_total
+    from .exact import _exact_total
     from .moments import predicted_moments
 
     net = Network(tuple(layers), dims)

@@ -161,7 +161,9 @@ def _gaussian_overlay(raw: np.ndarray, display: str) -> np.ndarray | None:
     Integrated over pixel cells and holding the map's total; None for a signed, all-zero or
     one-pixel map.
     """
-    from .gaussian import gaussian_prediction, moments, without_rounding_cross_terms
+    from .distribution import moments
+    from .gaussian import without_rounding_cross_terms
+    from .gaussian_grid import gaussian_prediction
     from .normalization import NORMALIZATIONS
 
     if raw.min() < 0 or raw.sum() <= 0:

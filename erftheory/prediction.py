@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .architecture import Dropout, Network, Smooth
+from .architecture import Network
 from .errors import ERFError
+from .pointwise import Dropout, Smooth
 from .rewrites import (
     _fixed_convs,
     _layers,

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .architecture import Block, Branches, Network, Residual, _Spatial
+from .architecture import Network
+from .blocks import Block, Branches, Residual
 from .errors import ERFError
+from .layers import _Spatial
 
 __all__ = ["receptive_field", "ReceptiveField", "LayerRow"]
 

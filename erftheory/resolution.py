@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .architecture import Block, Branches, ConvTranspose, Network, Residual, Upsample, _Spatial
+from .architecture import Network
+from .blocks import Block, Branches, Residual
 from .errors import ERFError
+from .layers import ConvTranspose, Upsample, _Spatial
 
 __all__ = [
     "ResolutionRow",
@@ -234,7 +236,7 @@ def at_resolution(net: Network, input_shape) -> Network:
     >>> net.layers[1].kernel
     (4, 4)
     """
-    from .architecture import AdaptiveAvgPool, AvgPool, GlobalAvgPool
+    from .layers import AdaptiveAvgPool, AvgPool, GlobalAvgPool
 
     shape = _indices(input_shape, "input shape", net.dims, 1)
     layers, n = [], shape

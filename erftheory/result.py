@@ -118,7 +118,8 @@ class ERFResult:
         from .metrics import check_options
 
         check_options(**metric_options)  # the user's options, before anything else
-        from .gaussian import _prepare, compare_to_gaussian
+        from .distribution import _prepare
+        from .gaussian import compare_to_gaussian
         from .metrics import all_metrics
         from .moments import predicted_moments
 

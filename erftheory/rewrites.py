@@ -13,23 +13,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from .architecture import (
-    GELU,
-    Block,
-    Branches,
-    Conv,
-    Identity,
-    Network,
-    ReLU,
-    Residual,
-    Sigmoid,
-    SiLU,
-    Smooth,
-    Tanh,
-    _map_layers,
-    _Spatial,
-)
+from .architecture import Network
+from .blocks import Block, Branches, Residual, _map_layers
 from .errors import ERFError
+from .layers import Conv, _Spatial
+from .pointwise import GELU, Identity, ReLU, Sigmoid, SiLU, Smooth, Tanh
 
 __all__ = ["ACTIVATIONS", "with_activation"]
 
@@ -152,6 +140,6 @@ def _non_negative(net: Network) -> bool:
 
 
 def _layers(net):
-    from .architecture import _all_layers
+    from .blocks import _all_layers
 
     return list(_all_layers(net.layers))

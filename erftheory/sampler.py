@@ -15,8 +15,9 @@ import math
 
 import numpy as np
 
-from .architecture import Block, Branches, Conv, Residual
+from .blocks import Block, Branches, Residual
 from .errors import ERFError
+from .layers import Conv
 
 INITS = ("ones", "normal", "uniform", "xavier", "he")
 

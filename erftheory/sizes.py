@@ -3,7 +3,7 @@
 The measures of :mod:`erftheory.metrics` other than the area ratios (for those see
 :mod:`erftheory.area_ratios`): `std_radius`, `luo_size`, `mass_region`, `effective_area` and
 `trf_fraction_in_sigma_region`. Each takes an ERF map (or a prepared one,
-:class:`erftheory.gaussian._PreparedMap`) and uses ``|erf|``.
+:class:`erftheory.distribution._PreparedMap`) and uses ``|erf|``.
 
 References
 ----------
@@ -19,8 +19,9 @@ from typing import Literal
 
 import numpy as np
 
+from .distribution import _prepare
 from .errors import ERFError
-from .gaussian import _check_positive_definite, _prepare
+from .gaussian_grid import _check_positive_definite
 
 __all__ = [
     "LuoSize",

@@ -121,9 +121,9 @@ def closed_form(arch, symbolic_n: bool = True, weights: str = "ones") -> ClosedF
     import sympy
 
     from .architecture import Network
-    from .compose import _rank_one
     from .linearize import linearize
     from .parse import as_network
+    from .rank_one import _rank_one
 
     net = as_network(arch)
     block, count = _block(net) if symbolic_n else (None, None)

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .compose import Factor
+from .factor import Factor
 
 __all__ = ["Term"]
 

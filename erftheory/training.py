@@ -113,8 +113,9 @@ def _check_converged(losses: list[float], lr, weights) -> None:
 
 
 def _erf_of(kernels, dims):
-    from .architecture import Conv, Network
+    from .architecture import Network
     from .erf import erf
+    from .layers import Conv
 
     net = Network([Conv(k.shape, weights=k) for k in kernels], dims)
     return erf(net, normalize="sum")

@@ -44,10 +44,7 @@ import numpy as np
 
 from .erf import DEFAULT_MAX_BYTES
 from .gaussian_fit import _fit_gaussian
-from .gaussian_fit import _GaussianResidual as _GaussianResidual  # (tests import it here)
 from .image_bootstrap import _PER_IMAGE_BYTES, _bootstrap, _images, _zero_mean_note
-from .image_bootstrap import BOOTSTRAP_MIN_IMAGES as BOOTSTRAP_MIN_IMAGES
-from .image_bootstrap import BOOTSTRAP_RESAMPLES as BOOTSTRAP_RESAMPLES
 from .map_comparison import _NOTE_LOG, _all_metrics, _best_phase, _correlation, _sign_note
 from .matched_theory import THEORY_FOR, _analytic, _padding_note, _phase_note, _phases, _theory
 

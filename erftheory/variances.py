@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .architecture import Conv, _all_layers
+from .blocks import _all_layers
 from .errors import ERFError
+from .layers import Conv
 
 
 def _float_array(value) -> np.ndarray | None:

@@ -82,7 +82,7 @@ class ZooEntry:
 
     def network(self):
         """The entry as a :class:`~erftheory.Network`."""
-        from .parse import from_compact
+        from .compact import from_compact
 
         return from_compact(self.arch)
 

@@ -18,11 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from erftheory import autograd as ag
-from erftheory.architecture import Conv, _map_layers
-from erftheory.crosscheck import _L1_FACTOR, _MIN_SAMPLES, _RESOLVABLE_L1, check
+from erftheory.architecture import Conv
+from erftheory.blocks import _map_layers
+from erftheory.crosscheck import check
 from erftheory.errors import ERFError
 from erftheory.montecarlo import monte_carlo
 from erftheory.parse import as_network
+from erftheory.verdicts import _L1_FACTOR, _MIN_SAMPLES, _RESOLVABLE_L1
 
 QUIET = dict(show_progress=False)
 # the module (the package re-exports its function under the same name)

@@ -355,7 +355,7 @@ def test_extreme_weights_give_results_or_clear_errors():
 def test_supports_are_minkowski_sums(data, count, product):
     # the exact non-zero pattern of a composition against sets of offsets summed in Python;
     # product patterns (per-axis sets) take the per-axis path, the others the 2-d dilation
-    from erftheory.compose import _support
+    from erftheory.support import _support
 
     factors, sums = [], {(0, 0)}
     for _ in range(count):
@@ -417,10 +417,11 @@ def test_a_factor_keeps_its_kernel_when_the_callers_array_changes():
 def test_random_weights_do_not_fill_the_memos():
     # random weights square a map-sized fixed part on every call: its support must not be
     # memoised once per call (the memo held ~6 MB per call of this network)
-    import erftheory.compose as compose_module
+    from erftheory.plan import _plan_memo
+    from erftheory.support import _axis_support_memo
 
     # (nor do the path groups made afresh on every call: a variance kernel's, the moments')
-    memos = (compose_module._axis_support_memo, compose_module._plan_memo)
+    memos = (_axis_support_memo, _plan_memo)
     arch = "1d: conv3, avgpool3/s1*2000"
     calls = [
         lambda: et.erf(arch, weights="random", normalize="sum"),

@@ -501,7 +501,7 @@ def test_bad_options_are_named(options, says):
 def test_normalised_bound_covers_any_errors_within_it(values, error, signs):
     # entries off by up to A each (any signs), the sum then off by up to N A: every
     # normalised entry stays within the bound, whatever the errors (worst corners included)
-    from erftheory.erf import _normalised_error
+    from erftheory.float_result import _normalised_error
 
     exact = [Fraction(v) for v in values]
     total = sum(exact)

@@ -429,7 +429,7 @@ def test_comparison_without_edgeworth_keeps_the_gaussian_distances():
 
 
 def test_distances_of_a_prepared_map_to_a_prediction_by_formula():
-    from erftheory.gaussian import _prepare
+    from erftheory.distribution import _prepare
 
     values = np.random.default_rng(6).random((30, 40)) ** 4
     values[3, :] = 0  # pixels off the support of p
@@ -480,7 +480,7 @@ def test_edgeworth_in_2d_clips_the_negative_series_by_formula():
 
 
 def test_comparison_of_a_prepared_map_is_that_of_the_array():
-    from erftheory.gaussian import _prepare
+    from erftheory.distribution import _prepare
 
     for values in (np.outer(law([1, 2, 4], 12), law([1, 1, 1], 9)), ones_stack(3, 6)[None, :]):
         prepared = _prepare(values)

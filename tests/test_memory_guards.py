@@ -14,9 +14,12 @@ import pytest
 
 from erftheory import ERFError, check, monte_carlo
 from erftheory.budget import _bytes_text
-from erftheory.finite import _prepare, _working_bytes, border_maps, finite_erf
-from erftheory.montecarlo import _input_geometry, _monte_carlo_bytes, _unpadded
+from erftheory.finite import border_maps, finite_erf
+from erftheory.finite_pass import _prepare, _working_bytes
+from erftheory.forward import _monte_carlo_bytes
+from erftheory.montecarlo import _input_geometry
 from erftheory.parse import as_network
+from erftheory.rewrites import _unpadded
 
 REPORTED = [  # the review's cases: 21-23 GiB, 4.2 GB, 32.7 TiB and 7.2 GB
     (finite_erf, ("3d: conv3", (400, 400, 400)), {}),

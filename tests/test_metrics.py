@@ -315,7 +315,7 @@ def test_boxes_in_one_and_three_dimensions_against_brute_force(shape, t):
 
 
 def test_all_metrics_of_a_prepared_map_by_formula():
-    from erftheory.gaussian import _prepare
+    from erftheory.distribution import _prepare
 
     values = -gaussian_map(4.0, 7.0, 40) * (1 + 0.1 * np.random.default_rng(5).random((81, 81)))
     prepared = _prepare(values)

@@ -20,8 +20,8 @@ from oracle import assert_within_relative_bound
 from strategies import architecture
 
 import erftheory as et
-import erftheory.compose as compose_module
 import erftheory.direct as direct_module
+import erftheory.plan as plan_module
 from erftheory.bounds import TINY, U, gamma
 from erftheory.recurrence import power_three_tap
 
@@ -180,7 +180,7 @@ def test_erf_through_the_recurrence_is_within_its_bound_of_the_exact_one(
     except et.ERFError:
         return  # refused in exact mode (too much work, or an all-zero map to normalise)
     assume(exact.normalize == normalize)  # raw counts beyond float64 come back at peak 1
-    plans = compose_module._plan_memo  # plans made at the true cost must not be reused, nor
+    plans = plan_module._plan_memo  # plans made at the true cost must not be reused, nor
     plans.cache_clear()  # the plans made free of it kept
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(direct_module, "_RECURRENCE_CALLS", 0)

@@ -187,7 +187,7 @@ def _gaussian_on_grid(shape, amp, mean, lower):
 
 @pytest.mark.parametrize("shape", [(15,), (13, 11), (11, 9, 10)])
 def test_gaussian_fit_jacobian_matches_finite_differences(shape):
-    from erftheory.validate import _GaussianResidual
+    from erftheory.gaussian_fit import _GaussianResidual
 
     d = len(shape)
     lower, mean = _sheared(d)
@@ -224,7 +224,7 @@ def test_gaussian_fit_finds_the_finite_difference_fit(arch, weights):
     from scipy.optimize import least_squares
 
     from erftheory.gaussian import moments
-    from erftheory.validate import _fit_gaussian
+    from erftheory.gaussian_fit import _fit_gaussian
 
     p = et.erf(arch, weights=weights, normalize="sum").values
     d = p.ndim
@@ -253,7 +253,7 @@ def test_gaussian_fit_finds_the_finite_difference_fit(arch, weights):
 
 @pytest.mark.parametrize("shape", [(61,), (41, 37), (25, 21, 19)])
 def test_gaussian_fit_recovers_a_sampled_gaussian(shape):
-    from erftheory.validate import _fit_gaussian
+    from erftheory.gaussian_fit import _fit_gaussian
 
     d = len(shape)
     lower, _ = _sheared(d)
@@ -270,7 +270,7 @@ def test_gaussian_fit_recovers_a_sampled_gaussian(shape):
 def test_gaussian_fit_jacobian_drops_only_negligible_rows():
     # far in the tails exp(-|z|^2 / 2) is subnormal or zero: those rows are zeroed (they
     # slow the solver's QR down and add nothing to its sums), every other row is kept
-    from erftheory.validate import _GaussianResidual
+    from erftheory.gaussian_fit import _GaussianResidual
 
     p = np.zeros(2001)
     theta = np.array([1.0, 1000.0, 0.04])
