@@ -33,11 +33,12 @@ ARCH is a zoo name (erftheory zoo), a JSON file, inline JSON, or a compact strin
 
 
 def _memory(text: str) -> float:
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?i?b?)?\s*", text.lower())
+    # a number, then bytes (b or nothing) or a prefix with an optional i and b: 4gb, 4GiB, 4g
+    m = re.fullmatch(r"\s*([0-9.]+)\s*(?:([kmgt])i?)?b?\s*", text.lower())
     if not m:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 4GB or 512MiB")
-    unit = (m.group(2) or "b").rstrip("b").rstrip("i")
-    try:
+    unit = m.group(2) or ""
+    try:  # (a malformed number such as 1.2.3)
         size = float(m.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[unit]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 4GB or 512MiB") from None

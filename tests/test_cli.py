@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -106,6 +108,34 @@ def test_bad_input_exit_2_one_line(capsys, argv):
 def test_memory_flag_raises_budget(capsys):
     assert run(capsys, "erf", "conv3*30", "--max-memory", "1kB")[0] == 2
     assert run(capsys, "erf", "conv3*30", "--max-memory", "1GB")[0] == 0
+
+
+@pytest.mark.parametrize(
+    "text, size",
+    [
+        ("4GB", 4 * 2**30),
+        ("4gib", 4 * 2**30),
+        ("4g", 4 * 2**30),
+        ("512MiB", 512 * 2**20),
+        ("2 kB", 2048),
+        ("100", 100),
+        ("100b", 100),
+        ("4ib", None),
+        ("4i", None),
+        ("1.2.3", None),
+        ("0", None),
+        ("-1GB", None),
+    ],
+)
+def test_memory_sizes_are_read_with_binary_prefixes_or_refused(text, size):
+    # '4ib' was read as 4 bytes (a stray i and b with no prefix), a budget nobody meant
+    from erftheory.cli_arguments import _memory
+
+    if size is None:
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(repr(text))):
+            _memory(text)
+    else:
+        assert _memory(text) == size
 
 
 def test_module_entry_point_and_help():
