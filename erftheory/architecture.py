@@ -76,6 +76,11 @@ Layer = Union[
     Conv,
     AvgPool,
     MaxPool,
+    ConvTranspose,
+    LocallyConnected,
+    Upsample,
+    GlobalAvgPool,
+    AdaptiveAvgPool,
     ReLU,
     Tanh,
     Sigmoid,
@@ -98,7 +103,10 @@ class Network:
     Parameters
     ----------
     layers : sequence of layers
-        Conv, AvgPool, MaxPool, ReLU, Tanh, Sigmoid, Dropout, Block, Residual.
+        Any :data:`Layer`: Conv, AvgPool, MaxPool, ConvTranspose, LocallyConnected, Upsample,
+        GlobalAvgPool, AdaptiveAvgPool, the pointwise layers (ReLU, Tanh, Sigmoid, GELU,
+        SiLU, Identity, BatchNorm, LayerNorm, Dropout) and the blocks (Block, Residual,
+        Branches).
     dims : int
         Number of spatial axes, 1, 2 or 3.
 

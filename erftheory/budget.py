@@ -1,7 +1,7 @@
 """Working memory of the NumPy autograd's passes, estimated before anything is allocated.
 
 The Monte-Carlo cross-check (:mod:`erftheory.montecarlo`) and the finite-input ERFs
-(:mod:`erftheory.finite`) run real forward and backward passes whose im2col matrices and
+(:mod:`erftheory.finite_pass`) run real forward and backward passes whose im2col matrices and
 gradients take 50-100 times their input; they walk their layers into a :class:`_Tally` and
 refuse a run whose estimate is over the budget (``max_bytes``, ``--max-memory``).
 """

@@ -143,8 +143,8 @@ class _Parser:
         if name == "up":
             factor = self.axes("up needs a factor, as in up2")
             layer = {"type": "upsample", "factor": factor}
-            if self.match(r"/\s*(nearest|bilinear)"):
-                layer["mode"] = self.text[self.pos - 8 : self.pos].split("/")[-1].strip()
+            if mode := self.match(r"/\s*(nearest|bilinear)"):
+                layer["mode"] = mode.group(1)
             return layer
         name = _SHORT.get(name, name)
         if name in _POINTWISE or name in _ALIASES:

@@ -20,11 +20,11 @@ import numpy as np
 from .architecture import Network
 from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
-from .layers import Conv, MaxPool
+from .layers import Conv
 from .montecarlo import _STATISTICS, MonteCarlo, monte_carlo
-from .pointwise import Dropout, ReLU, Smooth
+from .pointwise import Dropout
 from .prediction import _predict, _reference
-from .rewrites import _layers
+from .rewrites import _gated, _layers
 from .verdicts import (
     _Z_TEST_SAMPLES,
     VERDICTS,
@@ -172,9 +172,7 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def _is_linear(net: Network) -> bool:
-    from .blocks import _all_layers
-
-    return not any(isinstance(x, (ReLU, Smooth, MaxPool)) for x in _all_layers(net.layers))
+    return not _gated(net)
 
 
 def check(

@@ -55,7 +55,7 @@ class _ERFGrowth:
 
         self.dims, self.cov = dims, np.zeros((dims, dims))
 
-    def add(self, layer, jump) -> tuple[float, ...]:
+    def add(self, layer, jump) -> tuple[float, ...] | None:
         import numpy as np
 
         from .moments import _predicted

@@ -45,6 +45,7 @@ from .area_ratios import (
 from .distribution import _prepare
 from .errors import ERFError
 from .sizes import (
+    LUO_FRACTION,
     TWO_SIGMA_MASS,
     LuoSize,
     MassRegion,
@@ -76,7 +77,7 @@ __all__ = [
 
 def check_options(
     thresholds=REPLKNET_THRESHOLDS,
-    luo_fraction: float = 0.0455,
+    luo_fraction: float = LUO_FRACTION,
     mass_fraction: float = TWO_SIGMA_MASS,
 ) -> None:
     """Refuse :func:`all_metrics` options outside (0, 1] before any map is computed.
@@ -102,7 +103,7 @@ def check_options(
 def all_metrics(
     erf,
     thresholds=REPLKNET_THRESHOLDS,
-    luo_fraction: float = 0.0455,
+    luo_fraction: float = LUO_FRACTION,
     mass_fraction: float = TWO_SIGMA_MASS,
 ) -> dict:
     """Every size measure of the ERF as a flat dict of plain numbers and lists (JSON-ready).

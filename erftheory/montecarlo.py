@@ -47,9 +47,7 @@ from .budget import _check_budget, _refuse_over_budget
 from .erf import DEFAULT_MAX_BYTES
 from .errors import ERFError
 from .forward import _forward, _monte_carlo_bytes
-from .layers import MaxPool
-from .pointwise import ReLU, Smooth
-from .rewrites import ACTIVATIONS, _unpadded, with_activation
+from .rewrites import ACTIVATIONS, _gated, _unpadded, with_activation
 from .sampler import INITS, _channels, _float_array, _Sampler
 
 __all__ = ["INITS", "ACTIVATIONS", "MonteCarlo", "monte_carlo", "with_activation"]
@@ -274,7 +272,7 @@ class _Runner:
         self.run, self.channels, self.init, self.variance_map = run, channels, init, variance_map
         self.input, self.unit, self.shape, self.size = input, unit, shape, size
         self.crop = (slice(None), slice(None), *(slice(f, f + r) for f, r in zip(first, shape)))
-        self.gated = any(isinstance(x, (ReLU, Smooth, MaxPool)) for x in _all_layers_of(run.layers))
+        self.gated = _gated(run)
 
     def _gradient(self, rng, sampler, n: int, exponent: int = 0):
         """One pass of ``n`` samples: the cropped input gradients and the output unit."""
@@ -386,9 +384,3 @@ def _estimates(sums: dict, squares: dict, samples: int, top: int) -> dict:
                 "weights, init='he', or fewer layers"
             )
     return out
-
-
-def _all_layers_of(layers):
-    from .blocks import _all_layers
-
-    return _all_layers(layers)

@@ -14,9 +14,9 @@ from dataclasses import replace
 import numpy as np
 
 from .architecture import Network
-from .blocks import Block, Branches, Residual, _map_layers
+from .blocks import Block, Branches, Residual, _all_layers, _map_layers
 from .errors import ERFError
-from .layers import Conv, _Spatial
+from .layers import Conv, MaxPool, _Spatial
 from .pointwise import GELU, Identity, ReLU, Sigmoid, SiLU, Smooth, Tanh
 
 __all__ = ["ACTIVATIONS", "with_activation"]
@@ -139,7 +139,11 @@ def _non_negative(net: Network) -> bool:
     )
 
 
-def _layers(net):
-    from .blocks import _all_layers
-
+def _layers(net: Network) -> list:
+    """Every layer of ``net``, blocks' bodies included, in order."""
     return list(_all_layers(net.layers))
+
+
+def _gated(net: Network) -> bool:
+    """Whether any layer gates the gradient (ReLU, a smooth activation, a max pool)."""
+    return any(isinstance(x, (ReLU, Smooth, MaxPool)) for x in _all_layers(net.layers))

@@ -68,7 +68,7 @@ class ZooEntry:
     name : str
         The name users type (``erftheory rf resnet50``).
     arch : str
-        The architecture as a compact string (see :mod:`erftheory.parse`).
+        The architecture as a compact string (see :mod:`erftheory.compact`).
     reference : str
         The paper and the reference implementation the layers follow.
     notes : str
