@@ -47,6 +47,20 @@ def _memory(text: str) -> float:
     return size
 
 
+def _pixel_size(text: str) -> tuple[float, str | None]:
+    """A pixel's size and the name of its unit: ``0.5mm`` -> (0.5, "mm"); ``0.5`` -> (0.5, None)."""
+    m = re.fullmatch(r"\s*([-+0-9.eE]+|inf|nan)\s*([^\W\d][\w/]*)?\s*", text)
+    try:
+        size = float(m.group(1)) if m else None
+    except ValueError:
+        size = None
+    if size is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a pixel size such as 0.5mm, 20um or 0.5 (a number, then its unit)"
+        )
+    return size, m.group(2)
+
+
 def _add_identity(parser: argparse.ArgumentParser) -> None:
     """The ``--as-identity`` option every command that reads an architecture takes."""
     parser.add_argument(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_arguments import _ARCH_HELP, _add_identity, _floats, _ints, _memory, _Parser
+from .cli_arguments import _ARCH_HELP, _add_identity, _floats, _ints, _memory, _Parser, _pixel_size
 from .cli_empirical import _add_check, _add_validate
 from .normalization import NORMALIZATIONS
 
@@ -66,12 +66,14 @@ def _add_rf(sub: argparse._SubParsersAction) -> None:
     )
     rf.add_argument(
         "--pixel-size",
-        type=float,
+        type=_pixel_size,
         default=None,
-        metavar="X",
-        help="physical size of one input pixel (with --input)",
+        metavar="X[UNIT]",
+        help="physical size of one input pixel, with its unit: 0.5mm, 20um, 0.01s (with --input)",
     )
-    rf.add_argument("--unit", default="px", help="name of the physical unit, e.g. mm or s")
+    # (the unit's name used to be a separate --unit, which erf and validate use for the output
+    # unit: still read, not shown)
+    rf.add_argument("--unit", default=None, help=argparse.SUPPRESS)
     rf.add_argument("--plot", metavar="OUT.png", help="TRF and ERF growth through the layers")
 
 

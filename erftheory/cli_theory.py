@@ -20,28 +20,30 @@ from .report import to_json
 def _cmd_rf(args) -> int:
     from .receptive_field import receptive_field
 
-    if args.pixel_size is not None and args.input is None:
+    size, unit = args.pixel_size or (None, None)
+    if size is not None and args.input is None:
         raise ERFError(
             "--pixel-size scales the input-resolution report: give the input size too (--input H,W)"
         )
-    if args.unit != "px" and args.pixel_size is None:
+    if args.unit is not None and size is None:
         raise ERFError(
             f"--unit {args.unit} names the unit of --pixel-size: give the pixel size too "
-            "(--input H,W --pixel-size X)"
+            "(--input H,W --pixel-size X); or write both at once, as --pixel-size 0.5mm"
         )
+    if args.unit is not None and unit is not None and unit != args.unit:
+        raise ERFError(f"--pixel-size names the unit {unit!r}, --unit {args.unit!r}: give one")
+    unit = unit or args.unit or "px"
     net = _arch(args)
     rf = receptive_field(net, args.input)
     if args.plot:
         from .plot import plot_growth
 
-        growth = plot_growth(
-            rf, None, args.arch[:40], args.pixel_size, args.unit, input_shape=args.input
-        )
+        growth = plot_growth(rf, None, args.arch[:40], size, unit, input_shape=args.input)
         _write_figure(growth.figure, args.plot)
     if args.input is not None:
         from .resolution import resolution_report
 
-        report = resolution_report(net, args.input, args.pixel_size, args.unit)
+        report = resolution_report(net, args.input, size, unit)
         if args.json:
             print(to_json({**rf.to_dict(), "resolution": report.to_dict()}))
         else:

@@ -121,6 +121,7 @@ class ResolutionReport:
         return {
             "input": list(self.input_shape),
             "unit": self.unit,
+            "pixel_size": self.pixel_size,  # (None: sizes in pixels)
             "min_input_no_unproductive": list(self.min_input_no_unproductive),
             "min_input_erf": list(self.min_input_erf),
             "layers": [

@@ -63,6 +63,30 @@ def test_sizes_on_the_command_line_may_be_written_with_x(capsys, tmp_path):
     assert "'32y32' is not a list of integers such as 224,224 or 224x224" in capsys.readouterr().err
 
 
+def test_the_pixel_size_carries_its_unit(capsys):
+    # --unit names the output unit in erf and validate; rf takes its physical unit with the
+    # size instead (the old --unit is still read, and must agree)
+    def report(*extra):
+        assert main(["rf", "conv3*10", "--input", "64,64", "--json", *extra]) == 0
+        return json.loads(capsys.readouterr().out)["resolution"]
+
+    together = report("--pixel-size", "0.5mm")
+    apart = report("--pixel-size", "0.5", "--unit", "mm")
+    assert together == apart and (together["unit"], together["pixel_size"]) == ("mm", 0.5)
+    # conv3*10: a 21-pixel TRF, 10.5 mm at 0.5 mm a pixel
+    assert together["layers"][-1]["trf"] == [10.5, 10.5]
+    micro = report("--pixel-size", "20um")
+    assert (micro["unit"], micro["pixel_size"], micro["layers"][-1]["trf"]) == (
+        "um",
+        20,
+        [420, 420],
+    )
+    assert main(["rf", "conv3", "--input", "8,8", "--pixel-size", "0.5mm", "--unit", "cm"]) == 2
+    assert "names the unit 'mm', --unit 'cm'" in capsys.readouterr().err
+    assert main(["rf", "conv3", "--input", "8,8", "--pixel-size", "mm"]) == 2
+    assert "'mm' is not a pixel size such as 0.5mm" in capsys.readouterr().err
+
+
 def test_growth_plot_in_physical_units_with_the_input_drawn():
     # conv3*4 after conv7/s2: the TRF is 7 + 2 * 4 * 2 = 23 pixels (each conv3 adds 2 jumps
     # of 2), 11.5 mm at 0.5 mm a pixel; the input's line at 64 * 0.5 = 32 mm
