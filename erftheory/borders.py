@@ -10,7 +10,6 @@ mass minus ``(A 1)(u)``; the pull is the centre's offset from the unit's nominal
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,18 +24,9 @@ from .finite_moments import (
     _wraps,
 )
 from .finite_pass import _forward, _prepare, _released
+from .report import json_ready
 
 __all__ = ["BorderMaps", "border_maps"]
-
-
-def _json(values):
-    """Nested lists (or a float) with NaN as None: strict JSON has no NaN."""
-    a = np.asarray(values, dtype=float)
-    return np.where(np.isnan(a), None, a).tolist() if a.ndim else _none_if_nan(float(a))
-
-
-def _none_if_nan(x: float):
-    return None if math.isnan(x) else x
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +50,7 @@ class BorderMaps:
         return {
             "input": list(self.input_shape),
             "output": list(self.mass.shape),
-            "unbounded_mass": _json(self.unbounded_mass),
+            "unbounded_mass": json_ready(self.unbounded_mass),
             "max_lost_fraction": (
                 float(np.nanmax(self.lost_fraction))
                 if np.any(~np.isnan(self.lost_fraction))
@@ -68,11 +58,11 @@ class BorderMaps:
             ),
             "units_losing_mass": int(np.count_nonzero(self.lost_fraction > 1e-12)),
             "max_pull": [
-                _none_if_nan(float(np.nanmax(np.abs(p)))) if np.any(~np.isnan(p)) else None
+                json_ready(np.nanmax(np.abs(p))) if np.any(~np.isnan(p)) else None
                 for p in self.pull
             ],
-            "lost_fraction": _json(self.lost_fraction),
-            "pull": [_json(p) for p in self.pull],  # NaN: no centre (no mass, or flat)
+            "lost_fraction": json_ready(self.lost_fraction),
+            "pull": [json_ready(p) for p in self.pull],  # NaN: no centre (no mass, or flat)
         }
 
     def __str__(self) -> str:

@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .distribution import _as_distribution, _json, _prepare, _PreparedMap
+from .distribution import _as_distribution, _prepare, _PreparedMap
 from .errors import ERFError
 from .gaussian_grid import GridPrediction
+from .report import json_ready
 
 __all__ = ["Distances", "distances"]
 
@@ -34,7 +35,7 @@ class Distances:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (an infinite KL becomes None)."""
-        return {k: _json(v) for k, v in asdict(self).items()}
+        return {k: json_ready(v) for k, v in asdict(self).items()}
 
 
 def distances(p, q) -> Distances:

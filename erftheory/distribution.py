@@ -23,12 +23,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .errors import ERFError
+from .report import json_ready
 
 __all__ = ["Moments", "moments"]
-
-
-def _json(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,8 +144,8 @@ class Moments:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (NaN becomes None)."""
-        out = {k: [_json(x) for x in v] for k, v in asdict(self).items() if k != "covariance"}
-        out["covariance"] = [[_json(x) for x in row] for row in self.covariance]
+        out = {k: [json_ready(x) for x in v] for k, v in asdict(self).items() if k != "covariance"}
+        out["covariance"] = [[json_ready(x) for x in row] for row in self.covariance]
         return out
 
 

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .distances import Distances, distances
-from .distribution import Moments, _json, _prepare, moments
+from .distribution import Moments, _prepare, moments
 from .edgeworth import NoPositiveMass, edgeworth_prediction
 from .gaussian_grid import Discretisation, GridPrediction, gaussian_prediction
 from .lattice import _lattice, _restrict
+from .report import json_ready
 
 __all__ = [
     "Distances",
@@ -98,7 +99,7 @@ class GaussianComparison:
         for name, dist in (("gaussian", self.gaussian), ("edgeworth", self.edgeworth)):
             for key, tag in short.items():
                 if (name, key) != ("edgeworth", "kl"):
-                    out[f"{tag}_{name}"] = None if dist is None else _json(getattr(dist, key))
+                    out[f"{tag}_{name}"] = None if dist is None else json_ready(getattr(dist, key))
         return out
 
 

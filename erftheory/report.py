@@ -7,7 +7,27 @@ import math
 
 import numpy as np
 
-__all__ = ["table", "to_json"]
+__all__ = ["table", "to_json", "json_ready"]
+
+
+def json_ready(values):
+    """A float, or nested lists of floats from an array, with NaN and +-inf as None.
+
+    For a result's ``to_dict``: strict JSON has no NaN or Infinity, and an undefined or
+    out-of-range quantity is ``null``.
+
+    Examples
+    --------
+    >>> json_ready(float("nan")), json_ready(np.float64(2.5))
+    (None, 2.5)
+    >>> json_ready(np.array([[1.0, np.inf], [np.nan, -0.5]]))
+    [[1.0, None], [None, -0.5]]
+    """
+    a = np.asarray(values, dtype=float)
+    if a.ndim == 0:
+        x = float(a)
+        return x if math.isfinite(x) else None
+    return np.where(np.isfinite(a), a, None).tolist()
 
 
 def to_json(obj, indent: int | None = 2) -> str:

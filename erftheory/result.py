@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import ERFError
 from .receptive_field import ReceptiveField, _list
+from .report import json_ready
 
 __all__ = ["ERFResult"]
 
@@ -176,8 +177,8 @@ class ERFResult:
             "weights": self.weights,
             "normalize": self.normalize,
             "method": self.method,
-            "mean": _json_floats(self.mean),
-            "std": _json_floats(self.std),
+            "mean": json_ready(self.mean),
+            "std": json_ready(self.std),
             "log10_mass": self.log10_mass if math.isfinite(self.log10_mass) else None,
             "peak": float(np.max(np.abs(self.values))),
             "signed": self._signed,  # negative entries: mean, std and measures are of |ERF|
@@ -323,11 +324,6 @@ _SKIPPED = (
     f"  analysis          skipped: the map has over {ANALYSIS_MAX:,} entries (call "
     "ERFResult.analysis() to compute it anyway)"
 )
-
-
-def _json_floats(values) -> list:
-    """NaN (undefined, e.g. the moments of an all-zero map) becomes null in JSON."""
-    return [None if math.isnan(v) else v for v in values]
 
 
 def _fmt(values, spec: str) -> str:
