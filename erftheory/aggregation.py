@@ -189,18 +189,11 @@ def _aggregate(stack, dims: int, method: str, layout: str = "channels_first", fi
     if method not in AGGREGATIONS:
         raise ERFError(f"aggregate={method!r} is not one of {', '.join(AGGREGATIONS)}")
     read = _read_stack(stack, dims, layout, method, field)
-    transform = AGGREGATIONS[method][1]
-    count = max(read.images, 1)
-    per_image = max(1, math.prod(read.spatial) * max(read.channels, 1))
-    step = max(1, _CHUNK_VALUES // per_image)
     total = np.zeros(read.spatial)
+    for values in _transformed(read, method):
+        total += values.sum(axis=0)
     with np.errstate(under="ignore"):
-        for first in range(0, count, step):
-            values = transform(read.chunk(slice(first, first + step)))
-            if read.channels:
-                values = values.sum(axis=1 if layout == "channels_first" else -1)
-            total += values.sum(axis=0)
-        total /= count
+        total /= max(read.images, 1)
     power = 2 if method == "sq" else 1
     with np.errstate(over="ignore", under="ignore"):
         values = np.ldexp(total, power * read.exponent)
@@ -250,18 +243,25 @@ def _per_image(read: _Stack, method: str, window: tuple) -> np.ndarray:
     Shape ``(images, *window)``, scaled by ``2**-exponent`` (``**-2`` for ``sq``): the
     standard errors and resamples that read it are scale free.
     """
+    return np.concatenate(list(_transformed(read, method, window)))
+
+
+def _transformed(read: _Stack, method: str, window: tuple = ()):
+    """The protocol's transform of the stack, summed over channels, a chunk of images at once.
+
+    Yields arrays of shape ``(images in the chunk, *window)`` (the whole map without a
+    window), scaled by ``2**-exponent`` (:meth:`_Stack.chunk`): never the stack whole in
+    float64.
+    """
     transform = AGGREGATIONS[method][1]
-    count = max(read.images, 1)
-    size = math.prod(s.stop - s.start for s in window) * max(read.channels, 1)
-    step = max(1, _CHUNK_VALUES // max(size, 1))
-    parts = []
-    with np.errstate(under="ignore"):
-        for first in range(0, count, step):
+    spatial = [s.stop - s.start for s in window] if window else read.spatial
+    step = max(1, _CHUNK_VALUES // max(1, math.prod(spatial) * max(read.channels, 1)))
+    for first in range(0, max(read.images, 1), step):
+        with np.errstate(under="ignore"):
             values = transform(read.chunk(slice(first, first + step), window))
             if read.channels:
                 values = values.sum(axis=1 if read.layout == "channels_first" else -1)
-            parts.append(values)
-    return np.concatenate(parts)
+        yield values
 
 
 def _log_scaled(values: np.ndarray, protocol: str) -> tuple[np.ndarray, str]:
