@@ -121,6 +121,9 @@ def _axes(values, spec: str) -> str:
     return texts[0] if len(set(texts)) == 1 else " x ".join(texts)
 
 
+_MAX_DEPTHS = 10_000  # one ERF each: a longer sweep would run for hours
+
+
 def parse_depths(text: str) -> list[int]:
     """``"1:200"`` or ``"1:200:5"`` (inclusive) or ``"1,2,5,10"`` to a list of depths.
 
@@ -144,7 +147,13 @@ def parse_depths(text: str) -> list[int]:
         start, stop, step = (parts + [1])[:3]
         if step < 1:
             raise ERFError(f"depth range {text!r}: the step must be a positive integer")
-        depths = list(range(start, stop + 1, step))
+        depths = range(start, stop + 1, step)
+        if len(depths) > _MAX_DEPTHS:  # (counted, not listed: 1:10^9 is a billion depths)
+            raise ERFError(
+                f"depth range {text!r} has {len(depths):,} depths, over {_MAX_DEPTHS:,}; give a "
+                f"step (START:STOP:STEP), e.g. {start}:{stop}:{-(-(stop - start) // 100)}"
+            )
+        depths = list(depths)
     else:
         depths = parts
     if not depths:
@@ -199,7 +208,7 @@ def sweep(
         (``"conv7/s2/p3, (conv3, relu)*n"``), a JSON layer with ``"repeat": "n"``; without
         a mark the whole architecture is repeated.
     depths : str or sequence of int
-        ``"1:200[:step]"`` or a list.
+        ``"1:200[:step]"`` or a list; at most 10,000 depths.
     weights : {"ones", "random"}
     max_bytes : float, optional
         Memory budget for the deepest ERF (default: :data:`erftheory.erf.DEFAULT_MAX_BYTES`).
@@ -221,6 +230,8 @@ def sweep(
     from .progress import progress
     from .receptive_field import receptive_field
 
+    if not isinstance(depths, str) and hasattr(depths, "__len__") and len(depths) > _MAX_DEPTHS:
+        raise ERFError(f"{len(depths):,} depths, over {_MAX_DEPTHS:,}: sweep fewer (with a step)")
     depths = parse_depths(depths) if isinstance(depths, str) else list(depths)
     if not depths or any(not isinstance(d, (int, np.integer)) or d < 1 for d in depths):
         raise ERFError(

@@ -83,3 +83,16 @@ def test_a_fit_over_shallow_depths_is_noted_and_matches_the_closed_form():
     assert shallow.note is not None and "asymptotic" in shallow.to_dict()["note"]
     deep = sweep("1d: conv3*n", [10, 20, 40])
     assert deep.note is None and deep.to_dict()["note"] is None
+
+
+def test_a_huge_depth_range_is_refused_before_it_is_listed():
+    # 1:10^9 used to build a billion-entry list: the kernel killed the process at 24 GB
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(et.ERFError, match=r"1,000,000,000 depths, over 10,000; give a step"):
+        et.sweep("conv3*n", "1:1000000000")
+    with pytest.raises(et.ERFError, match=r"1,000,000,000 depths, over 10,000"):
+        et.sweep("conv3*n", range(1, 10**9 + 1))
+    assert tracemalloc.get_traced_memory()[1] < 10 * 2**20
+    tracemalloc.stop()
