@@ -75,6 +75,24 @@ _FLOAT_TINY = float(np.finfo(float).tiny)  # below it floats are subnormal
 _MAX_PRODUCTS = 16 * _MAX_GROUPS  # products of two group lists formed before merging
 
 
+# a group's exact gain raised to a repeat: (1/2)^n for n ReLUs has n bits; past this many the
+# power alone would take minutes and gigabytes (relu*10^11 did), so it is refused
+_MAX_COEF_BITS = 1 << 20
+
+
+def _coef_power(coef, n: int, layer):
+    """``coef ** n`` exactly, refused where it would have over ``_MAX_COEF_BITS`` bits."""
+    if coef not in (0, 1, -1):
+        size = math.log2(max(abs(coef.numerator), coef.denominator))
+        if n * size > _MAX_COEF_BITS:
+            raise ERFError(
+                f"{n:,} copies of {layer.type} multiply the ERF by ({coef})^{n:,}, a number of "
+                f"about {n * size:,.0f} bits, past the {_MAX_COEF_BITS:,} the exact gains are kept "
+                "to; describe fewer copies"
+            )
+    return coef**n
+
+
 def _times(a: list[Term], b: list[Term]) -> list[Term]:
     """All products of a group of ``a`` with a group of ``b``, equal groups merged."""
     if len(a) == 1 and len(b) == 1:  # one product: nothing to merge it with
@@ -232,7 +250,9 @@ class _Linearizer:
                 # (a run of identical layers costs what one costs)
                 (t,) = step
                 n = layer.repeat
-                step = [Term(t.coef**n, _powered(t.random, n), _powered(t.fixed, n))]
+                step = [
+                    Term(_coef_power(t.coef, n, layer), _powered(t.random, n), _powered(t.fixed, n))
+                ]
                 terms = _times(terms, step)
                 continue
             terms, jump = _times(terms, step), after

@@ -205,3 +205,14 @@ def test_dropout_between_pools_that_never_overlap_keeps_one_group():
         len(linearize(et.as_network("1d: conv3, avgpool3/s1, dropout0.5, avgpool3/s1"), "random"))
         == 2
     )
+
+
+@pytest.mark.parametrize("arch", ["relu*99999999999", "(conv3, relu)*99999999999"])
+@pytest.mark.parametrize("mode", ["ones", "random"])
+def test_a_gain_too_large_to_keep_exactly_is_refused_at_once(arch, mode):
+    # (1/2)^n for 10^11 ReLUs was raised as an exact fraction: minutes and gigabytes, no answer
+    from erftheory.linearize import linearize
+
+    with pytest.raises(et.ERFError, match=r"99,999,999,999 copies of .* about 99,999,999,999 bits"):
+        linearize(et.as_network(arch), mode)
+    assert et.receptive_field(arch).rows[0].erf_std is None  # the TRF table stands, no std
