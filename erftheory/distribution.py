@@ -197,8 +197,11 @@ def _moments_of(prepared: _PreparedMap) -> Moments:
         var = float(marginals[a] @ centred[a] ** 2)
         cov[a, a] = var
         m3, m4 = marginals[a] @ centred[a] ** 3, marginals[a] @ centred[a] ** 4
-        skew.append(float(m3 / var**1.5) if var > 0 else math.nan)
-        kurt.append(float(m4 / var**2 - 3.0) if var > 0 else math.nan)
+        # (divided by var, then by its root: var**1.5 underflows to 0 for var ~ 1e-300, where
+        # the ratio itself is in range; one beyond float64 is inf)
+        with np.errstate(over="ignore"):
+            skew.append(float(m3 / var / math.sqrt(var)) if var > 0 else math.nan)
+            kurt.append(float(m4 / var / var - 3.0) if var > 0 else math.nan)
         for b in range(a + 1, d):
             others = tuple(c for c in range(d) if c not in (a, b))
             pair = p.sum(axis=others) if others else p  # in 2-d the pair is p itself

@@ -31,11 +31,12 @@ from .gaussian_grid import (
 __all__ = ["edgeworth_prediction"]
 
 
-class NoPositiveMass(ERFError):
-    """The Edgeworth series is negative (or zero) on every point of the grid.
+class NoPrediction(ERFError):
+    """The Edgeworth series gives no prediction on this grid.
 
-    A very skewed map's correction terms outweigh its Gaussian everywhere: there is no
-    prediction to normalise (:func:`erftheory.gaussian.compare_to_gaussian` then notes it).
+    A very skewed map's correction terms outweigh its Gaussian everywhere (no positive mass
+    to normalise), or pass float64 (a skewness of 1e150 raised to powers): there is no
+    prediction (:func:`erftheory.gaussian.compare_to_gaussian` then notes it).
     """
 
 
@@ -140,13 +141,19 @@ def edgeworth_prediction(
             "product over axes and needs uncorrelated axes"
         )
     g1s, g2s = _cumulants(skewness, excess_kurtosis, d)
-    axes = [
-        _edgeworth_1d(n, mu, math.sqrt(v), g1, g2, discretisation)
-        for n, mu, v, g1, g2 in zip(shape, mean, np.diag(cov), g1s, g2s)
-    ]
-    raw = axes[0][0]
-    for values, *_ in axes[1:]:
-        raw = np.multiply.outer(raw, values)
+    with np.errstate(over="ignore", invalid="ignore"):  # (refused below where it matters)
+        axes = [
+            _edgeworth_1d(n, mu, math.sqrt(v), g1, g2, discretisation)
+            for n, mu, v, g1, g2 in zip(shape, mean, np.diag(cov), g1s, g2s)
+        ]
+        raw = axes[0][0]
+        for values, *_ in axes[1:]:
+            raw = np.multiply.outer(raw, values)
+    if not np.all(np.isfinite(raw)):
+        raise NoPrediction(
+            f"the Edgeworth series' terms pass float64 on this grid (skewness {g1s}, excess "
+            f"kurtosis {g2s}): no prediction"
+        )
     outside = 1.0 - math.prod(1.0 - ax[3] for ax in axes)
     clipped = np.clip(raw, 0.0, None)
     negative = float(np.sum(clipped - raw))  # the total of -min(raw, 0)
@@ -154,7 +161,7 @@ def edgeworth_prediction(
         return GridPrediction(raw, discretisation, "hermite", outside, negative, False)
     total = float(clipped.sum())
     if total <= 0:
-        raise NoPositiveMass("the Edgeworth prediction has no positive mass on this grid")
+        raise NoPrediction("the Edgeworth prediction has no positive mass on this grid")
     log_values = None
     if discretisation == "point":  # log|phi poly| per axis, without underflow of phi
         with np.errstate(divide="ignore"):

@@ -30,7 +30,7 @@ import numpy as np
 
 from .distances import Distances, distances
 from .distribution import Moments, _prepare, moments
-from .edgeworth import NoPositiveMass, edgeworth_prediction
+from .edgeworth import NoPrediction, edgeworth_prediction
 from .gaussian_grid import Discretisation, GridPrediction, gaussian_prediction
 from .lattice import _lattice, _restrict
 from .report import json_ready
@@ -172,12 +172,15 @@ def compare_to_gaussian(
             kurt = [m.excess_kurtosis[a] for a in keep]
             try:
                 e = edgeworth_prediction(shape, mean, var, skew, kurt, discretisation)
-            except NoPositiveMass:
+            except NoPrediction:
                 e = None
             else:
                 e = _restrict(e, mask)
-            if e is None:  # the series' terms outweigh its Gaussian on every (lattice) point
-                notes.append("Edgeworth series not positive on the support's lattice: not computed")
+            if e is None:  # its terms outweigh (or overflow) its Gaussian on every (lattice) point
+                notes.append(
+                    "Edgeworth series not positive (or beyond float64) on the support's lattice: "
+                    "not computed"
+                )
     return GaussianComparison(
         m,
         discretisation,

@@ -74,6 +74,15 @@ def kernel_moments(kernel: np.ndarray, scale) -> tuple[np.ndarray, np.ndarray, f
     return mean, cov, total
 
 
+def _log10_total(kernel, total: float) -> float:
+    """``log10 |total|`` of a kernel's sum, also where the sum itself is beyond float64."""
+    if math.isfinite(total):
+        return math.log10(abs(total))
+    kernel = np.asarray(kernel, dtype=float)
+    top = float(np.abs(kernel).max())
+    return math.log10(abs(float((kernel / top).sum()))) + math.log10(top)
+
+
 def _group(term, dims: int, mode: str):
     """(mean, cov, log10 mass) of one path group, or None for a group of zero mass."""
     mean, cov, log_mass = np.zeros(dims), np.zeros((dims, dims)), 0.0
@@ -100,7 +109,7 @@ def _group(term, dims: int, mode: str):
             return None
         mean, cov = mean + f.power * m, cov + f.power * v
         # a computed kernel (a join's sum) stands for kernel * 2^exponent
-        log_mass += f.power * (math.log10(abs(total)) + f.exponent * math.log10(2))
+        log_mass += f.power * (_log10_total(f.kernel, total) + f.exponent * math.log10(2))
     shift = np.asarray(term.shift or (0,) * dims, dtype=float)
     coef = abs(Fraction(term.coef))  # exact; 0.5^n as a float would underflow
     log10_coef = math.log10(coef.numerator) - math.log10(coef.denominator) if coef else -math.inf

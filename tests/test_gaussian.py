@@ -535,3 +535,29 @@ def test_a_map_too_skewed_for_any_positive_edgeworth_mass_is_compared_without_it
     assert c.edgeworth is None and c.edgeworth_negative_mass is None
     assert "Edgeworth series not positive" in c.note
     assert c.gaussian.total_variation >= 0  # the Gaussian comparison itself is still made
+
+
+def test_extreme_weights_give_moments_in_range_and_no_warnings():
+    # weights up to 1e308: the kernel's sum is beyond float64 and the map's variance is
+    # ~6e-308, whose 1.5th power underflows; the moments themselves are in range. The
+    # skewness and kurtosis here come from exact fractions (RuntimeWarnings are errors here)
+    from fractions import Fraction
+
+    p = np.array([1.0, 2.0, 1e308])
+    m = moments(p)
+    w = [Fraction(x) for x in p.tolist()]
+    total = sum(w)
+    mean = sum(i * x for i, x in enumerate(w)) / total
+    central = [sum((i - mean) ** k * x for i, x in enumerate(w)) / total for k in (2, 3, 4)]
+    var, m3, m4 = central
+    assert m.covariance[0][0] == pytest.approx(float(var), rel=1e-12)
+    skew = float(m3 / var) / math.sqrt(float(var))
+    assert m.skewness[0] == pytest.approx(skew, rel=1e-12)
+    assert m.excess_kurtosis[0] == pytest.approx(float(m4 / var / var) - 3, rel=1e-12)
+    c = compare_to_gaussian(p)  # its Edgeworth terms (skewness ~ -7e153) pass float64
+    assert c.edgeworth is None and "beyond float64" in c.note
+    # the kernels' own sum is beyond float64; their moments are not (a 3-tap uniform kernel)
+    arch = {"dims": 1, "layers": [{"type": "conv", "kernel": 3, "weights": [1e308] * 3}]}
+    predicted = et.predicted_moments(arch)
+    assert predicted.covariance[0][0] == pytest.approx(2 / 3, rel=1e-15)
+    assert predicted.log10_mass == pytest.approx(math.log10(3) + 308, rel=1e-15)
