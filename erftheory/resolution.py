@@ -10,7 +10,9 @@ fractions of the image, and two flags:
   already covers the image: a stricter, ERF-based criterion.
 
 The smallest input with no unproductive layer is one more than the TRF entering the last conv
-or pool. Repeated layers are listed one row each.
+or pool, and at least the smallest input the network runs on (every feature map non-empty:
+an unpadded ``conv3*10`` needs 21 pixels, not the 20 the first rule gives). Repeated layers
+are listed one row each.
 """
 
 from __future__ import annotations
@@ -48,6 +50,28 @@ def _out(n: int, layer) -> list[int]:
         (m + b + a - d * (k - 1) - 1) // s + 1
         for m, (b, a), k, d, s in zip(n, layer.padding, layer.kernel, layer.dilation, layer.stride)
     ]
+
+
+def _smallest_runnable(layers, trf) -> tuple[int, ...]:
+    """Per axis, the least input size on which every feature map has a position.
+
+    Feature-map sizes grow with the input, so each axis is a bisection (the other axes at
+    their TRF size, on which a network always runs: its output is then one unit).
+    """
+    least = []
+    for axis in range(len(trf)):
+        low, high = 1, max(trf[axis], 1)
+        while low < high:
+            mid = (low + high) // 2
+            shape = tuple(mid if a == axis else max(t, 1) for a, t in enumerate(trf))
+            try:
+                output_shape(layers, shape)
+            except ERFError:
+                low = mid + 1
+            else:
+                high = mid
+        least.append(low)
+    return tuple(least)
 
 
 def output_shape(layers, shape, where: str = "input", first: int = 0) -> tuple[int, ...]:
@@ -323,11 +347,12 @@ def resolution_report(
             )
         )
         entering_trf, entering_std = row.size, std
+    runs = _smallest_runnable(net.layers, rf.size)
     return ResolutionReport(
         input_shape=shape,
         rows=tuple(rows),
-        min_input_no_unproductive=tuple(t + 1 for t in last_entering[0]),
-        min_input_erf=tuple(math.ceil(4 * s) for s in last_entering[1]),
+        min_input_no_unproductive=tuple(max(t + 1, r) for t, r in zip(last_entering[0], runs)),
+        min_input_erf=tuple(max(math.ceil(4 * s), r) for s, r in zip(last_entering[1], runs)),
         pixel_size=pixel_size,
         unit=unit,
     )

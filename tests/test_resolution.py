@@ -63,6 +63,35 @@ def test_sizes_on_the_command_line_may_be_written_with_x(capsys, tmp_path):
     assert "'32y32' is not a list of integers such as 224,224 or 224x224" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "arch, entering",
+    [
+        ("conv3", 1),  # the TRF entering the last conv or pool (Richter et al.'s rule)
+        ("conv3*10", 19),  # 1 + 2 * 9
+        ("conv3/p1*20", 39),  # 1 + 2 * 19
+        ("conv7/s2/p3, maxpool3/s2/p1, conv3*6", 51),  # 7 + 2 * 2 + 5 * 2 * 4
+        ("conv5/s3*2", 5),
+    ],
+)
+def test_the_least_input_without_unproductive_layers_is_one_the_network_runs_on(arch, entering):
+    # conv3 was said to be productive 'from an input of 2 pixels on': an unpadded 3x3 conv
+    # has no output on 2. The least input is also one on which every feature map has a
+    # position, found here by scanning sizes upwards
+    net = et.as_network(arch)
+    runs = next(n for n in range(1, 1000) if _runs(net, n))
+    report = resolution_report(arch, (256, 256))
+    assert report.min_input_no_unproductive[0] == max(entering + 1, runs)
+    assert report.min_input_erf[0] >= runs and _runs(net, report.min_input_erf[0])
+
+
+def _runs(net, n: int) -> bool:
+    try:
+        output_shape(net.layers, (n, n))
+    except et.ERFError:
+        return False
+    return True
+
+
 def test_the_pixel_size_carries_its_unit(capsys):
     # --unit names the output unit in erf and validate; rf takes its physical unit with the
     # size instead (the old --unit is still read, and must agree)
