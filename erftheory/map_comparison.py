@@ -179,16 +179,15 @@ def _best_phase(values, phases, analytics, unit, log_scale: bool) -> tuple:
 
 
 def _correlation(p: np.ndarray, q: np.ndarray) -> float:
-    """Pearson's r of two maps over the window: nan where one is flat, 1 for a single pixel.
+    """Pearson's r of two maps over the window: nan where one is constant (a single pixel too).
 
     Examples
     --------
     >>> round(_correlation(np.array([0.2, 0.8]), np.array([0.3, 0.7])), 12)
     1.0
+    >>> _correlation(np.array([1.0]), np.array([1.0]))  # one point has no r
+    nan
     """
-    flat_map = p.size > 1 and (np.ptp(p) == 0 or np.ptp(q) == 0)  # Pearson's r undefined
-    return (
-        math.nan
-        if flat_map
-        else (float(np.corrcoef(p.reshape(-1), q.reshape(-1))[0, 1]) if p.size > 1 else 1.0)
-    )
+    if p.size < 2 or np.ptp(p) == 0 or np.ptp(q) == 0:  # Pearson's r undefined
+        return math.nan
+    return float(np.corrcoef(p.reshape(-1), q.reshape(-1))[0, 1])

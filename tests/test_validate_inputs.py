@@ -216,3 +216,10 @@ def test_a_unit_that_is_no_finite_position_is_refused(unit):
     m = et.erf("conv3*4", weights="random").values
     with pytest.raises(et.ERFError, match="not a position inside the map"):
         et.validate(m, "conv3*4", unit=unit)
+
+
+def test_a_one_pixel_map_has_no_correlation():
+    # Pearson's r of one point is undefined, as for any constant map; it used to read 1
+    v = validate(np.ones((1, 1)), "conv3*4", aggregate="none")
+    assert np.isnan(v.correlation) and v.tv == 0
+    assert json.loads(json.dumps(v.to_dict()))["correlation"] is None
