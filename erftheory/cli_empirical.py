@@ -59,7 +59,8 @@ def _add_check_sampling_options(c: argparse.ArgumentParser) -> None:
         "--activation",
         default=None,
         metavar="NAME",
-        help="relu, tanh, sigmoid, gelu, silu, linear: replaces the architecture's activations",
+        help="relu, tanh, sigmoid, gelu, silu, linear: the architecture's activations removed "
+        "and this one put after every conv (linear: none)",
     )
     c.add_argument(
         "--statistic", choices=["sq", "abs", "mean"], default="sq", help="E[g^2], E|g| or E[g] (sq)"

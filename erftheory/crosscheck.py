@@ -260,6 +260,13 @@ def check(
         max_bytes=max_bytes,
     )
     result = _compare(mc, init, channels, statistic, variance_map)
+    if activation is not None:  # what was run, and so what the theory is of
+        from .compact import to_compact
+
+        ran = (
+            f"activation={activation!r}: the network run and predicted is {to_compact(mc.network)}"
+        )
+        result = replace(result, notes=(ran, *result.notes))
     return replace(result, batch=mc.batch, treated_as_identity=mc.network.treated_as_identity)
 
 

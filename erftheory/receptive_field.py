@@ -53,8 +53,8 @@ def _step(state: _State, layer) -> _State:
     if layer.type in ("globalavgpool", "adaptiveavgpool"):
         raise ERFError(
             f"{layer.type} spans the whole feature map: give the input resolution "
-            "(input_shape= in Python, --input H,W for rf, erf and borders; check reads it "
-            "from --input-array) or describe the network up to the layer before it"
+            "(input_shape= in Python, --input H,W for rf, erf and borders) or describe the "
+            "network up to the layer before it"
         )
     if isinstance(layer, _Spatial):
         return _State(

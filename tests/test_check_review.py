@@ -405,3 +405,18 @@ def test_batch_and_identity_opt_ins_are_recorded():
 def test_max_pool_padding_of_a_kernel_or_more_is_refused():
     with pytest.raises(ERFError, match=r"padding \(2, 0\) on axis 0 is not below its kernel 2"):
         ag.max_pool(ag.Tensor(np.zeros((1, 1, 4))), (2,), (1,), ((2, 0),))
+
+
+def test_an_activation_rewrite_is_named_in_the_notes():
+    # --activation puts one activation after every conv (the last too): the check's theory is
+    # of that network, which the notes now spell out
+    from erftheory import erf as erf_of
+
+    c = check("1d: conv3*2", activation="relu", samples=50, seed=0)
+    (note,) = [n for n in c.notes if n.startswith("activation='relu'")]
+    ran = note.split("predicted is ", 1)[1]
+    same = as_network("1d: conv3, relu, conv3, relu")
+    np.testing.assert_array_equal(
+        erf_of(ran, weights="random").values, erf_of(same, weights="random").values
+    )
+    assert not any("activation=" in n for n in check("1d: conv3*2", samples=50).notes)
