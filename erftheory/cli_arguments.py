@@ -61,6 +61,13 @@ def _pixel_size(text: str) -> tuple[float, str | None]:
     return size, m.group(2)
 
 
+def _out_path(text: str) -> str:
+    """A file to write: refused when empty (``--save ""`` used to write nothing, silently)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty file name; give the file to write")
+    return text
+
+
 def _add_identity(parser: argparse.ArgumentParser) -> None:
     """The ``--as-identity`` option every command that reads an architecture takes."""
     parser.add_argument(

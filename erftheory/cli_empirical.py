@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_arguments import _ARCH_HELP, _add_identity, _arch, _floats, _ints, _memory
+from .cli_arguments import _ARCH_HELP, _add_identity, _arch, _floats, _ints, _memory, _out_path
 from .cli_output import _finish, _save_array
 from .normalization import NORMALIZATIONS
 
@@ -92,15 +92,22 @@ def _add_check_output_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument(
         "--save-empirical",
+        type=_out_path,
         metavar="OUT.npy",
         help="the Monte-Carlo estimate, aligned like `erftheory erf --save`",
     )
     c.add_argument(
         "--save-z",
+        type=_out_path,
         metavar="OUT.npy",
         help="the per-pixel z-score map (estimate minus theory over its standard error)",
     )
-    c.add_argument("--plot", metavar="OUT.png", help="estimate with theory contours and profiles")
+    c.add_argument(
+        "--plot",
+        type=_out_path,
+        metavar="OUT.png",
+        help="estimate with theory contours and profiles",
+    )
     c.add_argument(
         "--display",
         choices=list(NORMALIZATIONS),
@@ -178,7 +185,9 @@ def _add_validate_output_options(v: argparse.ArgumentParser) -> None:
     )
     v.add_argument("--key", default=None, help="array name inside an .npz file")
     v.add_argument("--json", action="store_true", help="print JSON")
-    v.add_argument("--plot", metavar="OUT.png", help="empirical map, theory contours, profiles")
+    v.add_argument(
+        "--plot", type=_out_path, metavar="OUT.png", help="empirical map, theory contours, profiles"
+    )
     v.add_argument(
         "--display",
         choices=list(NORMALIZATIONS),

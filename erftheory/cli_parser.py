@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_arguments import _ARCH_HELP, _add_identity, _floats, _ints, _memory, _Parser, _pixel_size
+from .cli_arguments import (
+    _ARCH_HELP,
+    _add_identity,
+    _floats,
+    _ints,
+    _memory,
+    _out_path,
+    _Parser,
+    _pixel_size,
+)
 from .cli_empirical import _add_check, _add_validate
 from .normalization import NORMALIZATIONS
 
@@ -74,7 +83,9 @@ def _add_rf(sub: argparse._SubParsersAction) -> None:
     # (the unit's name used to be a separate --unit, which erf and validate use for the output
     # unit: still read, not shown)
     rf.add_argument("--unit", default=None, help=argparse.SUPPRESS)
-    rf.add_argument("--plot", metavar="OUT.png", help="TRF and ERF growth through the layers")
+    rf.add_argument(
+        "--plot", type=_out_path, metavar="OUT.png", help="TRF and ERF growth through the layers"
+    )
 
 
 def _add_erf(sub: argparse._SubParsersAction) -> None:
@@ -107,8 +118,12 @@ def _add_erf(sub: argparse._SubParsersAction) -> None:
         help="direct: a proven relative bound for every entry above the underflow floor "
         "(non-negative kernels); fft: an absolute bound; auto: direct where cheap",
     )
-    e.add_argument("--save", metavar="OUT", help="write the array (.npy, or .csv for 1-D/2-D)")
-    e.add_argument("--plot", metavar="OUT.png", help="heat map with centre profiles")
+    e.add_argument(
+        "--save", type=_out_path, metavar="OUT", help="write the array (.npy, or .csv for 1-D/2-D)"
+    )
+    e.add_argument(
+        "--plot", type=_out_path, metavar="OUT.png", help="heat map with centre profiles"
+    )
     e.add_argument("--log", action="store_true", help="logarithmic colour scale in --plot")
     e.add_argument(
         "--display",
@@ -208,7 +223,9 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         default="ones",
         help="ones: E[dy/dx] with all-ones weights; random: E[(dy/dx)^2] (ones)",
     )
-    sw.add_argument("--plot", metavar="OUT.png", help="log-log plot with the fitted slope")
+    sw.add_argument(
+        "--plot", type=_out_path, metavar="OUT.png", help="log-log plot with the fitted slope"
+    )
     sw.add_argument("--json", action="store_true", help='print {"rows": [...], "exponent": ...}')
     sw.add_argument(
         "--max-memory",
@@ -244,7 +261,9 @@ def _add_borders(sub: argparse._SubParsersAction) -> None:
         help="memory budget of the passes, e.g. 8GB (default 4GiB)",
     )
     b.add_argument("--json", action="store_true", help="print JSON (with the maps)")
-    b.add_argument("--plot", metavar="OUT.png", help="lost-mass and centre-pull maps")
+    b.add_argument(
+        "--plot", type=_out_path, metavar="OUT.png", help="lost-mass and centre-pull maps"
+    )
 
 
 def _add_zoo(sub: argparse._SubParsersAction) -> None:

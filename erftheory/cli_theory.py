@@ -20,6 +20,8 @@ from .report import to_json
 def _cmd_rf(args) -> int:
     from .receptive_field import receptive_field
 
+    if args.json and args.format != "text":  # (JSON would win, silently)
+        raise ERFError(f"--json and --format {args.format} both choose the output: give one")
     size, unit = args.pixel_size or (None, None)
     if size is not None and args.input is None:
         raise ERFError(
@@ -66,6 +68,8 @@ def _cmd_rf(args) -> int:
 def _cmd_erf(args) -> int:
     from .erf import DEFAULT_MAX_BYTES, erf
 
+    if args.log and not args.plot:  # (it would change nothing, silently)
+        raise ERFError("--log sets --plot's colour scale: give --plot OUT.png too")
     if args.input is not None:
         _refuse_with_input(args)
         return _cmd_finite(args)

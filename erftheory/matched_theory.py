@@ -82,8 +82,17 @@ def _phases(net, output_unit) -> list:
     return list(itertools.product(*(range(p) for p in period)))
 
 
-def _phase_note(phases, chosen, output_unit) -> str:
-    """Which output unit the theory is of, for a network whose ERF depends on it."""
+def _phase_note(phases, chosen, output_unit, net=None) -> str:
+    """Which output unit the theory is of, for a network whose ERF depends on it.
+
+    A given ``output_unit`` that cannot matter (no upsampling, transposed or locally
+    connected layer: every unit has the same ERF) is said to have changed nothing.
+    """
+    if output_unit is not None and net is not None and not _unit_dependent(net):
+        return (
+            f"output unit {list(output_unit)} changes nothing: this network (no upsampling, "
+            "transposed or locally connected layer) gives every output unit the same ERF"
+        )
     if output_unit is not None or phases == [None]:
         return ""
     if len(phases) == 1:
@@ -98,6 +107,14 @@ def _phase_note(phases, chosen, output_unit) -> str:
         f"{list(chosen)} has the least total variation; pass output_unit (--output-unit) to "
         "compare with the unit measured."
     )
+
+
+def _unit_dependent(net) -> bool:
+    """Whether the ERF depends on the output unit (on an unbounded input)."""
+    from .blocks import _all_layers
+    from .layers import LocallyConnected
+
+    return net.fractional or any(isinstance(x, LocallyConnected) for x in _all_layers(net.layers))
 
 
 def _padding_note(net, map_shape) -> str:

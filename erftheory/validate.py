@@ -279,7 +279,7 @@ def validate(
             comparison["coverage"],
             _padding_note(net, values.shape) if comparison["coverage"] else "",
             _NOTE_LOG if log_scale else "",
-            _phase_note(phases, chosen, output_unit),
+            _phase_note(phases, chosen, output_unit, net),
         )
         if note
     ]

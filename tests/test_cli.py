@@ -105,6 +105,22 @@ def test_bad_input_exit_2_one_line(capsys, argv):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["erf", "conv3", "--save", ""], "--save: an empty file name"),
+        (["erf", "conv3", "--plot", " "], "--plot: an empty file name"),
+        (["check", "conv3", "--save-z", ""], "--save-z: an empty file name"),
+        (["erf", "conv3", "--log"], "--log sets --plot's colour scale"),
+        (["rf", "conv3", "--format", "csv", "--json"], "--json and --format csv"),
+    ],
+)
+def test_options_that_would_change_nothing_are_refused(capsys, argv, says):
+    # each used to be accepted and ignored, exit 0 (a CLI review)
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and says in err and out == ""
+
+
 def test_memory_flag_raises_budget(capsys):
     assert run(capsys, "erf", "conv3*30", "--max-memory", "1kB")[0] == 2
     assert run(capsys, "erf", "conv3*30", "--max-memory", "1GB")[0] == 0

@@ -223,3 +223,15 @@ def test_a_one_pixel_map_has_no_correlation():
     v = validate(np.ones((1, 1)), "conv3*4", aggregate="none")
     assert np.isnan(v.correlation) and v.tv == 0
     assert json.loads(json.dumps(v.to_dict()))["correlation"] is None
+
+
+def test_an_output_unit_that_cannot_matter_is_noted():
+    # no upsampling, transposed or locally connected layer: every unit has the same ERF, so
+    # output_unit=(99, 99) changed nothing and used to be accepted without a word
+    m = np.zeros((15, 15))
+    m[4:11, 4:11] = et.erf("conv3*3", weights="random").values
+    plain = validate(m, "conv3*3", aggregate="none", theory="random")
+    given = validate(m, "conv3*3", aggregate="none", theory="random", output_unit=(99, 99))
+    assert given.tv == plain.tv
+    assert any("output unit [99, 99] changes nothing" in n for n in given.notes)
+    assert not any("changes nothing" in n for n in plain.notes)
