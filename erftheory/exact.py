@@ -158,6 +158,7 @@ def _exact_result(values, rf, weights, normalize, net) -> ERFResult:
         exact_values=simplified,
         float_exact=float_exact,
         network=net,
+        mass_sign=-1 if total < 0 else 1,
     )
 
 

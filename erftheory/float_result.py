@@ -73,6 +73,8 @@ def _float_result(net, rf, terms, weights, normalize, variance, evaluated) -> ER
             values, vectors, terms, weights, normalize, exponent, peak, divisor, negative, abs_error
         )
 
+    mass_sign = _mass_sign(terms, weights, normalize, exponent, low, total, negative)
+
     def rescale(x: float) -> float:  # a scalar in the units of the result
         return float(scale2(x, exponent)) if raw else x / divisor
 
@@ -107,7 +109,23 @@ def _float_result(net, rf, terms, weights, normalize, variance, evaluated) -> ER
         network=net,
         notes=_model_notes(net) if weights == "random" else (),
         variance=variance,
+        mass_sign=mass_sign,
     )
+
+
+def _mass_sign(terms, weights, normalize, exponent, low, total, negative) -> int:
+    """The sign of the raw map's total: exact where the total is known exactly.
+
+    Normalised to sum, it is the divisor's (``negative``); a map without negative entries
+    sums to a positive total; a signed one takes its exact sum where the kernels give it
+    (:func:`erftheory.exact._exact_sum`), else its float sum.
+    """
+    if normalize == "sum":
+        return -1 if negative else 1
+    if low >= 0:
+        return 1
+    known = _exact_sum(terms, weights, exponent)
+    return -1 if (known if known is not None else total) < 0 else 1
 
 
 def _divisor(

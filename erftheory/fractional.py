@@ -76,6 +76,7 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
         rel_error=None,
         underflow=int(np.count_nonzero((values != 0) & (np.abs(values) < _TINY))),
         network=net,
+        mass_sign=-1 if total < 0 else 1,
     )
 
 

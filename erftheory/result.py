@@ -32,7 +32,7 @@ class ERFResult:
     weights, normalize, method : str
         What was computed and how (``method`` records the composition actually used).
     log10_mass : float
-        log10 of the total of the raw (un-normalised) ERF.
+        log10 of the magnitude of the total of the raw (un-normalised) ERF.
     abs_error : float
         Bound on the absolute error of every entry of ``values``.
     rel_error : float or None
@@ -58,6 +58,11 @@ class ERFResult:
     variance : numpy.ndarray, callable or None
         The ``variance=`` the map was computed with (random mode; None: unit variances), so
         that :meth:`analysis` predicts the moments of this map, not of unit variances.
+    mass_sign : int
+        The sign of that total, +1 or -1 (signed explicit weights can make it negative;
+        exact where the total is known exactly). ``normalize="sum"`` divides by the signed
+        total, so such a map's signs flip and it sums to +1; ``"peak"`` divides by the
+        largest magnitude and keeps them.
     """
 
     values: np.ndarray
@@ -75,6 +80,7 @@ class ERFResult:
     network: object = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
     variance: object = field(default=None, repr=False)
+    mass_sign: int = 1
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -180,7 +186,8 @@ class ERFResult:
             "mean": json_ready(self.mean),
             "std": json_ready(self.std),
             "log10_mass": self.log10_mass if math.isfinite(self.log10_mass) else None,
-            "peak": float(np.max(np.abs(self.values))),
+            "mass_sign": self.mass_sign,  # of the raw total: log10_mass is of its magnitude
+            "peak": float(np.max(np.abs(self.values))),  # the largest magnitude
             "signed": self._signed,  # negative entries: mean, std and measures are of |ERF|
             "abs_error": self.abs_error,
             "rel_error": self.rel_error,
@@ -229,9 +236,11 @@ class ERFResult:
                 f"  std / TRF size    {_fmt(erf_trf, '.4g')}",
             ]
         mass = f"10^{self.log10_mass:.6g}" if math.isfinite(self.log10_mass) else "0"
+        if self.mass_sign < 0 and math.isfinite(self.log10_mass):
+            mass = "-" + mass
         lines += [
             f"  total mass        {mass}" + (" (signed sum)" if self._signed else ""),
-            f"  peak value        {peak:.6g}",
+            f"  peak value        {peak:.6g}" + (" (largest magnitude)" if self._signed else ""),
             f"  accuracy          {accuracy}",
         ]
         if self._signed:

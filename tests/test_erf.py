@@ -788,3 +788,23 @@ def test_the_exact_refusal_names_the_limit_it_hit():
     assert "denominator" not in str(err.value) and "4.9e+06 operations" in str(err.value)
     with pytest.raises(et.ERFError, match="5.4e\\+07 operations, over the limit of 5e\\+06"):
         et.erf("1d: conv3*3000", exact=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kernels=st.lists(
+        st.lists(st.integers(-3, 3), min_size=1, max_size=3).filter(lambda k: sum(k) != 0),
+        min_size=1,
+        max_size=3,
+    ),
+    normalize=st.sampled_from([None, "sum", "peak"]),
+)
+def test_the_sign_of_the_raw_total_is_reported(kernels, normalize):
+    # a chain's total is the product of its kernels' sums: its sign, which the summary used to
+    # drop (-4 read as 10^0.602), is mass_sign in every mode, exact included
+    arch = "1d: " + ", ".join(f"conv{len(k)}/w{k}".replace(" ", "") for k in kernels)
+    sign = -1 if math.prod(sum(k) for k in kernels) < 0 else 1
+    for r in (et.erf(arch, normalize=normalize), et.erf(arch, normalize=normalize, exact=True)):
+        assert r.mass_sign == sign
+        assert r.to_dict()["mass_sign"] == sign
+        assert ("total mass        -10^" in str(r)) == (sign < 0)
