@@ -127,7 +127,12 @@ class Network:
             or self.dims not in (1, 2, 3)
         ):
             raise ERFError(f"dims={self.dims!r} is not 1, 2 or 3")
-        layers = tuple(self.layers)
+        try:
+            layers = tuple(self.layers)
+        except TypeError:
+            raise ERFError(
+                f"layers={self.layers!r} is not a sequence of layers (Conv(3), ReLU(), ...)"
+            ) from None
         if not layers:
             raise ERFError("the network has no layers")
         resolved = tuple(

@@ -266,6 +266,8 @@ def from_compact(text: str, identity=()) -> Network:
     >>> net.dims, len(net.layers)
     (1, 2)
     """
+    if not isinstance(text, str):
+        raise ERFError(f"a compact architecture is a string such as 'conv3*10', not {text!r}")
     return _from_compact(text, frozenset(identity))
 
 
@@ -409,4 +411,8 @@ def to_compact(net: Network) -> str:
     >>> to_compact(from_compact("conv3*10, maxpool2"))
     '2d: conv3*10, maxpool2'
     """
+    if not isinstance(net, Network):  # any architecture description: its canonical string
+        from .parse import as_network
+
+        net = as_network(net)
     return f"{net.dims}d: " + ", ".join(describe(layer) for layer in net.layers)

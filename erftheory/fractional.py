@@ -28,7 +28,8 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
         raise ERFError(
             "networks with upsampling or transposed convs have an analytic ERF in "
             "weights='ones' float mode only (random weights and exact mode are not modelled "
-            "for fractional strides yet)"
+            "for fractional strides yet); compare with the all-ones map (validate: "
+            "--theory ones, theory='ones')"
         )
     with np.errstate(over="ignore", invalid="ignore"):
         values, start = backpropagate(net, unit)

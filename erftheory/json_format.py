@@ -206,6 +206,10 @@ def to_dict(net: Network) -> dict:
     >>> from_dict(d) == from_compact("1d: conv3/s2")
     True
     """
+    if not isinstance(net, Network):  # any architecture description
+        from .parse import as_network
+
+        net = as_network(net)
     return {"dims": net.dims, "layers": [_layer_dict(layer) for layer in net.layers]}
 
 

@@ -55,6 +55,8 @@ def load_map(path, key: str | None = None) -> np.ndarray:
 
 def _read(path, key: str | None = None) -> np.ndarray:
     """The array stored in ``path`` as read, in its own dtype (see :func:`load_map`)."""
+    if not str(path).strip():  # (Path("") is ".", which the messages would name)
+        raise ERFError("an empty file name: give the map's file (.npy, .npz, .csv or .png)")
     path = Path(path)
     suffix = path.suffix.lower()
     if key is not None and suffix != ".npz":

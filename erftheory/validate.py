@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .erf import DEFAULT_MAX_BYTES
+from .errors import ERFError
 from .gaussian_fit import _fit_gaussian
 from .image_bootstrap import _PER_IMAGE_BYTES, _bootstrap, _images, _zero_mean_note
 from .map_comparison import _NOTE_LOG, _all_metrics, _best_phase, _correlation, _sign_note
@@ -332,6 +333,8 @@ def _stack(empirical, key: str | None, dims: int, max_bytes: float):
     from .map_files import _read
 
     if isinstance(empirical, (str, os.PathLike)):
+        if not str(empirical).strip():
+            raise ERFError("an empty file name: give the map's file (.npy, .npz, .csv or .png)")
         _refuse_large_file(empirical, key, dims, max_bytes)
         return _read(empirical, key)
     return empirical

@@ -192,3 +192,16 @@ def test_the_erf_of_a_far_unit_is_that_of_its_phase(spec):
         np.testing.assert_array_equal(
             et.erf(spec, unit=(far,)).values, et.erf(spec, unit=near).values
         )
+
+
+def test_api_entry_points_refuse_bad_input_with_one_error_and_take_any_architecture():
+    # Network(None) and from_compact(None) raised TypeError, to_compact("conv3") and
+    # to_dict("conv3") AttributeError (a review); validate("") named the file '.'
+    with pytest.raises(et.ERFError, match="layers=None is not a sequence of layers"):
+        et.Network(None, dims=2)
+    with pytest.raises(et.ERFError, match="is a string such as 'conv3\\*10', not None"):
+        et.from_compact(None)
+    assert et.to_compact("conv3*2") == et.to_compact(et.as_network("conv3*2")) == "2d: conv3*2"
+    assert et.to_dict("1d: conv3") == et.to_dict(et.from_compact("1d: conv3"))
+    with pytest.raises(et.ERFError, match="an empty file name"):
+        et.validate("", "conv3")
