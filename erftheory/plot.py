@@ -68,6 +68,8 @@ def plot_erf(result, ax=None, log: bool = False, display: str = "raw"):
     title = f"ERF, {result.weights} weights, {norm_text}"
     if display != "raw":
         title += f",\nshown as {shown}"
+    if log and np.any(values < 0):  # a log scale has no place for them: say so
+        title += "\n(negative entries not drawn on the log scale)"
     centre = tuple(n // 2 for n in values.shape)
     gaussian = _gaussian_overlay(np.asarray(result.values, dtype=float), display)
     if values.ndim == 1:
@@ -453,7 +455,8 @@ def plot_map(values, title: str = "", ax=None, log: bool = False, low: float | N
             ax.set_yscale("log")
         ax.set(title=title, xlabel="input position")
         return ax
-    if values.ndim == 3:
+    if values.ndim == 3:  # the centre slice, and the title says so
+        title += f" (slice {values.shape[0] // 2} of axis 0)"
         values = values[values.shape[0] // 2]
     from matplotlib.colors import LogNorm
 

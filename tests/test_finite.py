@@ -306,3 +306,12 @@ def test_borders_plot_scales_start_at_zero_and_say_when_nothing_is_lost():
     ax = plot_borders(circular)
     assert ax.images[0].get_clim() == (0.0, 1.0)
     assert "none: no unit loses mass" in ax.get_title()
+
+
+def test_a_3d_borders_plot_says_which_slice_it_shows():
+    from erftheory.plot import plot_borders
+
+    maps = border_maps("3d: conv3/p1*2", (6, 6, 6))
+    ax = plot_borders(maps)
+    assert ax.get_title().endswith("(slice 3 of axis 0)")
+    np.testing.assert_array_equal(ax.images[0].get_array(), maps.lost_fraction[3])

@@ -561,3 +561,12 @@ def test_extreme_weights_give_moments_in_range_and_no_warnings():
     predicted = et.predicted_moments(arch)
     assert predicted.covariance[0][0] == pytest.approx(2 / 3, rel=1e-15)
     assert predicted.log10_mass == pytest.approx(math.log10(3) + 308, rel=1e-15)
+
+
+def test_a_log_plot_says_when_negative_entries_are_not_drawn():
+    from erftheory.plot import plot_erf
+
+    signed = et.erf("1d: conv3/w[1,-3,1]*2")  # [1, -6, 11, -6, 1]
+    assert "negative entries not drawn" in plot_erf(signed, log=True).get_title()
+    assert "negative" not in plot_erf(signed).get_title()
+    assert "negative" not in plot_erf(et.erf("1d: conv3*2"), log=True).get_title()
