@@ -149,6 +149,8 @@ def _print_erf_text(args, result, options: dict, cf) -> None:
     if args.symbolic:
         print("closed forms (LaTeX):")
         print(cf.latex())
+        if cf.count is not None:  # what n stands for here (the forms hold for any n)
+            print(f"(n = {cf.count} in this network)")
     if args.exact and result.values.size <= 400 and result.values.ndim <= 2:
         print("exact values:")
         if hasattr(sys, "set_int_max_str_digits"):  # counts may have thousands of digits

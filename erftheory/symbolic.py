@@ -24,13 +24,18 @@ __all__ = ["ClosedForm", "closed_form"]
 
 @dataclass(frozen=True)
 class ClosedForm:
-    """Per-axis sympy expressions; ``n`` is the repeat count symbol (or None if fixed)."""
+    """Per-axis sympy expressions; ``n`` is the repeat count symbol (or None if fixed).
+
+    ``count`` is the value ``n`` takes in the network the forms were derived from (None
+    where ``n`` is None).
+    """
 
     n: object
     generating_function: tuple
     mean: tuple
     variance: tuple
     gaussian_limit: tuple
+    count: int | None = None
 
     def latex(self) -> str:
         """All expressions as LaTeX, one line each.
@@ -181,7 +186,12 @@ def closed_form(arch, symbolic_n: bool = True, weights: str = "ones") -> ClosedF
         variances.append(var_n)
         limits.append(limit)
     return ClosedForm(
-        n if block is not None else None, tuple(gens), tuple(means), tuple(variances), tuple(limits)
+        n if block is not None else None,
+        tuple(gens),
+        tuple(means),
+        tuple(variances),
+        tuple(limits),
+        count if block is not None else None,
     )
 
 

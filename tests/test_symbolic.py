@@ -95,3 +95,13 @@ def test_signed_kernels_are_refused():
 
     with pytest.raises(et.ERFError, match="negative weights"):
         closed_form("1d: conv3/w[-1,3,-1]*3")
+
+
+def test_the_symbol_n_comes_with_its_value_in_this_network(capsys):
+    # erf '1d: conv3*3' --symbolic printed (x^2+x+1)^n and mu = n without saying n = 3
+    from erftheory.cli import main
+
+    assert closed_form("1d: conv3*3").count == 3
+    assert closed_form("1d: conv3*3, conv5").count is None  # n concrete: no symbol to give
+    assert main(["erf", "1d: conv3*3", "--symbolic"]) == 0
+    assert "(n = 3 in this network)" in capsys.readouterr().out
