@@ -185,8 +185,12 @@ def _weights(value, where: str):
         entries = np.array(value, dtype=object).flat
     except ValueError:
         entries = ()
+    entries = list(entries)
     if any(isinstance(v, (bool, np.bool_)) for v in entries):
         raise ERFError(f"{where}: weights must be numbers, not true/false")
+    text = next((v for v in entries if isinstance(v, (str, bytes))), None)
+    if text is not None:  # (numpy would read "1" as 1.0: the format says numbers)
+        raise ERFError(f"{where}: weights must be numbers, not strings such as {text!r}")
     try:
         array = np.array(value, dtype=float)
     except (ValueError, TypeError):

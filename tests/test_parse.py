@@ -192,3 +192,10 @@ def test_transposed_convs_in_residuals_round_trip(spec):
     # a transposed conv pads 0 inside a residual too, so its 'same' must be written out
     net = et.as_network(spec)
     assert et.from_compact(et.to_compact(net)) == net
+
+
+def test_json_weights_are_numbers_not_strings():
+    # ["1", "2", "3"] used to be read as numbers (numpy converts them); the format says numbers
+    spec = {"dims": 1, "layers": [{"type": "conv", "kernel": 3, "weights": ["1", "2", "3"]}]}
+    with pytest.raises(et.ERFError, match="weights must be numbers, not strings such as '1'"):
+        et.as_network(spec)
