@@ -40,7 +40,14 @@ def _cmd_rf(args) -> int:
     if args.plot:
         from .plot import plot_growth
 
-        growth = plot_growth(rf, None, args.arch[:40], size, unit, input_shape=args.input)
+        # one point per layer: repeats unrolled (up to 2,000 copies; then one per entry)
+        copies = sum(layer.repeat for layer in net.layers)
+        rows = rf
+        if len(net.layers) < copies <= 2000:
+            from .resolution import _expanded
+
+            rows = receptive_field(_expanded(net), args.input)
+        growth = plot_growth(rows, None, args.arch[:40], size, unit, input_shape=args.input)
         _write_figure(growth.figure, args.plot)
     if args.input is not None:
         from .resolution import resolution_report

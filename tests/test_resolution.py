@@ -144,3 +144,14 @@ def test_input_sizes_are_integers_not_truncated():
         resolution_report("conv3", (10.5, 10))
     with pytest.raises(et.ERFError, match="one integer but the network is 2-d"):
         et.erf("conv3", input_shape=12)
+
+
+def test_the_growth_plot_has_a_point_per_layer(monkeypatch, tmp_path):
+    # conv3*10 was one point; the plot now unrolls the repeat: TRF 3, 5, ..., 21 (2k + 1)
+    import erftheory.plot as plot_module
+
+    seen = []
+    real = plot_module.plot_growth
+    monkeypatch.setattr(plot_module, "plot_growth", lambda rf, *a, **k: seen.append(rf) or real(rf))
+    assert main(["rf", "conv3*10", "--plot", str(tmp_path / "g.png")]) == 0
+    assert [row.size[0] for row in seen[0].rows] == [2 * k + 1 for k in range(1, 11)]
