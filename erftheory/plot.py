@@ -245,7 +245,7 @@ def plot_validation(result, ax=None, display: str = "sum"):
 
 
 def plot_check(result, ax=None, display: str = "sum"):
-    """The Monte-Carlo estimate of a :class:`~erftheory.crosscheck.Check` against the theory.
+    r"""The Monte-Carlo estimate of a :class:`~erftheory.crosscheck.Check` against the theory.
 
     See :func:`plot_comparison`.
 
@@ -254,7 +254,7 @@ def plot_check(result, ax=None, display: str = "sum"):
     >>> import erftheory as et
     >>> c = et.check("1d: conv3*2", samples=64, init="ones")
     >>> plot_check(c).get_title()
-    'measured vs theory (sum 1)'
+    'measured vs theory\n(sum 1)'
 
     """
     if result.verdict == "unmodelled":  # no theory to draw: the estimate alone
@@ -267,7 +267,7 @@ def plot_check(result, ax=None, display: str = "sum"):
 def plot_comparison(
     empirical, theoretical, theory: str, ax=None, display: str = "sum", measured: str = "measured"
 ):
-    """A measured map with the theory's contours, and both centre profiles.
+    r"""A measured map with the theory's contours, and both centre profiles.
 
     For 3-D maps the centre slice of axis 0 is drawn; 1-D maps are two curves. Both maps
     are first normalised to sum 1 (the basis of every comparison), then shown under
@@ -296,7 +296,7 @@ def plot_comparison(
     --------
     >>> ax = plot_comparison(np.eye(5), np.eye(5), "identity")
     >>> ax.get_title()
-    'measured (sum 1), theory contours'
+    'measured, theory contours\n(sum 1)'
     """
     from .normalization import normalize_map
 
@@ -315,7 +315,7 @@ def plot_comparison(
         ax.set(
             xlabel="position in the receptive field",
             ylabel=f"share ({label})",
-            title=f"{measured} vs theory ({label})",
+            title=f"{measured} vs theory\n" + _wrapped(f"({label})"),
         )
         ax.legend(fontsize="small")
         return ax
@@ -328,7 +328,7 @@ def plot_comparison(
         lines = ax.contour(theo, levels=sorted(names), colors="cyan", linewidths=0.8)
         ax.clabel(lines, fmt=names, fontsize="x-small")
     ax.set(
-        title=f"{measured} ({label}), theory contours",
+        title=f"{measured}, theory contours\n" + _wrapped(f"({label})"),
         xlabel="column (axis -1)",
         ylabel="row (axis -2)",
     )
@@ -338,10 +338,17 @@ def plot_comparison(
         axes[1].plot(theo[c[0], :], "--", label="theory, row")
         axes[1].plot(emp[:, c[1]], label="measured, column")
         axes[1].plot(theo[:, c[1]], ":", label="theory, column")
-        axes[1].set(title=f"centre profiles ({label})", xlabel="position")
+        axes[1].set(title="centre profiles\n" + _wrapped(f"({label})"), xlabel="position")
         axes[1].legend(fontsize="small")
         ax.figure.suptitle(f"theory: {theory}", fontsize="medium")
     return ax
+
+
+def _wrapped(text: str, width: int = 44) -> str:
+    """A title line broken to fit over one panel of a two-panel figure."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def plot_growth(
