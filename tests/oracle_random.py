@@ -12,7 +12,9 @@ Every layer is a matrix on a finite input (zero padding, as declared). Starting 
 * a residual ``I + J``: ``S + M^T S + S M + E[J^T S J]`` with ``M = E[J]``;
 * branches added: ``sum_b E[J_b^T S J_b] + sum_{a != b} M_a^T S M_b`` (independent branches);
 * branches concatenated (followed by a random conv, whose weights differ per channel
-  group): ``sum_b E[J_b^T S J_b]``, no cross terms.
+  group): ``sum_b E[J_b^T S J_b]``, no cross terms; read by a conv with explicit weights
+  (the same weights on every channel group, the first channel-mixing layer after it, pools
+  and identities looked through), the groups add: as branches added.
 
 ``diag(S)`` at the input is ``E[g^2]``. Nothing here shares code with the package's path
 groups; it costs O(N^3) per layer, so it is for small networks only. Max pooling is left out.
@@ -87,15 +89,28 @@ def _mean(n: int, layers) -> np.ndarray:
     return m
 
 
-def _back(n: int, layers, s: np.ndarray) -> np.ndarray:
-    """E[J^T S J] for a sequence on an input of length n."""
+def _back(n: int, layers, s: np.ndarray, fixed_after: bool = False) -> np.ndarray:
+    """E[J^T S J] for a sequence on an input of length n.
+
+    ``fixed_after``: what reads the sequence's output mixes channels with explicit weights.
+    """
     flat = [layer for layer in layers for _ in range(layer.repeat)]
     sizes = [n]
     for layer in flat:
         sizes.append(_size(sizes[-1], [_once(layer)]))
-    for layer, k in zip(reversed(flat), reversed(sizes[:-1])):
-        s = _one(k, layer, s)
+    for i in reversed(range(len(flat))):
+        s = _one(sizes[i], flat[i], s, _fixed_reader(flat[i + 1 :], fixed_after))
     return s
+
+
+def _fixed_reader(rest, outer: bool) -> bool:
+    """Whether the first channel-mixing layer in ``rest`` is a conv with explicit weights."""
+    for x in rest:
+        if isinstance(x, Conv):
+            return x.weights is not None
+        if not isinstance(x, (AvgPool, Identity)):
+            return False  # a gate, a dropout mask or a block: not a plain fixed read
+    return outer
 
 
 def _once(layer):
@@ -104,7 +119,7 @@ def _once(layer):
     return dataclasses.replace(layer, repeat=1)
 
 
-def _one(n: int, layer, s: np.ndarray) -> np.ndarray:
+def _one(n: int, layer, s: np.ndarray, fixed_after: bool = False) -> np.ndarray:
     if isinstance(layer, Conv) and layer.weights is None:
         return sum(b.T @ s @ b for b in _taps(n, layer))
     if isinstance(layer, (Conv, AvgPool)):
@@ -121,7 +136,7 @@ def _one(n: int, layer, s: np.ndarray) -> np.ndarray:
         return s + m.T @ s + s @ m + _back(n, layer.layers, s)
     if isinstance(layer, Branches):
         out = sum(_back(n, b, s) for b in layer.branches)
-        if layer.join == "add":
+        if layer.join == "add" or fixed_after:
             means = [_mean(n, b) for b in layer.branches]
             for a, ma in enumerate(means):
                 for b, mb in enumerate(means):
@@ -129,7 +144,7 @@ def _one(n: int, layer, s: np.ndarray) -> np.ndarray:
                         out = out + ma.T @ s @ mb
         return out
     if isinstance(layer, Block):
-        return _back(n, layer.layers, s)
+        return _back(n, layer.layers, s, fixed_after)
     raise ValueError(f"the oracle does not model {layer.type}")
 
 

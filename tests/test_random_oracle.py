@@ -28,6 +28,9 @@ CASES = [
     # concatenations read through independent weights: no cross terms
     "cat(avgpool3/s1 | id), conv3",
     "conv3, cat(conv1 | conv3 | conv1, conv3, relu | avgpool3/s1, conv1), conv3",
+    # ... but read by a conv with explicit weights (the same on every group), they add
+    "cat(avgpool3/s1 | conv5 | avgpool3/s1), conv1/w[1], res(conv3, conv5)",
+    "cat(avgpool3/s1 | conv3), avgpool3/s1, conv3/w[1,2,1], conv3",
     # two branched modules: the fixed-free branches of each share one group
     "(cat(conv1 | conv3 | conv5 | avgpool3/s1, conv1), conv1)*2, avgpool3/s1, conv3",
     "(cat(conv1 | conv1, conv3 | avgpool3/s1, conv1 | avgpool5/s1, conv1), conv1)*3, conv3",
