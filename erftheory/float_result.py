@@ -256,7 +256,13 @@ def _scaled_vectors(
 
 
 def _normalised_error(
-    values, normalize, divisor: float, peak: float, error: float, off: float | None = None
+    values,
+    normalize,
+    divisor: float,
+    peak: float,
+    error: float,
+    off: float | None = None,
+    exact_hint: bool = True,
 ) -> float:
     """Absolute bound of a map divided by its sum or peak, both computed, both off.
 
@@ -266,7 +272,8 @@ def _normalised_error(
     (D - E)``, plus the division's rounding. A divisor that is zero to within ``E`` (signed
     paths that cancel) cannot be divided by: refused. ``values`` is the map, or the
     non-negative vectors of an outer product. ``off``, where given, is ``E`` (an exact
-    sum's rounding).
+    sum's rounding). ``exact_hint``: the refusal may point to ``exact=True`` (not for the
+    networks exact mode refuses, those with fractional strides).
     """
     if off is None and normalize == "sum":
         if isinstance(values, tuple):
@@ -282,7 +289,11 @@ def _normalised_error(
             f"the ERF's {normalize} is zero to within its error bound (its signed paths "
             f"cancel), so it cannot be normalised to {normalize}"
             + ("; normalize='peak' (--normalize peak) divides by the peak" * (normalize == "sum"))
-            + "; exact=True (--exact) computes it exactly"
+            + (
+                "; exact=True (--exact) computes it exactly"
+                if exact_hint
+                else "; the raw map (normalize=None) shows it, cancellation and all"
+            )
         )
     return (error + peak * off / divisor) / (divisor - off) + _U * (peak + error) / (divisor - off)
 

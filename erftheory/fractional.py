@@ -62,7 +62,7 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
     divisor = 1.0
     if normalize is not None:  # to sum 1 (a negative sum flips the signs) or to peak 1
         divisor = total if normalize == "sum" else peak
-        error = _normalised_error(values, normalize, abs(divisor), peak, error)
+        error = _normalised_error(values, normalize, abs(divisor), peak, error, exact_hint=False)
     values = values / divisor
     return ERFResult(
         values=values,

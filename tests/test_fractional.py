@@ -290,3 +290,10 @@ def test_the_adjoint_bound_holds_for_signed_integer_kernels(weights, n, m):
     assert r.values.shape == exact.shape
     for got, want in zip(r.values.tolist(), exact.tolist()):
         assert abs(Fraction(got) - want) <= Fraction(r.abs_error)
+
+
+def test_a_cancelled_upsampling_map_is_not_sent_to_exact_mode():
+    # exact mode refuses fractional strides: the refusal used to suggest it anyway
+    with pytest.raises(et.ERFError, match=r"normalize=None\) shows it") as err:
+        et.erf("1d: up5/bilinear*2, conv3/w[1,-2,1]", normalize="peak")
+    assert "exact=True" not in str(err.value)
