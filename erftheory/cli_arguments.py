@@ -79,6 +79,17 @@ def _add_identity(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_memory(parser: argparse.ArgumentParser, what: str) -> None:
+    """The ``--max-memory`` option: ``what`` says what the budget bounds."""
+    parser.add_argument(
+        "--max-memory",
+        type=_memory,
+        default=None,
+        metavar="SIZE",
+        help=f"{what}, e.g. 8GB (default 4GiB)",
+    )
+
+
 def _ints(text: str) -> tuple[int, ...]:
     """Integers separated by commas or by x, as sizes are written: ``224,224`` or ``224x224``."""
     try:

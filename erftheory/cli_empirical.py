@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_arguments import _ARCH_HELP, _add_identity, _arch, _floats, _ints, _memory, _out_path
+from .cli_arguments import (
+    _ARCH_HELP,
+    _add_identity,
+    _add_memory,
+    _arch,
+    _floats,
+    _ints,
+    _out_path,
+)
 from .cli_output import _finish, _save_array
 from .normalization import NORMALIZATIONS
 
@@ -78,13 +86,7 @@ def _add_check_sampling_options(c: argparse.ArgumentParser) -> None:
         help="per-offset variance multiplier of random conv weights (kernel-shaped)",
     )
     c.add_argument("--batch", type=int, default=64, help="samples per pass (64)")
-    c.add_argument(
-        "--max-memory",
-        type=_memory,
-        default=None,
-        metavar="SIZE",
-        help="memory budget of the runs, e.g. 8GB (default 4GiB)",
-    )
+    _add_memory(c, "memory budget of the runs")
 
 
 def _add_check_output_options(c: argparse.ArgumentParser) -> None:
@@ -176,13 +178,7 @@ def _add_validate_alignment_options(v: argparse.ArgumentParser) -> None:
 def _add_validate_output_options(v: argparse.ArgumentParser) -> None:
     """Identity opt-in, memory budget, .npz key, and what ``validate`` prints and plots."""
     _add_identity(v)
-    v.add_argument(
-        "--max-memory",
-        type=_memory,
-        default=None,
-        metavar="SIZE",
-        help="refuse a map whose working memory would exceed this, e.g. 8GB (default 4GiB)",
-    )
+    _add_memory(v, "refuse a map whose working memory would exceed this")
     v.add_argument("--key", default=None, help="array name inside an .npz file")
     v.add_argument("--json", action="store_true", help="print JSON")
     v.add_argument(

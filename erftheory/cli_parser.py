@@ -11,9 +11,9 @@ import argparse
 from .cli_arguments import (
     _ARCH_HELP,
     _add_identity,
+    _add_memory,
     _floats,
     _ints,
-    _memory,
     _out_path,
     _Parser,
     _pixel_size,
@@ -191,13 +191,7 @@ def _add_erf_analysis_options(e: argparse.ArgumentParser) -> None:
         help="closed forms with sympy: generating function, mean and variance in n, "
         "Gaussian limit (LaTeX)",
     )
-    e.add_argument(
-        "--max-memory",
-        type=_memory,
-        default=None,
-        metavar="SIZE",
-        help="memory budget, e.g. 8GB (default 4GiB)",
-    )
+    _add_memory(e, "memory budget")
 
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
@@ -227,13 +221,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         "--plot", type=_out_path, metavar="OUT.png", help="log-log plot with the fitted slope"
     )
     sw.add_argument("--json", action="store_true", help='print {"rows": [...], "exponent": ...}')
-    sw.add_argument(
-        "--max-memory",
-        type=_memory,
-        default=None,
-        metavar="SIZE",
-        help="memory budget of each depth's ERF, e.g. 8GB (default 4GiB)",
-    )
+    _add_memory(sw, "memory budget of each depth's ERF")
 
 
 def _add_borders(sub: argparse._SubParsersAction) -> None:
@@ -253,13 +241,7 @@ def _add_borders(sub: argparse._SubParsersAction) -> None:
         metavar="MODE",
         help="zeros, circular, reflect or replicate for layers that declare no mode",
     )
-    b.add_argument(
-        "--max-memory",
-        type=_memory,
-        default=None,
-        metavar="SIZE",
-        help="memory budget of the passes, e.g. 8GB (default 4GiB)",
-    )
+    _add_memory(b, "memory budget of the passes")
     b.add_argument("--json", action="store_true", help="print JSON (with the maps)")
     b.add_argument(
         "--plot", type=_out_path, metavar="OUT.png", help="lost-mass and centre-pull maps"
