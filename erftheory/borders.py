@@ -71,7 +71,7 @@ class BorderMaps:
             [
                 f"borders of a {' x '.join(map(str, self.input_shape))} input "
                 f"({' x '.join(map(str, self.mass.shape))} output units)",
-                f"  units losing ERF mass to zero padding  {d['units_losing_mass']} of "
+                f"  units losing ERF mass to padding       {d['units_losing_mass']} of "
                 f"{self.mass.size}",
                 "  largest mass lost                      "
                 + (
