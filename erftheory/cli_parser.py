@@ -49,16 +49,19 @@ def _version() -> str:
     return f"erftheory {__version__}"
 
 
+def _command(sub, name: str, help: str, epilog: str = _ARCH_HELP) -> argparse.ArgumentParser:
+    """A subcommand that reads an architecture: ARCH, --as-identity and the grammar below."""
+    parser = sub.add_parser(
+        name, help=help, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("arch", metavar="ARCH")
+    _add_identity(parser)
+    return parser
+
+
 def _add_rf(sub: argparse._SubParsersAction) -> None:
     """``rf``: the theoretical receptive field, per layer."""
-    rf = sub.add_parser(
-        "rf",
-        help="theoretical receptive field, per layer",
-        epilog=_ARCH_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    rf.add_argument("arch", metavar="ARCH")
-    _add_identity(rf)
+    rf = _command(sub, "rf", "theoretical receptive field, per layer")
     rf.add_argument("--json", action="store_true", help="print JSON")
     rf.add_argument(
         "--format",
@@ -90,14 +93,7 @@ def _add_rf(sub: argparse._SubParsersAction) -> None:
 
 def _add_erf(sub: argparse._SubParsersAction) -> None:
     """``erf``: the effective receptive field of the centre unit."""
-    e = sub.add_parser(
-        "erf",
-        help="effective receptive field of the centre unit",
-        epilog=_ARCH_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    e.add_argument("arch", metavar="ARCH")
-    _add_identity(e)
+    e = _command(sub, "erf", "effective receptive field of the centre unit")
     e.add_argument(
         "--weights",
         choices=["ones", "random"],
@@ -196,15 +192,12 @@ def _add_erf_analysis_options(e: argparse.ArgumentParser) -> None:
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
     """``sweep``: an architecture over a range of depths."""
-    sw = sub.add_parser(
+    sw = _command(
+        sub,
         "sweep",
-        help="repeat an architecture (or its block marked *n) over a range of depths",
-        epilog=_ARCH_HELP
-        + '\nMark the block to repeat with *n, e.g. "conv7/s2/p3, (conv3, relu)*n".',
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "repeat an architecture (or its block marked *n) over a range of depths",
+        _ARCH_HELP + '\nMark the block to repeat with *n, e.g. "conv7/s2/p3, (conv3, relu)*n".',
     )
-    sw.add_argument("arch", metavar="ARCH")
-    _add_identity(sw)
     sw.add_argument(
         "--depth",
         required=True,
@@ -226,14 +219,11 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 def _add_borders(sub: argparse._SubParsersAction) -> None:
     """``borders``: every output unit on a finite input."""
-    b = sub.add_parser(
+    b = _command(
+        sub,
         "borders",
-        help="every output unit on a finite input: ERF mass lost to padding, pull of its centre",
-        epilog=_ARCH_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "every output unit on a finite input: ERF mass lost to padding, pull of its centre",
     )
-    b.add_argument("arch", metavar="ARCH")
-    _add_identity(b)
     b.add_argument("--input", type=_ints, required=True, metavar="H,W", help="the input size")
     b.add_argument(
         "--padding",
