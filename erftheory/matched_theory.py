@@ -82,13 +82,13 @@ def _phases(net, output_unit) -> list:
     return list(itertools.product(*(range(p) for p in period)))
 
 
-def _phase_note(phases, chosen, output_unit, net=None) -> str:
+def _phase_note(phases, chosen, output_unit, net) -> str:
     """Which output unit the theory is of, for a network whose ERF depends on it.
 
     A given ``output_unit`` that cannot matter (no upsampling, transposed or locally
     connected layer: every unit has the same ERF) is said to have changed nothing.
     """
-    if output_unit is not None and net is not None and not _unit_dependent(net):
+    if output_unit is not None and not _unit_dependent(net):
         return (
             f"output unit {list(output_unit)} changes nothing: this network (no upsampling, "
             "transposed or locally connected layer) gives every output unit the same ERF"
