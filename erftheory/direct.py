@@ -189,6 +189,10 @@ def _direct_1d(factors: list[Factor], n: int, run=None):
             if scale != 1:  # upsampled: one slice per tap (zeros between taps would cost scale x)
                 taps = [(m, w) for m, w in enumerate(kernel.tolist()) if w != 0]
             for _ in range(power):
+                # every 4th step's array recentred, before the next step uses it (the last
+                # one is left to the caller, who scales the vector to peak 1 anyway)
+                if step and step % 4 == 0:
+                    out, shift = _recentred(out, shift)
                 step += 1
                 roundings += width
                 events += width + 1
@@ -201,8 +205,6 @@ def _direct_1d(factors: list[Factor], n: int, run=None):
                         acc[m * scale : m * scale + out.size] += w * out
                     out = acc
                 shift += kernel_shift
-                if step % 4 == 0:
-                    out, shift = _recentred(out, shift)
     out = np.ones(1) if out is None else out
     assert out.shape == (n,), (out.shape, n)
     return out, shift, roundings, underflow_fraction(events, 2.0**-12)
