@@ -182,7 +182,7 @@ def _join_axes(plan: _Plan, dims: int, outer: bool, nonneg: bool):
     ``tiny`` the map's underflow fraction (see :class:`Composition`).
     """
     roundings = None
-    vectors, methods, scale, counts, tiny, supports = _compose_axes(plan)
+    vectors, methods, scale, counts, tiny, supports, peaks = _compose_axes(plan)
     axes, full = zip(*supports)
     if "fft" in methods:  # clear FFT round-off on the vectors: the outer product is clean
         vectors = [_clean(v, s, nonneg) for v, s in zip(vectors, axes)]
@@ -192,7 +192,7 @@ def _join_axes(plan: _Plan, dims: int, outer: bool, nonneg: bool):
     if None not in counts:
         # each axis, the vectors standing in for the kernels, and the outer product
         roundings = sum(counts) + plan.replaced + dims - 1
-    tiny = map_fraction(tiny, vectors)
+    tiny = map_fraction(tiny, peaks)
     return vectors, values, support, methods, scale, roundings, tiny
 
 
@@ -246,7 +246,9 @@ def _compose_axes(plan: _Plan):
 
     Returns the per-axis vectors (peak 1), their total log2 scale, the methods used, and per
     axis the roundings (None for an FFT axis), the underflow fraction (see
-    :class:`Composition`) and the exact support with whether it is full (:func:`_axis_support`).
+    :class:`Composition`), the exact support with whether it is full (:func:`_axis_support`),
+    and the peaks, each in [1/2, 1) (a lower bound on the axis's L1, for the outer product's
+    underflow fraction, :func:`erftheory.bounds.map_fraction`).
     """
     done = []
     for factors, n, run, pending, chosen, nonneg, _ in plan.recipes:
@@ -267,13 +269,14 @@ def _compose_axes(plan: _Plan):
         shift = math.frexp(top)[1] if top else 0
         if shift or not vector.flags.writeable:  # (a fresh array: callers own it)
             vector = np.ldexp(vector, -shift)
-        done.append((vector, scale + shift, count, fraction + 2 * _TINY))
+        peak = math.ldexp(top, -shift)  # in [1/2, 1): a lower bound on the vector's L1
+        done.append((vector, scale + shift, count, fraction + 2 * _TINY, peak))
     axes = [done[i] for i in plan.index]
     log2_scale = plan.axis_scale + sum(a[1] for a in axes)
     methods = {plan.recipes[i].method for i in plan.index}
     supports = [plan.recipes[i].support for i in plan.index]
-    vectors, _, roundings, tiny = zip(*axes)
-    return list(vectors), methods, log2_scale, list(roundings), list(tiny), supports
+    vectors, _, roundings, tiny, peaks = zip(*axes)
+    return list(vectors), methods, log2_scale, list(roundings), list(tiny), supports, peaks
 
 
 def _peak(vector: np.ndarray) -> float:

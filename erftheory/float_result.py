@@ -45,8 +45,10 @@ def _float_result(net, rf, terms, weights, normalize, variance, evaluated) -> ER
     """
     values, exponent, used, abs_error, count, support, tiny = evaluated
     vectors = values if isinstance(values, tuple) else None
-    # per vector (once per distinct one: isotropic stacks share it) min, max, sum, roundings
-    facts = None if vectors is None else _each(vectors, vector_facts)
+    # per vector (once per distinct one: isotropic stacks share it) min, max, sum, roundings;
+    # the sums in float64 (n - 1 roundings): summed accurately only where a vector is
+    # divided by its own sum (:func:`_scaled_vectors`)
+    facts = None if vectors is None else _each(vectors, _quick_facts)
     if vectors is not None and min(f[0] for f in facts) < 0:
         values, vectors = _outer(list(vectors)), None  # signed: the general passes below
         support = None if support is None else _outer(list(support))
@@ -237,6 +239,9 @@ def _scaled_vectors(
         lows = [facts[0][0] / divisor, *(f[0] for f in facts[1:])]
         sums = [facts[0][2] / divisor, *(f[2] for f in facts[1:])]
     else:
+        if normalize == "sum":  # each vector over its own sum: that sum taken accurately
+            sums = _each(vectors, accurate_sum)
+            facts = [(f[0], f[1], *total) for f, total in zip(facts, sums)]
         divisors = {id(v): f[1 if normalize == "peak" else 2] for v, f in zip(vectors, facts)}
         scaled = _each(vectors, lambda v: v / divisors[id(v)])
         lows = [f[0] / divisors[id(v)] for v, f in zip(vectors, facts)]
@@ -245,11 +250,12 @@ def _scaled_vectors(
             count = 2 * count + sum(f[3] + 1 for f in facts)
     values = _outer(scaled)
     # the relative bound holds above the floor (tiny times the map's L1 norm, its
-    # rounding covered by the bound's +2 below): count the support's entries below it
-    floor = max(_TINY, tiny * math.prod(sums))
+    # rounding covered by the bound's +2 below; raised by the sums' own errors, so that it
+    # is not below the exact one): count the support's entries below it
+    floor = max(_TINY, tiny * math.prod(sums) * (1 + gamma(sum(f[3] for f in facts))))
     if support is not None:
         scaled = [v[a] for v, a in zip(scaled, support)]
-        lows = [f[0] for f in _each(scaled, vector_facts)]
+        lows = [f[0] for f in _each(scaled, _quick_facts)]
     below = math.prod(lows) < floor  # the map's least entry, exactly
     underflow = count_below_outer(scaled, floor) if below else 0
     return values, floor, underflow, count
@@ -296,6 +302,11 @@ def _normalised_error(
             )
         )
     return (error + peak * off / divisor) / (divisor - off) + _U * (peak + error) / (divisor - off)
+
+
+def _quick_facts(v: np.ndarray) -> tuple[float, float, float, int]:
+    """:func:`erftheory.bounds.vector_facts` with numpy's float64 sum (n - 1 roundings)."""
+    return vector_facts(v, accurate=False)
 
 
 def _each(vectors, function) -> list:

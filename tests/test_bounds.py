@@ -75,14 +75,15 @@ def test_divide_and_count_below_matches_a_numpy_count(values, divisor, floor, ma
     np.testing.assert_array_equal(v, expected_values)  # divided in place, as numpy divides
 
 
-def test_map_fraction_takes_each_axis_l1_once_per_axis():
-    # isotropic stacks pass the same vector for every axis: its L1 counts once per axis
-    v = np.array([0.25, -1.0, 0.5])
-    u = np.linspace(0.0, 1.0, 100)  # past the list cutoff
+def test_map_fraction_adds_an_event_per_product_over_the_maps_l1():
+    # an outer product of d axes adds d - 1 products, each u tiny absolute: tiny / L1 of the
+    # map's L1 (the product of the axes'); a lower bound on an L1 (a peak) only raises it
     tiny = np.finfo(float).tiny
-    got = map_fraction([1e-3, 2e-3, 3e-3], [v, v, u])
-    l1 = 1.75 * 1.75 * float(np.abs(u).sum())
-    assert got == pytest.approx(sum([1e-3, 2e-3, 3e-3]) + 2 * tiny / l1, rel=1e-15)
+    got = map_fraction([1e-3, 2e-3, 3e-3], [1.75, 1.75, 50.0])
+    assert got == pytest.approx(sum([1e-3, 2e-3, 3e-3]) + 2 * tiny / (1.75 * 1.75 * 50.0), rel=1e-15)
+    assert map_fraction([0.0] * 3, [0.5, 0.5, 0.5]) > map_fraction([0.0] * 3, [1.75, 1.75, 50.0])
+    assert map_fraction([1e-3], [1e-300]) == 1e-3  # one axis: no products
+    assert map_fraction([0.0, 0.0], [0.0, 1.0]) == 1.0  # a zero axis: no floor below its L1
 
 
 _specials = st.sampled_from([np.inf, -np.inf, np.nan, 1e308, -1e308])
