@@ -13,7 +13,8 @@ import re
 from .errors import ERFError
 
 _ARCH_HELP = """\
-ARCH is a zoo name (erftheory zoo), a JSON file, inline JSON, or a compact string such as
+ARCH is a zoo name (erftheory zoo), a JSON file (a name without .json is read as a file
+only where it is no description: ./conv3), inline JSON, or a compact string such as
 "conv3*10" or "conv7/s2/p3, maxpool3/s2/p1, res(conv3, relu, conv3)*2":
 
   [1d|2d|3d] [MODE]: layer, ...        dims default to 2; MODE: network-wide padding mode

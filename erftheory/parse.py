@@ -42,7 +42,9 @@ def as_network(arch, identity=()) -> Network:
     ----------
     arch : Network, dict, str or os.PathLike
         A network; a dict in the JSON format (or its text, starting with ``{``); a path to a
-        JSON file; a zoo name; or a compact string.
+        JSON file; a zoo name; or a compact string. A string is a path where it ends in
+        ``.json``, or where it names a file and is no zoo name or compact string (a file
+        named ``conv3`` does not shadow the description ``conv3``; write ``./conv3``).
     identity : sequence of str
         Layer types to treat as identity (an explicit opt-in, recorded in the network).
 
@@ -94,9 +96,7 @@ def _as_network(arch, identity=()) -> Network:
         return arch
     if isinstance(arch, dict):
         return from_dict(arch, identity)
-    if isinstance(arch, os.PathLike) or (
-        isinstance(arch, str) and (arch.endswith(".json") or os.path.isfile(arch))
-    ):
+    if isinstance(arch, os.PathLike) or (isinstance(arch, str) and arch.endswith(".json")):
         return from_dict(_load_json(Path(arch)), identity)
     if isinstance(arch, str) and arch.lstrip().startswith("{"):
         try:
@@ -113,6 +113,10 @@ def _as_network(arch, identity=()) -> Network:
         try:
             return from_compact(arch, identity)
         except ERFError as err:
+            # a file named without .json: read where the name is no description (so a
+            # description needs no look at the disk, and a same-named file cannot shadow it)
+            if os.path.isfile(arch):
+                return from_dict(_load_json(Path(arch)), identity)
             hint = _zoo_hint(arch, identity)
             if hint is None:
                 raise

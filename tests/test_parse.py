@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from strategies import architecture
 
 import erftheory as et
-from erftheory.zoo import zoo_names
+from erftheory.zoo import zoo_names, zoo_network
 
 ISSUE_EXAMPLE = {
     "dims": 2,
@@ -157,6 +157,26 @@ def test_bad_architectures_name_the_problem(arch, needle):
     with pytest.raises(et.ERFError) as info:
         et.as_network(arch)
     assert needle in str(info.value)
+
+
+def test_a_file_named_without_json_is_read_unless_the_name_is_a_description(
+    tmp_path, monkeypatch
+):
+    # a description never looks at the disk: a same-named file (here a binary, as an
+    # executable named vgg16 would be) does not shadow it; './name' or a non-description
+    # name reads the file
+    monkeypatch.chdir(tmp_path)
+    five = {"dims": 1, "layers": [{"type": "conv", "kernel": 5}]}
+    (tmp_path / "conv3").write_text(json.dumps(five))
+    (tmp_path / "mynet").write_text(json.dumps(five))
+    (tmp_path / "vgg16").write_bytes(b"\x7fELF\x00\xff")
+    assert et.receptive_field(et.as_network("1d: conv3")).size == (3,)
+    assert et.receptive_field(et.as_network("./conv3")).size == (5,)
+    assert et.receptive_field(et.as_network("mynet")).size == (5,)
+    assert et.as_network("vgg16") == zoo_network("vgg16")  # not an error on the binary
+    (tmp_path / "broken").write_text("{not json")
+    with pytest.raises(et.ERFError, match="broken: malformed JSON"):
+        et.as_network("broken")
 
 
 def test_malformed_json_reports_line_and_column(tmp_path):
