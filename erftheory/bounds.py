@@ -88,7 +88,6 @@ def gamma(roundings: float) -> float:
     return nu / (1 - nu)
 
 
-@functools.lru_cache(maxsize=1024)  # a network's path coefficients, on every call
 def split_coefficient(coef) -> tuple[float, int, int]:
     """An exact coefficient as ``(m, e, r)`` with ``coef ~ m 2^e``.
 
@@ -105,10 +104,18 @@ def split_coefficient(coef) -> tuple[float, int, int]:
     (-1, 1)
     """
     c = coef if isinstance(coef, Fraction) else Fraction(coef)
-    num, den = abs(c.numerator), c.denominator  # in integers: Fraction arithmetic is slow
+    return _split_ratio(c.numerator, c.denominator)
+
+
+# a network's path coefficients, on every call: memoised by their integers (a Fraction's
+# own hash takes a modular inverse, microseconds)
+@functools.lru_cache(maxsize=1024)
+def _split_ratio(num: int, den: int) -> tuple[float, int, int]:
+    """:func:`split_coefficient` of ``num / den`` (``den > 0``), in integers."""
+    sign = -1.0 if num < 0 else 1.0
+    num = abs(num)  # in integers: Fraction arithmetic is slow
     if num == 0:
         return 0.0, 0, 0
-    sign = -1.0 if c < 0 else 1.0
     e = num.bit_length() - den.bit_length()  # num / den / 2^e in (1/2, 2)
     if e >= 0:
         den <<= e

@@ -267,16 +267,17 @@ def _compose_axes(plan: _Plan):
         # itself may underflow a tail (one more event, at peak >= 1/2)
         top = float(vector.max()) if nonneg and vector.size > _SMALL else _peak(vector)
         shift = math.frexp(top)[1] if top else 0
-        if shift or not vector.flags.writeable:  # (a fresh array: callers own it)
+        if not vector.flags.writeable:  # a plan's kernel: not ours to scale in place
             vector = np.ldexp(vector, -shift)
+        elif shift:  # (a fresh array: callers own it)
+            np.ldexp(vector, -shift, out=vector)
         peak = math.ldexp(top, -shift)  # in [1/2, 1): a lower bound on the vector's L1
         done.append((vector, scale + shift, count, fraction + 2 * _TINY, peak))
     axes = [done[i] for i in plan.index]
     log2_scale = plan.axis_scale + sum(a[1] for a in axes)
-    methods = {plan.recipes[i].method for i in plan.index}
-    supports = [plan.recipes[i].support for i in plan.index]
     vectors, _, roundings, tiny, peaks = zip(*axes)
-    return list(vectors), methods, log2_scale, list(roundings), list(tiny), supports, peaks
+    supports = plan.axis_supports
+    return list(vectors), plan.axis_methods, log2_scale, list(roundings), list(tiny), supports, peaks
 
 
 def _peak(vector: np.ndarray) -> float:

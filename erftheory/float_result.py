@@ -57,7 +57,9 @@ def _float_result(net, rf, terms, weights, normalize, variance, evaluated) -> ER
         # a non-negative outer product: its min, max and sum come from the vectors (fl is
         # monotone, so the extremes are exactly the map's), and the map is formed once
         # (products taken in the outer product's order: exactly the map's entries)
-        low, high, total = (math.prod(f[i] for f in facts) for i in (0, 1, 2))
+        low, high, total = facts[0][:3]
+        for f in facts[1:]:
+            low, high, total = low * f[0], high * f[1], total * f[2]
     else:
         values = np.ascontiguousarray(values, dtype=float)  # no copy for fresh arrays
         low, high, total = min_max_sum(values)

@@ -65,6 +65,16 @@ class _Plan:
     index: tuple[int, ...] = ()
     replaced: int = 0
 
+    @functools.cached_property
+    def axis_methods(self) -> frozenset[str]:
+        """The methods the axes of a separable plan take."""
+        return frozenset(self.recipes[i].method for i in self.index)
+
+    @functools.cached_property
+    def axis_supports(self) -> list[tuple[np.ndarray, bool]]:
+        """Per axis, the exact support and whether it is full (its recipe's)."""
+        return [self.recipes[i].support for i in self.index]
+
 
 def _plan(factors: tuple[Factor, ...], dims: int, method: str) -> _Plan:
     """:func:`_plan_of`, memoised for small kernels (a network's, not a squared map)."""
