@@ -77,17 +77,19 @@ def cold(function):
     """
     import sys
 
+    # every memo of every erftheory module (functools caches), found rather than listed, so
+    # a new memo cannot be missed
+    caches = {
+        id(obj): obj
+        for name, module in list(sys.modules.items())
+        if name.startswith("erftheory")
+        for obj in vars(module).values()
+        if callable(getattr(obj, "cache_clear", None))
+    }
+
     def run():
-        sys.modules["erftheory.compact"]._from_compact.cache_clear()
-        sys.modules["erftheory.erf"]._receptive_field.cache_clear()
-        sys.modules["erftheory.path_sum"]._terms.cache_clear()
-        sys.modules["erftheory.exact"]._exact_total.cache_clear()
-        sys.modules["erftheory.rank_one"]._split_memo.cache_clear()
-        sys.modules["erftheory.direct"]._exact_ladder_memo.cache_clear()
-        sys.modules["erftheory.recurrence"]._exponents_memo.cache_clear()
-        sys.modules["erftheory.support"]._axis_support_memo.cache_clear()
-        sys.modules["erftheory.plan"]._plan_memo.cache_clear()
-        sys.modules["erftheory.bounds"].split_coefficient.cache_clear()
+        for cache in caches.values():
+            cache.cache_clear()
         return function()
 
     return run
