@@ -173,8 +173,9 @@ def vector_facts(v: np.ndarray, accurate: bool = True) -> tuple[float, float, fl
     """
     if v.size <= _SMALL and (facts := _list_facts(v.tolist())) is not None:
         return (*facts, 1)
-    if not accurate:
-        return float(v.min()), float(v.max()), float(v.sum()), max(v.size - 1, 0)
+    if not accurate:  # (the ufuncs' reductions called directly: ndarray.min's wrapper costs)
+        low, high = float(np.minimum.reduce(v)), float(np.maximum.reduce(v))
+        return low, high, float(np.add.reduce(v)), max(v.size - 1, 0)
     return (float(v.min()), float(v.max()), *accurate_sum(v))
 
 

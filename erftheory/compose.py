@@ -265,7 +265,7 @@ def _compose_axes(plan: _Plan):
         # peak 1 on every axis (an exact power of two), so the outer product of the axes
         # cannot underflow where the composed values themselves would not; the scaling
         # itself may underflow a tail (one more event, at peak >= 1/2)
-        top = float(vector.max()) if nonneg and vector.size > _SMALL else _peak(vector)
+        top = float(np.maximum.reduce(vector)) if nonneg and vector.size > _SMALL else _peak(vector)
         shift = math.frexp(top)[1] if top else 0
         if not vector.flags.writeable:  # a plan's kernel: not ours to scale in place
             vector = np.ldexp(vector, -shift)
@@ -277,7 +277,15 @@ def _compose_axes(plan: _Plan):
     log2_scale = plan.axis_scale + sum(a[1] for a in axes)
     vectors, _, roundings, tiny, peaks = zip(*axes)
     supports = plan.axis_supports
-    return list(vectors), plan.axis_methods, log2_scale, list(roundings), list(tiny), supports, peaks
+    return (
+        list(vectors),
+        plan.axis_methods,
+        log2_scale,
+        list(roundings),
+        list(tiny),
+        supports,
+        peaks,
+    )
 
 
 def _peak(vector: np.ndarray) -> float:

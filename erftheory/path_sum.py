@@ -47,7 +47,7 @@ def _evaluate(
     parts = []
     lazy = vectors and len(terms) == 1 and not exact
     many = len(terms) >= 16  # random-mode path groups of branched nets: a bar (on a terminal)
-    for t in progress(terms, label="erf: path groups", enabled=None if many else False):
+    for t in progress(terms, label="erf: path groups") if many else terms:
         kind = "exact" if exact else method
         fixed = compose(list(t.fixed), dims, kind, not (lazy and mode == "ones"), memo)
         if mode == "ones":
