@@ -18,6 +18,13 @@ from .pointwise import Identity
 __all__ = ["Block", "Residual", "Branches"]
 
 
+def _sequence(value, where: str, name: str) -> tuple:
+    """``value`` as a tuple (of layers, or of branches), or a one-line refusal."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise ERFError(f"{where}: {name}={value!r} is not a sequence of layers")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class Block(_Layer):
     """A group of layers in sequence, repeated as a whole (``(conv3, relu) * 10``)."""
@@ -26,7 +33,8 @@ class Block(_Layer):
     repeat: int = 1
 
     def __post_init__(self):
-        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "layers", _sequence(self.layers, type(self).__name__, "layers"))
+        super().__post_init__()
 
     def _resolve(self, dims, where, inside_residual):
         super()._resolve(dims, where, inside_residual)
@@ -81,7 +89,16 @@ class Branches(_Layer):
     repeat: int = 1
 
     def __post_init__(self):
-        object.__setattr__(self, "branches", tuple(tuple(b) for b in self.branches))
+        where = type(self).__name__
+        branches = _sequence(self.branches, where, "branches")
+        branches = tuple(_sequence(b, where, f"branches[{i}]") for i, b in enumerate(branches))
+        object.__setattr__(self, "branches", branches)
+        super().__post_init__()
+
+    def _check(self, where):
+        super()._check(where)
+        if self.join not in ("add", "concat"):
+            raise ERFError(f"{where}: join={self.join!r} is not 'add' or 'concat'")
 
     def paths(self) -> tuple:
         """The branches, each a tuple of layers."""
@@ -89,8 +106,7 @@ class Branches(_Layer):
 
     def _resolve(self, dims, where, inside_residual):
         super()._resolve(dims, where, inside_residual)
-        if self.join not in ("add", "concat"):
-            raise ERFError(f"{where}: join={self.join!r} is not 'add' or 'concat'")
+        self._check(where)
         if len(self.branches) < 2 or any(not b for b in self.branches):
             raise ERFError(
                 f"{where}: a join needs at least two non-empty branches (use an identity "

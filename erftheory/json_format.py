@@ -125,7 +125,7 @@ def _layer(item, where: str, identity: frozenset = frozenset()):
     if not isinstance(kind, str):
         raise ERFError(f'{where}: a layer\'s "type" is a name such as "conv", got {kind!r}')
     if kind in identity and kind not in _KEYS:
-        return Identity(repeat=item.get("repeat", 1), origin=str(kind))
+        return _construct(Identity, where, repeat=item.get("repeat", 1), origin=str(kind))
     if kind in _UNMODELLED:
         raise ERFError(
             f"{where}: {kind!r} is not modelled: {_UNMODELLED[kind]} (to treat it as identity "
@@ -149,29 +149,39 @@ def _layer(item, where: str, identity: frozenset = frozenset()):
             raise ERFError(f"{where}: give the padding mode once ('padding' or 'padding_mode')")
         args["padding_mode"], args["padding"] = args["padding"], "same"
     if kind == "upsample":
-        return Upsample(**args)
+        return _construct(Upsample, where, **args)
     if kind == "globalavgpool":
-        return GlobalAvgPool(**args)
+        return _construct(GlobalAvgPool, where, **args)
     if kind == "adaptiveavgpool":
-        return AdaptiveAvgPool(**args)
+        return _construct(AdaptiveAvgPool, where, **args)
     if kind in _SPATIAL:
         if "kernel" not in args:
             raise ERFError(f"{where}: {kind!r} needs a 'kernel'")
         if "weights" in args:
             args["weights"] = _weights(args["weights"], where)
-        return _SPATIAL[kind](**args)
+        return _construct(_SPATIAL[kind], where, **args)
     if kind in _POINTWISE:
-        return _POINTWISE[kind](**args)
+        return _construct(_POINTWISE[kind], where, **args)
     if kind == "dropout":
-        return Dropout(**args)
+        return _construct(Dropout, where, **args)
     if kind == "branches":
         branches = item.get("branches")
         if not isinstance(branches, list):
             raise ERFError(f"{where}.branches must be a list of branches (lists of layers)")
         paths = [_layers(b, f"{where}.branches[{i}]", identity) for i, b in enumerate(branches)]
-        return Branches(paths, item.get("join", "add"), args.get("repeat", 1))
+        return _construct(Branches, where, paths, item.get("join", "add"), args.get("repeat", 1))
     layers = _layers(item.get("layers"), f"{where}.layers", identity)
-    return (Residual if kind == "residual" else Block)(layers, args.get("repeat", 1))
+    return _construct(
+        Residual if kind == "residual" else Block, where, layers, args.get("repeat", 1)
+    )
+
+
+def _construct(cls, where: str, *args, **kwargs):
+    """``cls(*args, **kwargs)``, a refusal placed at ``where`` instead of the class's name."""
+    try:
+        return cls(*args, **kwargs)
+    except ERFError as err:
+        raise ERFError(f"{where}: {str(err).removeprefix(cls.__name__ + ': ')}") from None
 
 
 def _tuples(value):

@@ -81,9 +81,36 @@ def _padding(value, dims: int, span: tuple[int, ...], where: str) -> tuple[tuple
     return tuple(pairs)
 
 
+def _entries(value, name: str, where: str, minimum: int = 1) -> None:
+    """Refuse an int-or-per-axis value with an entry that is not an integer >= ``minimum``."""
+    n = len(value) if isinstance(value, (tuple, list)) else 1
+    _axes(value, n, name, where, minimum)
+
+
+def _check_mode(mode, where: str) -> None:
+    """Refuse a padding mode that is not None (the network's default) or one of the modes."""
+    if mode is not None and mode not in PADDING_MODES:
+        raise ERFError(
+            f"{where}: padding_mode={mode!r} is not one of 'zeros', 'circular', 'reflect', "
+            "'replicate'"
+        )
+
+
 @dataclass(frozen=True)
 class _Layer:
-    """Base of all layers: ``repeat`` copies in sequence, and ``layer * n`` repeats."""
+    """Base of all layers: ``repeat`` copies in sequence, and ``layer * n`` repeats.
+
+    A layer refuses at construction the values no network could take (``Conv(0)``,
+    ``Dropout(1)``): :meth:`_check`, with the class for its place (a parser puts its own
+    place, ``layers[3]``, instead). What depends on the network's dims (a per-axis value's
+    length, a kernel's shape against its weights) waits for :meth:`_resolve`.
+    """
+
+    def __post_init__(self):
+        self._check(type(self).__name__)
+
+    def _check(self, where: str) -> None:
+        _axes(self.repeat, 1, "repeat", where)
 
     def __mul__(self, n: int):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -106,6 +133,17 @@ class _Layer:
 class _Spatial(_Layer):
     """A layer with a kernel, stride, dilation and padding (conv and pools)."""
 
+    def _check(self, where):
+        super()._check(where)
+        _entries(self.kernel, "kernel", where)
+        if self.stride is not None:
+            _entries(self.stride, "stride", where)
+        _entries(self.dilation, "dilation", where)
+        if self.padding is not None:
+            n = len(self.padding) if isinstance(self.padding, (tuple, list)) else 1
+            _padding(self.padding, n, (0,) * n, where)
+        _check_mode(self.padding_mode, where)
+
     def _resolve(self, dims, where, inside_residual):
         super()._resolve(dims, where, inside_residual)
         kernel = _axes(self.kernel, dims, "kernel", where)
@@ -119,11 +157,7 @@ class _Spatial(_Layer):
         span = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
         default = "same" if inside_residual else 0
         padding = _padding(default if self.padding is None else self.padding, dims, span, where)
-        if self.padding_mode is not None and self.padding_mode not in PADDING_MODES:
-            raise ERFError(
-                f"{where}: padding_mode={self.padding_mode!r} is not one of "
-                "'zeros', 'circular', 'reflect', 'replicate'"
-            )
+        _check_mode(self.padding_mode, where)
         return replace(self, kernel=kernel, stride=stride, dilation=dilation, padding=padding)
 
 
@@ -155,7 +189,7 @@ class Conv(_Spatial):
 
     def __post_init__(self):
         if self.weights is None:
-            return
+            return _Layer.__post_init__(self)
         try:
             array = np.asarray(self.weights, dtype=float)
         except (TypeError, ValueError):
@@ -165,6 +199,14 @@ class Conv(_Spatial):
             ) from None
         if not _hashable_tuple(self.weights):  # a hashable tuple is kept: cheap to rebuild
             object.__setattr__(self, "weights", _freeze(array))
+        _Layer.__post_init__(self)  # (shared by ConvTranspose and LocallyConnected)
+
+    def _check(self, where):  # (shared by ConvTranspose and LocallyConnected)
+        _Spatial._check(self, where)
+        if hasattr(self, "groups"):
+            _axes(self.groups, 1, "groups", where)
+        if self.weights is not None and not np.all(np.isfinite(self.weight_array)):
+            raise ERFError(f"{where}: weights contain NaN or inf")
 
     @property
     def weight_array(self) -> np.ndarray | None:
@@ -255,6 +297,7 @@ class ConvTranspose(_Spatial):
     repeat: int = 1
 
     __post_init__ = Conv.__post_init__
+    _check = Conv._check
     weight_array = Conv.weight_array
 
     def _resolve(self, dims, where, inside_residual):
@@ -279,6 +322,7 @@ class LocallyConnected(_Spatial):
     repeat: int = 1
 
     __post_init__ = Conv.__post_init__
+    _check = Conv._check
     weight_array = Conv.weight_array
 
     @property
@@ -320,10 +364,15 @@ class Upsample(_Layer):
     mode: str = "nearest"
     repeat: int = 1
 
-    def _resolve(self, dims, where, inside_residual):
-        super()._resolve(dims, where, inside_residual)
+    def _check(self, where):
+        super()._check(where)
+        _entries(self.factor, "factor", where)
         if self.mode not in ("nearest", "bilinear"):
             raise ERFError(f"{where}: upsample mode={self.mode!r} is not 'nearest' or 'bilinear'")
+
+    def _resolve(self, dims, where, inside_residual):
+        super()._resolve(dims, where, inside_residual)
+        self._check(where)
         return replace(self, factor=_axes(self.factor, dims, "factor", where))
 
 
@@ -355,6 +404,10 @@ class AdaptiveAvgPool(_Layer):
 
     output: Axes = 1
     repeat: int = 1
+
+    def _check(self, where):
+        super()._check(where)
+        _entries(self.output, "output", where)
 
     def _resolve(self, dims, where, inside_residual):
         super()._resolve(dims, where, inside_residual)

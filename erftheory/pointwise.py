@@ -97,9 +97,13 @@ class Dropout(_Layer):
     p: float = 0.5
     repeat: int = 1
 
-    def _resolve(self, dims, where, inside_residual):
-        super()._resolve(dims, where, inside_residual)
+    def _check(self, where):
+        super()._check(where)
         p = self.p
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
             raise ERFError(f"{where}: dropout p={p!r} is outside [0, 1)")
-        return replace(self, p=float(p))
+
+    def _resolve(self, dims, where, inside_residual):
+        super()._resolve(dims, where, inside_residual)
+        self._check(where)
+        return replace(self, p=float(self.p))

@@ -80,7 +80,8 @@ def test_map_fraction_adds_an_event_per_product_over_the_maps_l1():
     # map's L1 (the product of the axes'); a lower bound on an L1 (a peak) only raises it
     tiny = np.finfo(float).tiny
     got = map_fraction([1e-3, 2e-3, 3e-3], [1.75, 1.75, 50.0])
-    assert got == pytest.approx(sum([1e-3, 2e-3, 3e-3]) + 2 * tiny / (1.75 * 1.75 * 50.0), rel=1e-15)
+    expected = sum([1e-3, 2e-3, 3e-3]) + 2 * tiny / (1.75 * 1.75 * 50.0)
+    assert got == pytest.approx(expected, rel=1e-15)
     assert map_fraction([0.0] * 3, [0.5, 0.5, 0.5]) > map_fraction([0.0] * 3, [1.75, 1.75, 50.0])
     assert map_fraction([1e-3], [1e-300]) == 1e-3  # one axis: no products
     assert map_fraction([0.0, 0.0], [0.0, 1.0]) == 1.0  # a zero axis: no floor below its L1

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import erftheory as et
 from erftheory.cli import main
@@ -251,3 +254,69 @@ def test_weights_in_any_nesting_of_lists_and_tuples_give_the_same_layer():
 def test_weights_that_are_not_a_numeric_array_are_refused_by_value(weights):
     with pytest.raises(et.ERFError, match="not a rectangular array of numbers"):
         et.Conv(3, weights=weights)
+
+
+_BAD_FIELDS = [
+    (et.Conv, {"kernel": 0}, "kernel=0 is not a positive integer"),
+    (et.Conv, {"kernel": (3, -1)}, "-1 is not a positive integer"),
+    (et.Conv, {"stride": 0}, "stride=0"),
+    (et.Conv, {"dilation": 1.5}, "dilation=1.5"),
+    (et.Conv, {"groups": 0}, "groups=0"),
+    (et.Conv, {"padding": -1}, "-1 is not an integer >= 0"),
+    (et.Conv, {"padding": "full"}, "padding='full'"),
+    (et.Conv, {"padding_mode": "wrap"}, "padding_mode='wrap'"),
+    (et.Conv, {"weights": [1.0, float("nan"), 1.0]}, "NaN or inf"),
+    (et.ConvTranspose, {"weights": [1.0, float("inf")]}, "NaN or inf"),
+    (et.AvgPool, {"kernel": 0}, "kernel=0"),
+    (et.MaxPool, {"stride": -2}, "stride=-2"),
+    (et.Upsample, {"factor": 0}, "factor=0"),
+    (et.Upsample, {"mode": "cubic"}, "mode='cubic'"),
+    (et.AdaptiveAvgPool, {"output": 0}, "output=0"),
+    (et.Dropout, {"p": 1}, "p=1 is outside [0, 1)"),
+    (et.Dropout, {"p": -0.1}, "p=-0.1"),
+    (et.ReLU, {"repeat": 0}, "repeat=0"),
+    (et.Block, {"layers": None}, "layers=None is not a sequence"),
+    (et.Branches, {"branches": [[et.Conv(3)], [et.Conv(1)]], "join": "mul"}, "join='mul'"),
+]
+
+
+@pytest.mark.parametrize(("cls", "fields", "message"), _BAD_FIELDS)
+def test_a_layer_refuses_what_no_network_could_take_when_it_is_made(cls, fields, message):
+    # at construction, naming the class and the value; dims-free checks only
+    with pytest.raises(et.ERFError, match=rf"^{cls.__name__}: .*{re.escape(message)}"):
+        cls(**fields)
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"type": "conv", "kernel": 0}, "layers[1]: kernel=0 is not a positive integer"),
+        ({"type": "dropout", "p": 1}, "layers[1]: dropout p=1 is outside [0, 1)"),
+        (
+            {"type": "residual", "layers": [{"type": "conv", "kernel": 3, "stride": 0}]},
+            "layers[1].layers[0]: stride=0 is not a positive integer",
+        ),
+    ],
+)
+def test_a_description_places_a_refused_layer_by_its_position_not_its_class(item, message):
+    spec = {"dims": 2, "layers": [{"type": "conv", "kernel": 3}, item]}
+    with pytest.raises(et.ERFError) as err:
+        et.from_dict(spec)
+    assert str(err.value) == message
+    compact = "conv3, conv0" if item["type"] == "conv" else None
+    if compact:
+        with pytest.raises(et.ERFError, match=r"^layers\[1\]: kernel=0 .* at column 8"):
+            et.as_network(compact)
+
+
+@given(st.integers(-5, 5), st.floats(-1.0, 2.0, allow_nan=False))
+def test_construction_accepts_exactly_the_values_a_network_takes(k, p):
+    # the constructor's refusal agrees with the oracle: k >= 1, 0 <= p < 1
+    for make, valid in ((lambda: et.Conv(k), k >= 1), (lambda: et.Dropout(p), 0 <= p < 1)):
+        try:
+            layer = make()
+        except et.ERFError:
+            assert not valid
+        else:
+            assert valid
+            assert et.Network([layer], dims=1).layers[0].repeat == 1

@@ -159,9 +159,7 @@ def test_bad_architectures_name_the_problem(arch, needle):
     assert needle in str(info.value)
 
 
-def test_a_file_named_without_json_is_read_unless_the_name_is_a_description(
-    tmp_path, monkeypatch
-):
+def test_a_file_named_without_json_is_read_unless_the_name_is_a_description(tmp_path, monkeypatch):
     # a description never looks at the disk: a same-named file (here a binary, as an
     # executable named vgg16 would be) does not shadow it; './name' or a non-description
     # name reads the file
