@@ -47,8 +47,9 @@ def best_times(*functions, repeats: int = 3) -> list[float]:
     """The best time of each function, measured in turns so that all see the same machine.
 
     A single sub-millisecond call is at the mercy of the timer and of the shared machine, so
-    fast ones are timed ~20 ms at a time, best of 5; the functions take turns batch by batch,
-    so a slow spell of the machine falls on all of them and not on one side of a ratio.
+    fast ones are timed ~10 ms at a time, best of 12; the functions take turns batch by batch,
+    so a slow spell of the machine falls on all of them and not on one side of a ratio (and
+    12 short turns, not 5 long ones, leave each side's best less to one spell's luck).
     """
     best = [math.inf] * len(functions)
     for _ in range(repeats):
@@ -56,8 +57,8 @@ def best_times(*functions, repeats: int = 3) -> list[float]:
             start = time.perf_counter()
             function()
             best[i] = min(best[i], time.perf_counter() - start)
-    numbers = [max(1, int(0.02 / max(b, 1e-7))) if b < 1e-3 else 0 for b in best]
-    for _ in range(5 if any(numbers) else 0):
+    numbers = [max(1, int(0.01 / max(b, 1e-7))) if b < 1e-3 else 0 for b in best]
+    for _ in range(12 if any(numbers) else 0):
         for i, (function, number) in enumerate(zip(functions, numbers)):
             if number:
                 start = time.perf_counter()
