@@ -30,6 +30,7 @@ from .layers import (
     GlobalAvgPool,
     LocallyConnected,
     MaxPool,
+    PixelShuffle,
     Upsample,
 )
 from .moments import predicted_moments
@@ -70,6 +71,7 @@ __all__ = [
     "GELU",
     "SiLU",
     "Upsample",
+    "PixelShuffle",
     "as_network",
     "border_maps",
     "check",

@@ -31,6 +31,7 @@ from .layers import (
     GlobalAvgPool,
     LocallyConnected,
     MaxPool,
+    PixelShuffle,
     Upsample,
     _Spatial,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "ConvTranspose",
     "LocallyConnected",
     "Upsample",
+    "PixelShuffle",
     "GlobalAvgPool",
     "AdaptiveAvgPool",
     "Network",
@@ -79,6 +81,7 @@ Layer = Union[
     ConvTranspose,
     LocallyConnected,
     Upsample,
+    PixelShuffle,
     GlobalAvgPool,
     AdaptiveAvgPool,
     ReLU,
@@ -104,8 +107,9 @@ class Network:
     ----------
     layers : sequence of layers
         Any :data:`Layer`: Conv, AvgPool, MaxPool, ConvTranspose, LocallyConnected, Upsample,
-        GlobalAvgPool, AdaptiveAvgPool, the pointwise layers (ReLU, Tanh, Sigmoid, GELU,
-        SiLU, Identity, BatchNorm, LayerNorm, Dropout) and the blocks (Block, Residual,
+        PixelShuffle, GlobalAvgPool, AdaptiveAvgPool, the pointwise layers (ReLU, Tanh,
+        Sigmoid, GELU, SiLU, Identity, BatchNorm, LayerNorm, Dropout) and the blocks (Block,
+        Residual,
         Branches).
     dims : int
         Number of spatial axes, 1, 2 or 3.

@@ -22,6 +22,7 @@ only where it is no description: ./conv3), inline JSON, or a compact string such
      /sS stride   /dD dilation   /pP padding (1, 1x2, 0-1 before-after, same, valid)
      /w[[...]] explicit weights (JSON array)   /gG groups   /zeros /circular /reflect /replicate
   convtranspose K | upN[/bilinear]      transposed conv (stride 1 unless /s), upsampling
+  pixelshuffleN                         pixel shuffle (depth to space), as nearest upN
   local K /w[...]                       locally connected (weights: positions, then kernel)
   gap | aapN                            global / adaptive average pooling (need --input)
   relu | tanh | sigmoid | gelu | silu   pointwise; dropoutP, e.g. dropout0.5

@@ -41,6 +41,7 @@ from .layers import (
     Conv,
     ConvTranspose,
     GlobalAvgPool,
+    PixelShuffle,
     Upsample,
     _Spatial,
 )
@@ -146,6 +147,11 @@ class _Parser:
             if mode := self.match(r"/\s*(nearest|bilinear)"):
                 layer["mode"] = mode.group(1)
             return layer
+        if name == "pixelshuffle":
+            return {
+                "type": name,
+                "factor": self.axes("pixelshuffle needs a factor, as in pixelshuffle2"),
+            }
         name = _SHORT.get(name, name)
         if name in _POINTWISE or name in _ALIASES:
             return {"type": _ALIASES.get(name, name)}
@@ -181,6 +187,7 @@ class _Parser:
                 "add",
                 "cat",
                 "up",
+                "pixelshuffle",
                 "gap",
                 "aap",
             ]
@@ -352,6 +359,8 @@ def describe(layer, inside_residual: bool = False) -> str:
         text = f"res({inner})" if isinstance(layer, Residual) else f"({inner})"
     elif isinstance(layer, _Spatial):
         text = _describe_spatial(layer, inside_residual)
+    elif isinstance(layer, PixelShuffle):
+        text = "pixelshuffle" + _axes(layer.factor)
     elif isinstance(layer, Upsample):
         text = "up" + _axes(layer.factor) + ("" if layer.mode == "nearest" else "/bilinear")
     elif isinstance(layer, GlobalAvgPool):

@@ -26,7 +26,7 @@ def _fractional_result(net, base, weights, normalize, exact, unit) -> ERFResult:
 
     if weights != "ones" or exact:
         raise ERFError(
-            "networks with upsampling or transposed convs have an analytic ERF in "
+            "networks with upsampling, pixel shuffles or transposed convs have an analytic ERF in "
             "weights='ones' float mode only (random weights and exact mode are not modelled "
             "for fractional strides yet); compare with the all-ones map (validate: "
             "--theory ones, theory='ones')"

@@ -20,6 +20,7 @@ from .layers import (
     GlobalAvgPool,
     LocallyConnected,
     MaxPool,
+    PixelShuffle,
     Upsample,
     _Spatial,
 )
@@ -70,6 +71,7 @@ _KEYS = {
     "block": {"layers", "repeat"},
     "branches": {"branches", "join", "repeat"},
     "upsample": {"factor", "mode", "repeat"},
+    "pixelshuffle": {"factor", "repeat"},
     "local": {"kernel", "stride", "dilation", "padding", "padding_mode", "weights", "repeat"},
     "globalavgpool": {"repeat"},
     "adaptiveavgpool": {"output", "repeat"},
@@ -77,7 +79,6 @@ _KEYS = {
 }
 # layers people use that the linear model does not cover yet, with the reason
 _UNMODELLED = {
-    "pixelshuffle": "pixel shuffle has a fractional stride (phase-dependent ERF); not modelled yet",
     "linear": "a fully connected layer sees its whole input; describe the convolutional part",
     "flatten": "flattening ends the spatial part of a network; describe the part before it",
     "attention": "attention is a data-dependent global operator; measure its ERF and check it "
@@ -150,6 +151,8 @@ def _layer(item, where: str, identity: frozenset = frozenset()):
         args["padding_mode"], args["padding"] = args["padding"], "same"
     if kind == "upsample":
         return _construct(Upsample, where, **args)
+    if kind == "pixelshuffle":
+        return _construct(PixelShuffle, where, **args)
     if kind == "globalavgpool":
         return _construct(GlobalAvgPool, where, **args)
     if kind == "adaptiveavgpool":
@@ -244,6 +247,8 @@ def _layer_dict(layer) -> dict:
             out["groups"] = layer.groups
     elif isinstance(layer, Identity) and layer.origin:
         out["type"] = layer.origin
+    elif isinstance(layer, PixelShuffle):
+        out["factor"] = list(layer.factor)
     elif isinstance(layer, Upsample):
         out.update(factor=list(layer.factor), mode=layer.mode)
     elif isinstance(layer, AdaptiveAvgPool):

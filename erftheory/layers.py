@@ -30,6 +30,7 @@ __all__ = [
     "ConvTranspose",
     "LocallyConnected",
     "Upsample",
+    "PixelShuffle",
     "GlobalAvgPool",
     "AdaptiveAvgPool",
     "PADDING_MODES",
@@ -374,6 +375,42 @@ class Upsample(_Layer):
         super()._resolve(dims, where, inside_residual)
         self._check(where)
         return replace(self, factor=_axes(self.factor, dims, "factor", where))
+
+
+@dataclass(frozen=True)
+class PixelShuffle(Upsample):
+    """Pixel shuffle (depth to space) by ``factor``: ``z[c, u i + a] = x[c u + a, i]`` per axis.
+
+    Every output position reads one input position, ``floor(i / u)``, through the channel of
+    its phase. In ``weights="ones"`` mode every channel of the layer below carries the same
+    map and the layer above sums its channels, so the ERF is that of nearest upsampling by
+    ``factor``, phase-dependent and computed as :class:`Upsample`'s. In ``weights="random"``
+    mode the phases reach different channels of the layer below, and so independent weights,
+    where nearest upsampling repeats one channel: like every fractional stride it is refused
+    there (measure it). Its receptive field is nearest upsampling's.
+
+    Examples
+    --------
+    >>> from erftheory import Conv, Network, erf
+    >>> net = Network([Conv(3), PixelShuffle(2), Conv(3)], dims=1)
+    >>> erf(net, unit=0).values.tolist() == erf("1d: conv3, up2, conv3", unit=0).values.tolist()
+    True
+    """
+
+    mode: str = "nearest"
+
+    @property
+    def type(self) -> str:
+        """The layer's name in the JSON format."""
+        return "pixelshuffle"
+
+    def _check(self, where):
+        super()._check(where)
+        if self.mode != "nearest":
+            raise ERFError(
+                f"{where}: a pixel shuffle reads one input position per output (mode "
+                f"'nearest'), not {self.mode!r}"
+            )
 
 
 @dataclass(frozen=True)

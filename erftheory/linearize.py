@@ -263,7 +263,7 @@ class _Linearizer:
         return terms, jump
 
     def layer(self, layer, jump):
-        if layer.type in ("upsample", "convtranspose", "local"):
+        if layer.type in ("upsample", "pixelshuffle", "convtranspose", "local"):
             raise ERFError(
                 f"{layer.type} is not a kernel composition (a fractional stride or a kernel per "
                 "position): its ERF comes from erftheory.erf by backpropagation"

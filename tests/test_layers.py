@@ -29,7 +29,7 @@ def test_grouped_and_depthwise_convs_are_spatially_plain():
     assert net.layers[0].groups == 96 and et.from_compact(et.to_compact(net)) == net
 
 
-@pytest.mark.parametrize("kind", ["pixelshuffle", "linear", "flatten", "attention", "se"])
+@pytest.mark.parametrize("kind", ["linear", "flatten", "attention", "se"])
 def test_unmodelled_layers_are_refused_by_name_with_a_reason(kind):
     spec = {"dims": 2, "layers": [{"type": "conv", "kernel": 3}, {"type": kind}]}
     with pytest.raises(et.ERFError, match=f"'{kind}' is not modelled: .*--as-identity {kind}"):
