@@ -99,6 +99,12 @@ Layer = Union[
 ]
 
 
+def _check_dims(dims) -> None:
+    """Refuse dims that are not 1, 2 or 3."""
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims not in (1, 2, 3):
+        raise ERFError(f"dims={dims!r} is not 1, 2 or 3")
+
+
 @dataclass(frozen=True)
 class Network:
     """An immutable network: ``dims`` spatial axes and a sequence of layers.
@@ -125,12 +131,7 @@ class Network:
     dims: int = 2
 
     def __post_init__(self):
-        if (
-            isinstance(self.dims, bool)
-            or not isinstance(self.dims, int)
-            or self.dims not in (1, 2, 3)
-        ):
-            raise ERFError(f"dims={self.dims!r} is not 1, 2 or 3")
+        _check_dims(self.dims)
         try:
             layers = tuple(self.layers)
         except TypeError:

@@ -8,6 +8,7 @@ nested containers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -20,9 +21,12 @@ __all__ = ["Block", "Residual", "Branches"]
 
 def _sequence(value, where: str, name: str) -> tuple:
     """``value`` as a tuple (of layers, or of branches), or a one-line refusal."""
-    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
-        raise ERFError(f"{where}: {name}={value!r} is not a sequence of layers")
-    return tuple(value)
+    try:
+        if isinstance(value, (str, bytes, dict)):
+            raise TypeError
+        return tuple(value)
+    except TypeError:
+        raise ERFError(f"{where}: {name}={value!r} is not a sequence of layers") from None
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class Branches(_Layer):
 
     def _check(self, where):
         super()._check(where)
-        if self.join not in ("add", "concat"):
+        if not isinstance(self.join, str) or self.join not in ("add", "concat"):
             raise ERFError(f"{where}: join={self.join!r} is not 'add' or 'concat'")
 
     def paths(self) -> tuple:
@@ -138,9 +142,9 @@ def _check_alignment(paths, dims: int, where: str, names) -> None:
         for name, jump in zip(names[1:], jumps[1:]):
             if jump != jumps[0]:
                 raise ERFError(
-                    f"{where}: {name} has effective stride {[str(j) for j in jump]} but "
-                    f"{names[0]} has {[str(j) for j in jumps[0]]}; joined branches must keep "
-                    "the same resolution"
+                    f"{where}: {name} has effective stride {[_ratio_text(j) for j in jump]} "
+                    f"but {names[0]} has {[_ratio_text(j) for j in jumps[0]]}; joined branches "
+                    "must keep the same resolution"
                 )
         return
     states = [_walk(path, dims) for path in paths]
@@ -177,6 +181,13 @@ def _resolve_layer(layer, dims: int, where: str, inside_residual: bool):
     if not isinstance(layer, _Layer):
         raise ERFError(f"{where}: {layer!r} is not a layer (Conv, AvgPool, MaxPool, ...)")
     return layer._resolve(dims, where, inside_residual)
+
+
+def _ratio_text(x: Fraction) -> str:
+    """An exact stride as text: ``'1/4'``, or its power of ten where the integers run long."""
+    if max(x.numerator.bit_length(), x.denominator.bit_length()) <= 64:
+        return str(x)
+    return f"~10^{math.log10(x.numerator) - math.log10(x.denominator):.1f}"
 
 
 def _fractional_jump(layers, dims: int) -> tuple[Fraction, ...]:

@@ -307,7 +307,7 @@ def _from_compact(text: str, identity: frozenset) -> Network:
     if dims is None:
         dims = max([_axes_needed(item) for item in items] + [2])
     try:
-        net = Network(_layers([_strip(item) for item in items], "layers", identity), dims)
+        net = Network(_layers([_strip(item) for item in items], "layers", identity, dims), dims)
         return with_padding_mode(net, mode)
     except ERFError as err:
         # name the token of the offending layer: "layers[2]..." -> the item's column

@@ -8,7 +8,7 @@ into these layer objects too, so both formats share one validation.
 
 from __future__ import annotations
 
-from .architecture import Network, with_padding_mode
+from .architecture import Network, _check_dims, with_padding_mode
 from .blocks import Block, Branches, Residual
 from .errors import ERFError
 from .layers import (
@@ -109,14 +109,31 @@ def from_dict(spec: dict, identity=()) -> Network:
     if "layers" not in spec:
         raise ERFError("the architecture has no 'layers' list")
     dims = spec.get("dims", 2)
-    layers = _layers(spec["layers"], "layers", frozenset(identity))
+    layers = _layers(spec["layers"], "layers", frozenset(identity), dims)
     return with_padding_mode(Network(layers, dims), spec.get("padding"))
 
 
-def _layers(items, where: str, identity: frozenset = frozenset()) -> tuple:
+def _layers(items, where: str, identity: frozenset = frozenset(), dims=None) -> tuple:
+    """The layers of a list of layer objects; a network's (``dims`` given) in order.
+
+    A layer refuses its own bad values when it is made, and what depends on dims when the
+    network is built; for a network's list, the dims are checked first and a refused layer
+    is reported only after the layers before it are built, so the first mistake is the one
+    named.
+    """
+    if dims is not None:
+        _check_dims(dims)
     if not isinstance(items, list):
         raise ERFError(f"{where} must be a list of layer objects")
-    return tuple(_layer(item, f"{where}[{i}]", identity) for i, item in enumerate(items))
+    done = []
+    for i, item in enumerate(items):
+        try:
+            done.append(_layer(item, f"{where}[{i}]", identity))
+        except ERFError:
+            if dims is not None and done:
+                Network(tuple(done), dims)  # an earlier layer's error, if any, comes first
+            raise
+    return tuple(done)
 
 
 def _layer(item, where: str, identity: frozenset = frozenset()):
@@ -208,6 +225,8 @@ def _weights(value, where: str):
         array = np.array(value, dtype=float)
     except (ValueError, TypeError):
         raise ERFError(f"{where}: weights must be a rectangular array of numbers") from None
+    except OverflowError:
+        raise ERFError(f"{where}: weights must be numbers within float64's range") from None
     return array
 
 

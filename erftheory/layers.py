@@ -16,6 +16,7 @@ where ``p_l`` is the padding before the first input element.
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field, replace
 from typing import Union
 
@@ -88,9 +89,16 @@ def _entries(value, name: str, where: str, minimum: int = 1) -> None:
     _axes(value, n, name, where, minimum)
 
 
+def _count(value, name: str, where: str) -> int:
+    """Refuse a count (``repeat``, ``groups``) that is not one positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ERFError(f"{where}: {name}={value!r} is not a positive integer")
+    return int(value)
+
+
 def _check_mode(mode, where: str) -> None:
     """Refuse a padding mode that is not None (the network's default) or one of the modes."""
-    if mode is not None and mode not in PADDING_MODES:
+    if mode is not None and (not isinstance(mode, str) or mode not in PADDING_MODES):
         raise ERFError(
             f"{where}: padding_mode={mode!r} is not one of 'zeros', 'circular', 'reflect', "
             "'replicate'"
@@ -111,7 +119,7 @@ class _Layer:
         self._check(type(self).__name__)
 
     def _check(self, where: str) -> None:
-        _axes(self.repeat, 1, "repeat", where)
+        _count(self.repeat, "repeat", where)
 
     def __mul__(self, n: int):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -126,7 +134,7 @@ class _Layer:
         return type(self).__name__.lower()
 
     def _resolve(self, dims: int, where: str, inside_residual: bool) -> _Layer:
-        _axes(self.repeat, 1, "repeat", where)
+        _count(self.repeat, "repeat", where)
         return self
 
 
@@ -195,8 +203,13 @@ class Conv(_Spatial):
             array = np.asarray(self.weights, dtype=float)
         except (TypeError, ValueError):
             raise ERFError(
-                f"{type(self).__name__}: weights {self.weights!r} are not a rectangular "
+                f"{type(self).__name__}: weights {_shown(self.weights)} are not a rectangular "
                 "array of numbers (nested lists or tuples of equal lengths, or an ndarray)"
+            ) from None
+        except OverflowError:
+            raise ERFError(
+                f"{type(self).__name__}: weights {_shown(self.weights)} hold a number beyond "
+                "float64's range"
             ) from None
         if not _hashable_tuple(self.weights):  # a hashable tuple is kept: cheap to rebuild
             object.__setattr__(self, "weights", _freeze(array))
@@ -205,7 +218,7 @@ class Conv(_Spatial):
     def _check(self, where):  # (shared by ConvTranspose and LocallyConnected)
         _Spatial._check(self, where)
         if hasattr(self, "groups"):
-            _axes(self.groups, 1, "groups", where)
+            _count(self.groups, "groups", where)
         if self.weights is not None and not np.all(np.isfinite(self.weight_array)):
             raise ERFError(f"{where}: weights contain NaN or inf")
 
@@ -216,7 +229,7 @@ class Conv(_Spatial):
 
     def _resolve(self, dims, where, inside_residual):
         layer = super()._resolve(dims, where, inside_residual)
-        _axes(layer.groups, 1, "groups", where)
+        _count(layer.groups, "groups", where)
         return _check_weights(layer, dims, where)
 
 
@@ -233,6 +246,15 @@ def _check_weights(layer, dims: int, where: str):
     if not np.all(np.isfinite(w)):
         raise ERFError(f"{where}: weights contain NaN or inf")
     return layer
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlong = _SHORT_REPR.maxstring = 40
+
+
+def _shown(value) -> str:
+    """``repr(value)`` cut short (a message names a value, it does not print a whole array)."""
+    return _SHORT_REPR.repr(value)
 
 
 def _hashable_tuple(weights) -> bool:
@@ -368,7 +390,7 @@ class Upsample(_Layer):
     def _check(self, where):
         super()._check(where)
         _entries(self.factor, "factor", where)
-        if self.mode not in ("nearest", "bilinear"):
+        if not isinstance(self.mode, str) or self.mode not in ("nearest", "bilinear"):
             raise ERFError(f"{where}: upsample mode={self.mode!r} is not 'nearest' or 'bilinear'")
 
     def _resolve(self, dims, where, inside_residual):
@@ -406,7 +428,7 @@ class PixelShuffle(Upsample):
 
     def _check(self, where):
         super()._check(where)
-        if self.mode != "nearest":
+        if not isinstance(self.mode, str) or self.mode != "nearest":
             raise ERFError(
                 f"{where}: a pixel shuffle reads one input position per output (mode "
                 f"'nearest'), not {self.mode!r}"

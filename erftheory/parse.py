@@ -102,6 +102,8 @@ def _as_network(arch, identity=()) -> Network:
         try:
             spec = json.loads(arch)
         except json.JSONDecodeError as err:
+            if os.path.isfile(arch):  # no description: a file of that name (see above)
+                return from_dict(_load_json(Path(arch)), identity)
             raise ERFError(
                 f"inline JSON architecture: malformed at line {err.lineno}, column {err.colno}: "
                 f"{err.msg}"

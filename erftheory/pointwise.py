@@ -75,6 +75,11 @@ class Identity(_Activation):
 
     origin: str = ""
 
+    def _check(self, where):
+        super()._check(where)
+        if not isinstance(self.origin, str):
+            raise ERFError(f"{where}: origin={self.origin!r} is not a layer type's name")
+
 
 @dataclass(frozen=True)
 class BatchNorm(_Activation):

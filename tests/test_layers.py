@@ -320,3 +320,48 @@ def test_construction_accepts_exactly_the_values_a_network_takes(k, p):
         else:
             assert valid
             assert et.Network([layer], dims=1).layers[0].repeat == 1
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: et.Conv(3, padding_mode=np.array(["zeros"])),
+        lambda: et.Upsample(2, mode=np.array(["nearest"])),
+        lambda: et.Branches([[et.Conv(3)], [et.Conv(1)]], join=np.array(["add"])),
+        lambda: et.Block(np.array(5)),
+        lambda: et.Conv(1, weights=[10**400]),
+        lambda: et.ReLU(repeat=(2,)),
+        lambda: et.Conv(3, groups=[2]),
+        lambda: et.Identity(origin=5),
+        lambda: et.Network([et.Residual([et.Upsample(2, repeat=10**6)])], dims=1),
+    ],
+)
+def test_odd_values_are_refused_in_one_line_not_a_traceback(make):
+    with pytest.raises(et.ERFError) as err:
+        make()
+    assert "\n" not in str(err.value) and len(str(err.value)) < 400
+
+
+def test_a_description_names_its_first_mistake_first():
+    # layer 0 is wrong for dims=1 (a 2-axis kernel), layer 1 wrong whatever the dims: the
+    # first is named, as the network would build them in order
+    with pytest.raises(et.ERFError, match=r"^layers\[0\]: kernel=\[3, 3\] has 2 entries"):
+        et.from_dict(
+            {
+                "dims": 1,
+                "layers": [{"type": "conv", "kernel": [3, 3]}, {"type": "relu", "repeat": 0}],
+            }
+        )
+    with pytest.raises(et.ERFError, match=r"^layers\[0\]: .* at column 5"):
+        et.as_network("1d: conv3x3, conv0")
+    with pytest.raises(et.ERFError, match=r"^dims=4 is not 1, 2 or 3"):
+        et.from_dict({"dims": 4, "layers": [{"type": "conv", "kernel": 0}]})
+    with pytest.raises(et.ERFError, match=r"repeat=\(2,\) is not a positive integer"):
+        et.from_dict(
+            {
+                "dims": 1,
+                "layers": [{"type": "residual", "layers": [{"type": "relu", "repeat": [2]}]}],
+            }
+        )
+    with pytest.raises(et.ERFError, match="within float64's range"):
+        et.from_dict({"dims": 1, "layers": [{"type": "conv", "kernel": 1, "weights": [10**400]}]})

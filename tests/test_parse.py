@@ -172,6 +172,8 @@ def test_a_file_named_without_json_is_read_unless_the_name_is_a_description(tmp_
     assert et.receptive_field(et.as_network("./conv3")).size == (5,)
     assert et.receptive_field(et.as_network("mynet")).size == (5,)
     assert et.as_network("vgg16") == zoo_network("vgg16")  # not an error on the binary
+    (tmp_path / "{braced}").write_text(json.dumps(five))  # no inline JSON: the file
+    assert et.receptive_field(et.as_network("{braced}")).size == (5,)
     (tmp_path / "broken").write_text("{not json")
     with pytest.raises(et.ERFError, match="broken: malformed JSON"):
         et.as_network("broken")
