@@ -46,8 +46,8 @@ def _float_result(net, rf, terms, weights, normalize, variance, evaluated) -> ER
     values, exponent, used, abs_error, count, support, tiny = evaluated
     vectors = values if isinstance(values, tuple) else None
     # per vector (once per distinct one: isotropic stacks share it) min, max, sum, roundings;
-    # the sums in float64 (n - 1 roundings): summed accurately only where a vector is
-    # divided by its own sum (:func:`_scaled_vectors`)
+    # the sums in float64 (n - 1 roundings): summed again accurately where each vector is
+    # divided by its own sum (below)
     facts = None if vectors is None else _each(vectors, _quick_facts)
     if vectors is not None and min(f[0] for f in facts) < 0:
         values, vectors = _outer(list(vectors)), None  # signed: the general passes below
@@ -66,11 +66,31 @@ def _float_result(net, rf, terms, weights, normalize, variance, evaluated) -> ER
     if low < 0:
         count = None  # relative bounds are for non-negative maps
     peak = max(high, -low)
-    log2 = math.log10(2)
-    log10_mass = math.log10(abs(total)) + exponent * log2 if total else -math.inf
+    log10_mass = _log10_mass(total, exponent)
+    given = count
     divisor, negative, first_axis, count = _divisor(
-        values, vectors, net, weights, normalize, variance, exponent, count, total, peak, log10_mass
+        values, vectors, net, weights, normalize, variance, exponent, given, total, peak, log10_mass
     )
+    if vectors is not None and normalize == "sum" and not first_axis:
+        # no exact total: each vector is divided by its own sum (:func:`_scaled_vectors`),
+        # so those sums are taken accurately, and the map's divisor is their product
+        sums = _each(vectors, accurate_sum)
+        facts = [(f[0], f[1], *s) for f, s in zip(facts, sums)]
+        total = math.prod(f[2] for f in facts)
+        log10_mass = _log10_mass(total, exponent)
+        divisor, negative, first_axis, count = _divisor(
+            values,
+            vectors,
+            net,
+            weights,
+            normalize,
+            variance,
+            exponent,
+            given,
+            total,
+            peak,
+            log10_mass,
+        )
     raw = normalize is None
     if count is None and not raw:  # an absolute bound only: the divisor's error enters it
         divisor, negative, abs_error = _absolute_bound(
@@ -115,6 +135,11 @@ def _float_result(net, rf, terms, weights, normalize, variance, evaluated) -> ER
         variance=variance,
         mass_sign=mass_sign,
     )
+
+
+def _log10_mass(total: float, exponent: float) -> float:
+    """log10 of the raw map's total, ``|total| 2^exponent`` (-inf for a zero total)."""
+    return math.log10(abs(total)) + exponent * math.log10(2) if total else -math.inf
 
 
 def _mass_sign(terms, weights, normalize, exponent, low, total, negative) -> int:
@@ -240,10 +265,7 @@ def _scaled_vectors(
         scaled = [vectors[0] / divisor, *vectors[1:]]
         lows = [facts[0][0] / divisor, *(f[0] for f in facts[1:])]
         sums = [facts[0][2] / divisor, *(f[2] for f in facts[1:])]
-    else:
-        if normalize == "sum":  # each vector over its own sum: that sum taken accurately
-            sums = _each(vectors, accurate_sum)
-            facts = [(f[0], f[1], *total) for f, total in zip(facts, sums)]
+    else:  # each vector over its own sum (taken accurately, by the caller) or peak
         divisors = {id(v): f[1 if normalize == "peak" else 2] for v, f in zip(vectors, facts)}
         scaled = _each(vectors, lambda v: v / divisors[id(v)])
         lows = [f[0] / divisors[id(v)] for v, f in zip(vectors, facts)]
