@@ -115,8 +115,7 @@ class Network:
         Any :data:`Layer`: Conv, AvgPool, MaxPool, ConvTranspose, LocallyConnected, Upsample,
         PixelShuffle, GlobalAvgPool, AdaptiveAvgPool, the pointwise layers (ReLU, Tanh,
         Sigmoid, GELU, SiLU, Identity, BatchNorm, LayerNorm, Dropout) and the blocks (Block,
-        Residual,
-        Branches).
+        Residual, Branches).
     dims : int
         Number of spatial axes, 1, 2 or 3.
 
