@@ -68,9 +68,12 @@ def _float_result(net, rf, terms, weights, normalize, variance, evaluated) -> ER
     peak = max(high, -low)
     log10_mass = _log10_mass(total, exponent)
     given = count
-    divisor, negative, first_axis, count = _divisor(
-        values, vectors, net, weights, normalize, variance, exponent, given, total, peak, log10_mass
-    )
+
+    def choose(total, log10_mass):  # (:func:`_divisor` of this map, for a total)
+        args = (vectors, net, weights, normalize, variance, exponent, given, total, peak)
+        return _divisor(values, *args, log10_mass)
+
+    divisor, negative, first_axis, count = choose(total, log10_mass)
     if vectors is not None and normalize == "sum" and not first_axis:
         # no exact total: each vector is divided by its own sum (:func:`_scaled_vectors`),
         # so those sums are taken accurately, and the map's divisor is their product
@@ -78,19 +81,7 @@ def _float_result(net, rf, terms, weights, normalize, variance, evaluated) -> ER
         facts = [(f[0], f[1], *s) for f, s in zip(facts, sums)]
         total = math.prod(f[2] for f in facts)
         log10_mass = _log10_mass(total, exponent)
-        divisor, negative, first_axis, count = _divisor(
-            values,
-            vectors,
-            net,
-            weights,
-            normalize,
-            variance,
-            exponent,
-            given,
-            total,
-            peak,
-            log10_mass,
-        )
+        divisor, negative, first_axis, count = choose(total, log10_mass)
     raw = normalize is None
     if count is None and not raw:  # an absolute bound only: the divisor's error enters it
         divisor, negative, abs_error = _absolute_bound(
