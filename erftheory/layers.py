@@ -171,7 +171,46 @@ class _Spatial(_Layer):
 
 
 @dataclass(frozen=True)
-class Conv(_Spatial):
+class _Weighted(_Spatial):
+    """A spatial layer that may carry explicit weights: conv, transposed, locally connected.
+
+    The weights are frozen into a nested tuple of floats (hashable, comparable) and refused
+    where they are no array of finite numbers; their shape is checked against the kernel
+    when the network is built.
+    """
+
+    def __post_init__(self):
+        if self.weights is None:
+            return super().__post_init__()
+        try:
+            array = np.asarray(self.weights, dtype=float)
+        except (TypeError, ValueError):
+            raise ERFError(
+                f"{type(self).__name__}: weights {_shown(self.weights)} are not a rectangular "
+                "array of numbers (nested lists or tuples of equal lengths, or an ndarray)"
+            ) from None
+        except OverflowError:
+            raise ERFError(
+                f"{type(self).__name__}: weights {_shown(self.weights)} hold a number beyond "
+                "float64's range"
+            ) from None
+        if not _hashable_tuple(self.weights):  # a hashable tuple is kept: cheap to rebuild
+            object.__setattr__(self, "weights", _freeze(array))
+        super().__post_init__()
+
+    def _check(self, where):
+        super()._check(where)
+        if self.weights is not None and not np.all(np.isfinite(self.weight_array)):
+            raise ERFError(f"{where}: weights contain NaN or inf")
+
+    @property
+    def weight_array(self) -> np.ndarray | None:
+        """The explicit weights as a float64 array, or None."""
+        return None if self.weights is None else np.array(self.weights, dtype=float)
+
+
+@dataclass(frozen=True)
+class Conv(_Weighted):
     """A convolution (cross-correlation) with an optional explicit spatial kernel.
 
     Without ``weights`` every weight is 1 in ``weights="ones"`` mode and an iid zero-mean,
@@ -196,36 +235,9 @@ class Conv(_Spatial):
     groups: int = 1
     repeat: int = 1
 
-    def __post_init__(self):
-        if self.weights is None:
-            return _Layer.__post_init__(self)
-        try:
-            array = np.asarray(self.weights, dtype=float)
-        except (TypeError, ValueError):
-            raise ERFError(
-                f"{type(self).__name__}: weights {_shown(self.weights)} are not a rectangular "
-                "array of numbers (nested lists or tuples of equal lengths, or an ndarray)"
-            ) from None
-        except OverflowError:
-            raise ERFError(
-                f"{type(self).__name__}: weights {_shown(self.weights)} hold a number beyond "
-                "float64's range"
-            ) from None
-        if not _hashable_tuple(self.weights):  # a hashable tuple is kept: cheap to rebuild
-            object.__setattr__(self, "weights", _freeze(array))
-        _Layer.__post_init__(self)  # (shared by ConvTranspose and LocallyConnected)
-
-    def _check(self, where):  # (shared by ConvTranspose and LocallyConnected)
-        _Spatial._check(self, where)
-        if hasattr(self, "groups"):
-            _count(self.groups, "groups", where)
-        if self.weights is not None and not np.all(np.isfinite(self.weight_array)):
-            raise ERFError(f"{where}: weights contain NaN or inf")
-
-    @property
-    def weight_array(self) -> np.ndarray | None:
-        """The explicit weights as a float64 array, or None."""
-        return None if self.weights is None else np.array(self.weights, dtype=float)
+    def _check(self, where):
+        super()._check(where)
+        _count(self.groups, "groups", where)
 
     def _resolve(self, dims, where, inside_residual):
         layer = super()._resolve(dims, where, inside_residual)
@@ -302,7 +314,7 @@ class MaxPool(_Pool):
 
 
 @dataclass(frozen=True)
-class ConvTranspose(_Spatial):
+class ConvTranspose(_Weighted):
     """A transposed convolution: ``z[s i + d m - p] += w[m] x[i]`` (a fractional stride 1/s).
 
     Its ERF depends on the output unit's phase; erftheory computes it exactly for the unit
@@ -319,16 +331,12 @@ class ConvTranspose(_Spatial):
     weights: tuple | None = field(default=None)
     repeat: int = 1
 
-    __post_init__ = Conv.__post_init__
-    _check = Conv._check
-    weight_array = Conv.weight_array
-
     def _resolve(self, dims, where, inside_residual):
         return _check_weights(_Spatial._resolve(self, dims, where, False), dims, where)
 
 
 @dataclass(frozen=True)
-class LocallyConnected(_Spatial):
+class LocallyConnected(_Weighted):
     """A locally connected layer: its own kernel at every output position (no sharing).
 
     ``weights`` has shape ``(*positions, *kernel)``: the output positions (index 0 = output
@@ -343,10 +351,6 @@ class LocallyConnected(_Spatial):
     padding_mode: str | None = None  # None: the network-wide default (zeros)
     weights: tuple | None = field(default=None)
     repeat: int = 1
-
-    __post_init__ = Conv.__post_init__
-    _check = Conv._check
-    weight_array = Conv.weight_array
 
     @property
     def type(self) -> str:
